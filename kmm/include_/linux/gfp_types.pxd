@@ -1,0 +1,43 @@
+# Mirrors include/linux/gfp_types.h: the gfp_t allocation flag bits (x86-64,
+# no KASAN HW tags, no lockdep) and the composite GFP_* masks.
+
+ctypedef unsigned int gfp_t
+
+cdef enum:
+    __GFP_DMA = 0x01
+    __GFP_HIGHMEM = 0x02
+    __GFP_DMA32 = 0x04
+    __GFP_MOVABLE = 0x08
+    __GFP_RECLAIMABLE = 0x10
+    __GFP_HIGH = 0x20
+    __GFP_IO = 0x40
+    __GFP_FS = 0x80
+    __GFP_ZERO = 0x100
+    __GFP_DIRECT_RECLAIM = 0x400
+    __GFP_KSWAPD_RECLAIM = 0x800
+    __GFP_WRITE = 0x1000
+    __GFP_NOWARN = 0x2000
+    __GFP_RETRY_MAYFAIL = 0x4000
+    __GFP_NOFAIL = 0x8000
+    __GFP_NORETRY = 0x10000
+    __GFP_MEMALLOC = 0x20000
+    __GFP_COMP = 0x40000
+    __GFP_NOMEMALLOC = 0x80000
+    __GFP_HARDWALL = 0x100000
+    __GFP_THISNODE = 0x200000
+    __GFP_ACCOUNT = 0x400000
+    __GFP_BITS_MASK = (1 << 26) - 1
+
+    GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE
+    __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM
+
+    GFP_ATOMIC = __GFP_HIGH | __GFP_KSWAPD_RECLAIM
+    GFP_KERNEL = __GFP_RECLAIM | __GFP_IO | __GFP_FS
+    GFP_NOWAIT = __GFP_KSWAPD_RECLAIM
+    GFP_NOIO = __GFP_RECLAIM
+    GFP_NOFS = __GFP_RECLAIM | __GFP_IO
+    GFP_USER = __GFP_RECLAIM | __GFP_IO | __GFP_FS | __GFP_HARDWALL
+    GFP_DMA = __GFP_DMA
+    GFP_DMA32 = __GFP_DMA32
+    GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM
+    GFP_HIGHUSER_MOVABLE = GFP_HIGHUSER | __GFP_MOVABLE

@@ -1,0 +1,124 @@
+# Mirrors include/linux/mm.h (and the FLATMEM parts of asm-generic/memory_model.h):
+# pfn <-> page, the node and zone a page belongs to, folio references and
+# mapcounts.
+
+from kmm.include_.kmm.machine cimport KMM
+from kmm.include_.linux.mm_types cimport (page, folio, anon_vma, address_space,
+                                         PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS)
+from kmm.include_.linux.mmzone cimport zone, pglist_data
+from kmm.include_.linux.page_flags cimport (ZONES_PGSHIFT, ZONES_MASK, NODES_PGSHIFT,
+                                           NODES_MASK)
+from kmm.include_.linux.page_ref cimport folio_ref_inc, folio_ref_dec_and_test
+from kmm.mm.swap cimport __folio_put
+
+cdef enum:
+    # last_cpupid when unset (include/linux/mm.h: (-1 & LAST_CPUPID_MASK))
+    LAST_CPUPID_MASK = (1 << 21) - 1
+
+
+cdef inline unsigned long page_to_pfn(const page *p) noexcept nogil:
+    return <unsigned long>(p - KMM().mem_map)
+
+cdef inline page *pfn_to_page(unsigned long pfn) noexcept nogil:
+    return KMM().mem_map + pfn
+
+cdef inline unsigned long folio_pfn(const folio *f) noexcept nogil:
+    return <unsigned long>(f - KMM().mem_map)
+
+cdef inline folio *page_folio(page *p) noexcept nogil:
+    return p
+
+cdef inline page *folio_page(folio *f, long n) noexcept nogil:
+    return f + n
+
+cdef inline int page_zonenum(const page *p) noexcept nogil:
+    return (p.flags >> ZONES_PGSHIFT) & ZONES_MASK
+
+cdef inline int page_to_nid(const page *p) noexcept nogil:
+    return (p.flags >> NODES_PGSHIFT) & NODES_MASK
+
+cdef inline int folio_nid(const folio *f) noexcept nogil:
+    return (f.flags >> NODES_PGSHIFT) & NODES_MASK
+
+cdef inline pglist_data *page_pgdat(const page *p) noexcept nogil:
+    return KMM().node_data[page_to_nid(p)]
+
+cdef inline pglist_data *folio_pgdat(const folio *f) noexcept nogil:
+    return KMM().node_data[folio_nid(f)]
+
+cdef inline zone *page_zone(const page *p) noexcept nogil:
+    return &KMM().node_data[page_to_nid(p)].node_zones[page_zonenum(p)]
+
+cdef inline zone *folio_zone(const folio *f) noexcept nogil:
+    return page_zone(f)
+
+cdef inline void set_page_links(page *p, int zone_idx, int nid) noexcept nogil:
+    p.flags &= ~((<unsigned long>ZONES_MASK << ZONES_PGSHIFT) | (<unsigned long>NODES_MASK << NODES_PGSHIFT))
+    p.flags |= (<unsigned long>zone_idx << ZONES_PGSHIFT) | (<unsigned long>nid << NODES_PGSHIFT)
+
+cdef inline long folio_nr_pages(const folio *f) noexcept nogil:
+    return 1
+
+cdef inline void folio_get(folio *f) noexcept nogil:
+    folio_ref_inc(f)
+
+cdef inline void get_page(page *p) noexcept nogil:
+    folio_ref_inc(p)
+
+cdef inline bint folio_put_testzero(folio *f) noexcept nogil:
+    return folio_ref_dec_and_test(f)
+
+cdef inline void folio_put(folio *f) noexcept nogil:
+    if folio_put_testzero(f):
+        __folio_put(f)
+
+cdef inline void put_page(page *p) noexcept nogil:
+    folio_put(page_folio(p))
+
+cdef inline int page_mapcount(const page *p) noexcept nogil:
+    return p._mapcount + 1
+
+cdef inline int folio_mapcount(const folio *f) noexcept nogil:
+    return f._mapcount + 1
+
+cdef inline bint folio_mapped(const folio *f) noexcept nogil:
+    return f._mapcount >= 0
+
+cdef inline bint page_mapped(const page *p) noexcept nogil:
+    return p._mapcount >= 0
+
+cdef inline void page_mapcount_reset(page *p) noexcept nogil:
+    p._mapcount = -1
+
+cdef inline bint folio_test_anon(const folio *f) noexcept nogil:
+    return (f.mapping & PAGE_MAPPING_ANON) != 0
+
+cdef inline bint PageAnon(const page *p) noexcept nogil:
+    return (p.mapping & PAGE_MAPPING_ANON) != 0
+
+cdef inline bint PageMappingFlags(const page *p) noexcept nogil:
+    return (p.mapping & PAGE_MAPPING_FLAGS) != 0
+
+cdef inline anon_vma *folio_anon_vma(const folio *f) noexcept nogil:
+    if (f.mapping & PAGE_MAPPING_FLAGS) != PAGE_MAPPING_ANON:
+        return NULL
+    return <anon_vma *>(f.mapping - PAGE_MAPPING_ANON)
+
+cdef inline address_space *folio_mapping(const folio *f) noexcept nogil:
+    """The page-cache mapping of a file folio; NULL for anon (no swap cache here)."""
+    if f.mapping & PAGE_MAPPING_FLAGS:
+        return NULL
+    return <address_space *>f.mapping
+
+cdef inline int page_cpupid_last(const page *p) noexcept nogil:
+    return p._last_cpupid
+
+cdef inline void page_cpupid_reset_last(page *p) noexcept nogil:
+    p._last_cpupid = LAST_CPUPID_MASK
+
+cdef inline int xchg_page_access_time(page *p, int time) noexcept nogil:
+    """Tiering mode stores the page's last scan/access time (ms, truncated)
+    in the last_cpupid bits; returns the old value."""
+    cdef int old = p._last_cpupid
+    p._last_cpupid = time & LAST_CPUPID_MASK
+    return old

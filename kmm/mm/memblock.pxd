@@ -1,0 +1,1 @@
+cdef void memblock_free_all() noexcept nogil
