@@ -9,7 +9,7 @@ calls mirrored code and checks its arguments first, so misuse raises a
 KmmError instead of corrupting state.
 """
 
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memset
 
 from kmm._current cimport kmm_current, kmm_set_current
@@ -25,7 +25,7 @@ from kmm.include_.linux.mm cimport pfn_to_page, page_to_pfn, folio_put, folio_ge
 from kmm.include_.linux.vmstat cimport zone_page_state
 from kmm.include_.trace.events.mmflags cimport (NR_PAGEFLAG_NAMES, pageflag_names_bit,
                                                pageflag_names_name)
-from kmm.kernel.fork cimport alloc_task_struct_node, free_all_tasks
+from kmm.kernel.fork cimport alloc_task_struct_node, free_all_tasks, free_all_mms
 from kmm.kernel.sched.core cimport init_idle
 from kmm.mm.mm_init cimport free_area_init_node
 from kmm.mm.memblock cimport memblock_free_all
@@ -189,16 +189,24 @@ cdef class Machine:
         for nid in range(len(specs)):
             if kswapd_run(nid) != 0:
                 raise MemoryError("cannot start kswapd")
+        self._processes = []
+        self.oracle = Oracle.__new__(Oracle)
+        (<Oracle>self.oracle).machine = self
+        m.oracle_enabled = True
         self._sysctl = {}
         for key, value in sysctl_in.items():
             self.set_sysctl(key, value)
 
     def __dealloc__(self):
         cdef kmm_machine *m = self.m
-        cdef int nid
+        cdef int nid, i
         if m == NULL:
             return
         kmm_set_current(m)
+        free_all_mms()
+        for i in range(m.nr_files):
+            _free(m.files[i])
+        _free(m.files)
         free_all_tasks()
         for nid in range(m.nr_node_ids):
             free(m.node_data[nid])
@@ -473,6 +481,167 @@ cdef class Machine:
         self._enter()
         return _debug_vm.check_invariants()
 
+    # -- processes and files --------------------------------------------------
+    cdef _switch_to(self, int cpu, task_struct *next):
+        """context_switch() on cpu from whatever runs there to next."""
+        cdef task_struct *prev
+        self._check_cpu(cpu)
+        self._enter()
+        prev = self.m.cpus[cpu].current_task
+        if prev == next:
+            return
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        context_switch(prev, next)
+        self.m.cpu = saved
+
+    def idle(self, int cpu):
+        """Switch cpu to its idle task: it keeps the previous mm loaded
+        lazily (enter_lazy_tlb), as Linux does."""
+        self._check_cpu(cpu)
+        self._switch_to(cpu, self.m.cpus[cpu].idle)
+
+    def current(self, int cpu):
+        """(pid, comm) of the task running on cpu."""
+        self._check_cpu(cpu)
+        t = self.m.cpus[cpu].current_task
+        return (t.pid, t.comm.decode())
+
+    def spawn(self, threads=1, cpus=None):
+        """A new process with `threads` threads; thread i runs on cpus[i]
+        (default: CPU i), switched in at once."""
+        cdef mm_struct *mm
+        cdef task_struct *tsk
+        cdef Process proc
+        cdef Thread th
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= self.m.nr_cpu_ids:
+            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{self.m.nr_cpu_ids} (one per CPU)")
+        if cpus is None:
+            cpus = list(range(threads))
+        cpus = list(cpus)
+        if len(cpus) != threads or len(set(cpus)) != threads:
+            raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
+        for c in cpus:
+            if isinstance(c, bool) or not isinstance(c, int):
+                raise KmmConfigError(f"cpus: {c!r} is not a CPU number")
+            self._check_cpu(c)
+        self._enter()
+        mm = mm_alloc()
+        if mm == NULL:
+            raise KmmStateError("spawn: out of memory for the page-table root")
+        proc = Process.__new__(Process)
+        proc.mm = mm
+        proc.machine = self
+        proc.alive = True
+        ths = []
+        for i, c in enumerate(cpus):
+            tsk = alloc_task_struct_node(self.m.cpus[c].node)
+            if tsk == NULL:
+                raise MemoryError("spawn: cannot allocate a task")
+            tsk.mm = mm
+            tsk.active_mm = mm
+            tsk.cpu = c
+            if i == 0:
+                proc.pid = tsk.pid
+            tsk.tgid = proc.pid
+            th = Thread.__new__(Thread)
+            th.task = tsk
+            th.process = proc
+            th.cpu = c
+            th.index = i
+            ths.append(th)
+        proc.threads = tuple(ths)
+        self._processes.append(proc)
+        for th in ths:
+            self._switch_to(th.cpu, th.task)
+        # the threads share one mm_users reference: the process's (CLONE_VM
+        # threads in Linux each hold one; exit drops them all at once here)
+        return proc
+
+    @property
+    def processes(self):
+        return tuple(self._processes)
+
+    def create_file(self, npages, writable=True):
+        """A regular file of npages pages (its data on the emulated disk)."""
+        cdef File f
+        cdef char *block
+        cdef address_space *mapping
+        cdef file *filp
+        cdef void **grown
+        cdef size_t size
+        cdef unsigned long i
+        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 24):
+            raise KmmConfigError(f"npages: {npages!r}; accepted: 1..2**24")
+        self._enter()
+        size = sizeof(address_space) + sizeof(file) + npages * (sizeof(void *) + sizeof(unsigned int))
+        block = <char *>_calloc(1, size)
+        if block == NULL:
+            raise MemoryError("create_file: cannot allocate the page cache")
+        if self.m.nr_files == self.m.files_cap:
+            grown = <void **>realloc(self.m.files, sizeof(void *) * (self.m.files_cap * 2 + 8))
+            if grown == NULL:
+                _free(block)
+                raise MemoryError("create_file")
+            self.m.files = grown
+            self.m.files_cap = self.m.files_cap * 2 + 8
+        self.m.files[self.m.nr_files] = block
+        self.m.nr_files += 1
+        mapping = <address_space *>block
+        filp = <file *>(block + sizeof(address_space))
+        mapping.i_pages = <page **>(block + sizeof(address_space) + sizeof(file))
+        mapping.kmm_versions = <unsigned int *>(block + sizeof(address_space) + sizeof(file)
+                                                + npages * sizeof(void *))
+        mapping.i_pages_size = npages
+        mapping.host = self.m.nr_files
+        INIT_LIST_HEAD(&mapping.i_mmap)
+        for i in range(npages):
+            mapping.kmm_versions[i] = kmm_new_version()      # the data on disk
+        filp.f_mapping = mapping
+        filp.f_mode = FMODE_READ | (FMODE_WRITE if writable else 0)
+        f = File.__new__(File)
+        f.mapping = mapping
+        f.filp = filp
+        f.machine = self
+        f.npages = npages
+        f.ino = mapping.host
+        return f
+
+    def file_read(self, File f, index, int cpu=0):
+        """read(2) of one page through the page cache; returns the data
+        version read."""
+        cdef unsigned int version = 0
+        cdef long rc
+        if f.machine is not self:
+            raise KmmConfigError("file belongs to another machine")
+        f._check_index(index)
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        rc = filemap_read(f.mapping, index, &version)
+        self.m.cpu = saved
+        self._after()
+        if rc < 0:
+            raise KmmStateError(f"read of page {index} failed with errno {-rc}")
+        return version
+
+    def file_write(self, File f, index, int cpu=0):
+        """write(2) of one whole page through the page cache."""
+        cdef long rc
+        if f.machine is not self:
+            raise KmmConfigError("file belongs to another machine")
+        f._check_index(index)
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        rc = generic_perform_write(f.mapping, index)
+        self.m.cpu = saved
+        self._after()
+        if rc < 0:
+            raise KmmStateError(f"write of page {index} failed with errno {-rc}")
+
     # -- benchmarks ---------------------------------------------------------------
     def _bench_alloc_free(self, long n, int nid=0):
         """n order-0 __alloc_pages() + folio_put() pairs in a C loop."""
@@ -487,3 +656,273 @@ cdef class Machine:
                     break
                 folio_put(p)
         return i + 1 if n > 0 else 0
+
+
+# ---------------------------------------------------------------------------
+# Processes, threads, files: the scenario API
+
+from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, address_space, file,
+                                          MM_ANONPAGES, MM_FILEPAGES)
+from kmm.include_.linux.sched cimport task_struct, PF_KTHREAD
+from kmm.include_.linux.list cimport INIT_LIST_HEAD
+from kmm.include_.linux.pgtable cimport walk_pte, pte_kmm_ver
+from kmm.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migration_entry,
+                                         is_writable_migration_entry,
+                                         is_readable_exclusive_migration_entry,
+                                         swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
+from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_write, pte_dirty,
+                                                pte_young, pte_pfn, pte_special)
+from kmm.kernel.fork cimport mm_alloc, mmput
+from kmm.kernel.sched.core cimport context_switch
+from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, PROT_READ, PROT_WRITE, PROT_EXEC,
+                          MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
+from kmm.mm.filemap cimport filemap_read, generic_perform_write
+from libc.stdlib cimport calloc as _calloc, free as _free
+from kmm.hw.mmu cimport cpu_access
+from kmm.debug import oracle as _oracle
+from kmm.debug.oracle cimport kmm_new_version
+
+_PROT = {"": 0, "r": PROT_READ, "w": PROT_WRITE, "rw": PROT_READ | PROT_WRITE,
+         "rx": PROT_READ | PROT_EXEC, "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
+         "none": 0, "x": PROT_EXEC}
+
+
+def parse_prot(prot):
+    if prot not in _PROT:
+        raise KmmConfigError(f"prot: {prot!r}; accepted: {', '.join(repr(k) for k in _PROT if k)}")
+    return _PROT[prot]
+
+
+cdef class File:
+    """An emulated regular file: an address_space of npages pages."""
+    cdef address_space *mapping
+    cdef file *filp
+    cdef readonly Machine machine
+    cdef readonly unsigned long npages
+    cdef readonly int ino
+
+    def __repr__(self):
+        return f"<kmm.File ino={self.ino} npages={self.npages} cached={self.mapping.nrpages}>"
+
+    @property
+    def nrpages(self):
+        """Pages of the file now in the page cache."""
+        return self.mapping.nrpages
+
+    def cached_pfn(self, index):
+        """pfn of the page cache page at index, or None."""
+        self._check_index(index)
+        f = self.mapping.i_pages[index]
+        return None if f == NULL else f - self.machine.m.mem_map
+
+    def _check_index(self, index):
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.npages:
+            raise KmmConfigError(f"index: {index!r}; file has pages 0..{self.npages - 1}")
+
+
+cdef class Thread:
+    """A user thread, pinned to one CPU."""
+    cdef task_struct *task
+    cdef readonly Process process
+    cdef readonly int cpu
+    cdef readonly int index
+
+    @property
+    def pid(self):
+        return self.task.pid
+
+    @property
+    def on_cpu(self):
+        return bool(self.task.on_cpu) and self.process.machine.m.cpus[self.cpu].current_task == self.task
+
+    def load(self, addr):
+        """A load by this thread through its CPU's TLB (faults handled)."""
+        self._access(addr, False)
+
+    def store(self, addr):
+        """A store by this thread through its CPU's TLB (faults handled)."""
+        self._access(addr, True)
+
+    cdef _access(self, addr, bint write):
+        cdef Machine mach = self.process.machine
+        cdef int rc
+        self.process._check_alive()
+        if not self.on_cpu:
+            raise KmmStateError(f"thread {self.index} of pid {self.process.pid} is not running "
+                                f"on CPU {self.cpu}; call run() first")
+        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
+            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
+        mach._enter()
+        rc = cpu_access(self.cpu, addr, write)
+        mach._after()
+        if rc == -14:
+            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x} on CPU {self.cpu}: "
+                                f"segmentation fault (no VMA allows it)")
+        if rc == -12:
+            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: out of memory")
+        if rc == -11:
+            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
+                                f"migration (the task would sleep in migration_entry_wait)")
+
+    def run(self):
+        """Switch this thread's CPU to it (context switch)."""
+        self.process.machine._switch_to(self.cpu, self.task)
+
+
+cdef class Process:
+    """A user process: one mm_struct and its threads."""
+    cdef mm_struct *mm
+    cdef readonly Machine machine
+    cdef readonly tuple threads
+    cdef readonly bint alive
+    cdef readonly int pid
+
+    def __repr__(self):
+        return f"<kmm.Process pid={self.pid} threads={len(self.threads)} alive={self.alive}>"
+
+    cdef _check_alive(self):
+        if not self.alive:
+            raise KmmStateError(f"process {self.pid} has exited")
+
+    @property
+    def mm_id(self):
+        return self.mm.kmm_id
+
+    @property
+    def rss(self):
+        """(anon pages, file pages) mapped, as MM_ANONPAGES / MM_FILEPAGES."""
+        self._check_alive()
+        return (self.mm.rss_stat[MM_ANONPAGES], self.mm.rss_stat[MM_FILEPAGES])
+
+    @property
+    def mm_cpumask(self):
+        self._check_alive()
+        return [c for c in range(self.machine.m.nr_cpu_ids) if (self.mm.cpu_bitmap >> c) & 1]
+
+    def mmap(self, npages, prot="rw", shared=False, File file=None, offset=0):
+        """mmap(2) of npages pages; returns the address.  Anonymous mappings
+        are private; file mappings may be private or shared."""
+        cdef unsigned long addr
+        cdef unsigned long flags = MAP_SHARED if shared else MAP_PRIVATE
+        self._check_alive()
+        p = parse_prot(prot)
+        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 30):
+            raise KmmConfigError(f"npages: {npages!r}; expected 1..2**30")
+        if shared and file is None:
+            raise KmmConfigError("shared=True needs file=: shared anonymous memory (shmem) is not modelled")
+        if file is not None:
+            if file.machine is not self.machine:
+                raise KmmConfigError("file belongs to another machine")
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + npages > file.npages:
+                raise KmmConfigError(f"offset: {offset!r}; the file has {file.npages} pages")
+        self.machine._enter()
+        addr = do_mmap(self.mm, file.filp if file is not None else NULL, npages * 4096, p,
+                       flags, offset)
+        if addr >= <unsigned long>-4095:
+            raise KmmStateError(f"mmap failed with errno {-<long>addr}")
+        return addr
+
+    def munmap(self, addr, npages):
+        """munmap(2)."""
+        cdef int rc
+        self._check_alive()
+        self._check_range(addr, npages)
+        self.machine._enter()
+        rc = do_vmi_munmap(self.mm, addr, npages * 4096)
+        self.machine._after()
+        if rc:
+            raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with errno {-rc}")
+
+    def _check_range(self, addr, npages):
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr % 4096 or not 0 <= addr < (1 << 47):
+            raise KmmConfigError(f"addr: {addr!r}; expected a page-aligned user address")
+        if isinstance(npages, bool) or not isinstance(npages, int) or npages <= 0 or addr + npages * 4096 > (1 << 47):
+            raise KmmConfigError(f"npages: {npages!r}; expected a positive count inside the user address space")
+
+    def vmas(self):
+        """The VMAs as (start, end, flags, pgoff, is_file) tuples."""
+        cdef vm_area_struct *vma
+        self._check_alive()
+        out = []
+        vma = self.mm.mmap
+        while vma != NULL:
+            out.append({"start": vma.vm_start, "end": vma.vm_end, "flags": vma.vm_flags,
+                        "pgoff": vma.vm_pgoff, "file": vma.vm_file != NULL,
+                        "page_prot": vma.vm_page_prot})
+            vma = vma.vm_next
+        return out
+
+    def pte(self, addr):
+        """The PTE mapping addr, decoded (None if no table or pte_none)."""
+        cdef unsigned long *ptep
+        cdef unsigned long pte, entry
+        self._check_alive()
+        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
+            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
+        self.machine._enter()
+        ptep = walk_pte(self.mm, addr)
+        if ptep == NULL or ptep[0] == 0:
+            return None
+        pte = ptep[0]
+        if is_swap_pte(pte):
+            entry = pte_to_swp_entry(pte)
+            if not is_migration_entry(entry):
+                return {"raw": pte, "present": False, "swap": True}
+            kind = ("writable" if is_writable_migration_entry(entry) else
+                    "readable-exclusive" if is_readable_exclusive_migration_entry(entry) else "readable")
+            return {"raw": pte, "present": False, "migration": kind,
+                    "pfn": swp_offset_pfn(entry),
+                    "young": bool(swp_offset(entry) & SWP_MIG_YOUNG),
+                    "dirty": bool(swp_offset(entry) & SWP_MIG_DIRTY)}
+        return {"raw": pte, "present": bool(pte & 1), "protnone": bool(pte_protnone(pte)),
+                "write": bool(pte_write(pte)), "dirty": bool(pte_dirty(pte)),
+                "young": bool(pte_young(pte)), "user": bool(pte & 4),
+                "special": bool(pte_special(pte)), "pfn": pte_pfn(pte),
+                "version": pte_kmm_ver(ptep)[0]}
+
+    def pfn(self, addr):
+        """pfn mapped at addr (present PTE), else None."""
+        d = self.pte(addr)
+        return d["pfn"] if d is not None and d.get("present") else None
+
+    def exit(self):
+        """The process exits: its threads leave their CPUs (which go idle,
+        lazily keeping the mm loaded) and its mappings are torn down."""
+        cdef Thread t
+        self._check_alive()
+        m = self.machine
+        for t in self.threads:
+            if t.on_cpu:
+                m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
+        m._enter()
+        mmput(self.mm)
+        self.alive = False
+        m._processes.remove(self)
+        m._after()
+
+
+cdef class Oracle:
+    """The TLB-coherence oracle's view of one machine."""
+    cdef readonly Machine machine
+
+    @property
+    def enabled(self):
+        return bool(self.machine.m.oracle_enabled)
+
+    @enabled.setter
+    def enabled(self, value):
+        self.machine.m.oracle_enabled = bool(value)
+
+    @property
+    def violations(self):
+        """Every stale or dangling translation used so far (dicts)."""
+        self.machine._enter()
+        return _oracle.violations()
+
+    @property
+    def checks(self):
+        """Accesses through cached translations checked so far."""
+        return self.machine.m.nr_oracle_checks
+
+    def clear(self):
+        self.machine.m.nr_violations = 0

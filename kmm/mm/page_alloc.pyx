@@ -238,8 +238,11 @@ cdef page *rmqueue(zone *preferred_zone, zone *z, unsigned int order, gfp_t gfp_
 
 cdef void post_alloc_hook(page *p, unsigned int order, gfp_t gfp_flags) noexcept nogil:
     """mm/page_alloc.c: a block leaves the allocator: private cleared, one ref."""
+    cdef unsigned int i
     p.private = 0
     set_page_count(p, 1)
+    for i in range(1U << order):
+        (p + i).kmm_alloc_gen += 1           # oracle: a new life for the page
 
 
 cdef void prep_new_page(page *p, unsigned int order, gfp_t gfp_flags,

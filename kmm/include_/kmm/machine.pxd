@@ -25,6 +25,20 @@ cdef struct kmm_cpu:
     vm_event_state vm_event_states
 
 
+# One use of a stale or dangling TLB translation (kmm/debug/oracle.pyx).
+cdef struct kmm_violation:
+    int kind
+    int cpu
+    int mm_id
+    bint write
+    unsigned long addr
+    unsigned long pfn                        # the page the TLB entry led to
+    unsigned long cur_pfn                    # the page the page tables map now (-1: none)
+    unsigned int seen_version                # version of the data at pfn
+    unsigned int want_version                # version of the logical page
+    unsigned long long time_ns
+
+
 cdef struct kmm_kconfig:
     bint CONFIG_MIGRC                        # seed patch (2/3)
     bint CONFIG_MIGRC_PAUSE                  # patch 3/3
@@ -50,6 +64,12 @@ cdef struct kmm_machine:
     int nr_tasks
     int tasks_cap
     mm_struct init_mm                        # the kernel's own mm (kernel threads, idle CPUs)
+    mm_struct **mms                          # every mm ever created; freed with the machine
+    int nr_mms
+    int mms_cap
+    void **files                             # each file's one allocation (kmm/machine.pyx)
+    int nr_files
+    int files_cap
     unsigned long long clock_ns              # virtual time
     kmm_kconfig kconfig
     # sysctls, under the kernel's variable names
@@ -77,6 +97,15 @@ cdef struct kmm_machine:
     unsigned long long rng_state
     # CONFIG_DEBUG_VM: number of invariant checks run
     unsigned long debug_vm_checks
+    # the shared zero page anonymous read faults map (mm/memory.c my_zero_pfn)
+    unsigned long zero_pfn
+    # the TLB-coherence oracle (kmm/debug/oracle.pyx)
+    bint oracle_enabled
+    unsigned int kmm_next_version
+    kmm_violation *violations
+    unsigned long nr_violations
+    unsigned long violations_cap
+    unsigned long long nr_oracle_checks
 
 
 cdef inline kmm_machine *KMM() noexcept nogil:

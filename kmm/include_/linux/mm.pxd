@@ -122,3 +122,92 @@ cdef inline int xchg_page_access_time(page *p, int time) noexcept nogil:
     cdef int old = p._last_cpupid
     p._last_cpupid = time & LAST_CPUPID_MASK
     return old
+
+
+# ---------------------------------------------------------------------------
+# VMAs and faults (include/linux/mm.h, include/linux/mm_types.h vm_fault_t)
+
+from kmm.include_.linux.mm_types cimport vm_area_struct, mm_struct, pgprot_t
+
+cdef enum:
+    VM_NONE = 0x0
+    VM_READ = 0x1
+    VM_WRITE = 0x2
+    VM_EXEC = 0x4
+    VM_SHARED = 0x8
+    VM_MAYREAD = 0x10
+    VM_MAYWRITE = 0x20
+    VM_MAYEXEC = 0x40
+    VM_MAYSHARE = 0x80
+    VM_GROWSDOWN = 0x100
+    VM_PFNMAP = 0x400
+    VM_LOCKED = 0x2000
+    VM_IO = 0x4000
+    VM_DONTCOPY = 0x20000
+    VM_ACCOUNT = 0x100000
+    VM_NORESERVE = 0x200000
+    VM_HUGETLB = 0x400000
+    VM_MIXEDMAP = 0x10000000
+    VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC
+
+cdef enum:
+    FAULT_FLAG_WRITE = 1 << 0
+    FAULT_FLAG_MKWRITE = 1 << 1
+    FAULT_FLAG_ALLOW_RETRY = 1 << 2
+    FAULT_FLAG_RETRY_NOWAIT = 1 << 3
+    FAULT_FLAG_KILLABLE = 1 << 4
+    FAULT_FLAG_TRIED = 1 << 5
+    FAULT_FLAG_USER = 1 << 6
+    FAULT_FLAG_REMOTE = 1 << 7
+    FAULT_FLAG_INSTRUCTION = 1 << 8
+    FAULT_FLAG_INTERRUPTIBLE = 1 << 9
+    FAULT_FLAG_UNSHARE = 1 << 10
+    FAULT_FLAG_ORIG_PTE_VALID = 1 << 11
+
+cdef enum:  # enum vm_fault_reason
+    VM_FAULT_OOM = 0x000001
+    VM_FAULT_SIGBUS = 0x000002
+    VM_FAULT_MAJOR = 0x000004
+    VM_FAULT_HWPOISON = 0x000010
+    VM_FAULT_SIGSEGV = 0x000040
+    VM_FAULT_NOPAGE = 0x000100
+    VM_FAULT_LOCKED = 0x000200
+    VM_FAULT_RETRY = 0x000400
+    VM_FAULT_FALLBACK = 0x000800
+    VM_FAULT_DONE_COW = 0x001000
+    VM_FAULT_COMPLETED = 0x004000
+    VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON | VM_FAULT_FALLBACK
+
+ctypedef unsigned int vm_fault_t
+
+cdef struct vm_fault:
+    vm_area_struct *vma
+    unsigned int gfp_mask
+    unsigned long pgoff
+    unsigned long address
+    unsigned long real_address
+    unsigned int flags
+    unsigned long *pmd
+    unsigned long orig_pte
+    page *cow_page
+    page *page
+    unsigned long *pte
+
+
+cdef inline bint vma_is_anonymous(const vm_area_struct *vma) noexcept nogil:
+    return vma.vm_file == NULL
+
+cdef inline unsigned long linear_page_index(const vm_area_struct *vma, unsigned long address) noexcept nogil:
+    return ((address - vma.vm_start) >> 12) + vma.vm_pgoff
+
+cdef inline unsigned long vma_pages(const vm_area_struct *vma) noexcept nogil:
+    return (vma.vm_end - vma.vm_start) >> 12
+
+cdef inline void inc_mm_counter(mm_struct *mm, int member) noexcept nogil:
+    mm.rss_stat[member] += 1
+
+cdef inline void dec_mm_counter(mm_struct *mm, int member) noexcept nogil:
+    mm.rss_stat[member] -= 1
+
+cdef inline void add_mm_counter(mm_struct *mm, int member, long value) noexcept nogil:
+    mm.rss_stat[member] += value

@@ -24,7 +24,8 @@ cdef struct page:
     int _mapcount                # -1 when unmapped; page_type when the page is typed
     int _refcount
     int _last_cpupid             # last_cpupid, or the access time (ms) in tiering mode
-    unsigned int kmm_version     # content version, for the TLB-coherence oracle
+    unsigned int kmm_version     # oracle: version of the data the page holds
+    unsigned int kmm_alloc_gen   # oracle: bumped each time the page is allocated
 
 # Every folio the emulator makes is order 0, so a folio is its page.
 ctypedef page folio
@@ -62,6 +63,7 @@ cdef struct anon_vma_chain:
 cdef struct address_space:
     int host                     # inode number (emulator file id)
     folio **i_pages              # index -> folio (the kernel uses an xarray)
+    unsigned int *kmm_versions   # oracle: version of each index's data
     unsigned long i_pages_size   # file size in pages
     unsigned long nrpages
     list_head i_mmap             # vm_area_struct.shared entries (the kernel uses an interval tree)

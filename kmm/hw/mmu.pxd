@@ -1,0 +1,1 @@
+cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil

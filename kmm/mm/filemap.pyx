@@ -1,0 +1,133 @@
+"""Mirrors mm/filemap.c: the page cache, file faults, and read(2)/write(2)
+copying through the page cache without user PTEs.
+
+A file here is an address_space of a fixed number of pages backed by an
+emulated disk that always holds the file's latest data: reading a page in
+gives it the file's current data version.  There is no writeback, so dirty
+pages stay dirty; no readahead (one page per miss)."""
+
+from kmm.include_.kmm.machine cimport KMM, numa_node_id
+from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE
+from kmm.include_.linux.mm_types cimport folio, address_space
+from kmm.include_.linux.mm cimport (vm_fault, vm_fault_t, VM_FAULT_SIGBUS, VM_FAULT_OOM,
+                                    VM_FAULT_MAJOR, VM_FAULT_LOCKED, folio_get, folio_put,
+                                    folio_pgdat, folio_nr_pages)
+from kmm.include_.linux.mmzone cimport NR_FILE_PAGES
+from kmm.include_.linux.page_flags cimport (__folio_set_locked, __folio_clear_locked, __folio_set_uptodate,
+                                            folio_test_locked)
+from kmm.include_.linux.page_ref cimport folio_ref_add
+from kmm.include_.linux.vmstat cimport __mod_node_page_state
+from kmm.debug.oracle cimport kmm_new_version
+from kmm.mm.page_alloc cimport __folio_alloc
+from kmm.mm.page_writeback cimport folio_mark_dirty
+from kmm.mm.swap cimport folio_add_lru
+
+
+cdef folio *filemap_get_folio(address_space *mapping, unsigned long index) noexcept nogil:
+    """The cached folio at index with a reference taken, or NULL."""
+    cdef folio *f
+    if index >= mapping.i_pages_size:
+        return NULL
+    f = mapping.i_pages[index]
+    if f != NULL:
+        folio_get(f)
+    return f
+
+
+cdef int filemap_add_folio(address_space *mapping, folio *f, unsigned long index,
+                           unsigned int gfp) noexcept nogil:
+    """Insert a new, locked folio; the page cache holds its own reference."""
+    if mapping.i_pages[index] != NULL:
+        return -17                               # -EEXIST
+    __folio_set_locked(f)
+    folio_ref_add(f, folio_nr_pages(f))
+    f.mapping = <unsigned long>mapping
+    f.index = index
+    mapping.i_pages[index] = f
+    mapping.nrpages += 1
+    __mod_node_page_state(folio_pgdat(f), NR_FILE_PAGES, folio_nr_pages(f))
+    folio_add_lru(f)
+    return 0
+
+
+cdef folio *filemap_read_folio(address_space *mapping, unsigned long index) noexcept nogil:
+    """Allocate a folio on the local node, add it and read the page in
+    (the disk holds the file's latest data).  Returns it locked and
+    referenced, or NULL when memory runs out."""
+    cdef folio *f = __folio_alloc(GFP_HIGHUSER_MOVABLE, 0, numa_node_id(), NULL)
+    if f == NULL:
+        return NULL
+    if filemap_add_folio(mapping, f, index, GFP_HIGHUSER_MOVABLE) != 0:
+        folio_put(f)
+        return NULL
+    f.kmm_version = mapping.kmm_versions[index]
+    __folio_set_uptodate(f)
+    return f
+
+
+cdef vm_fault_t filemap_fault(vm_fault *vmf) noexcept nogil:
+    """mm/filemap.c: find (or read in) the page at vmf->pgoff; return it
+    locked, with a reference for the mapping."""
+    cdef address_space *mapping = vmf.vma.vm_file.f_mapping
+    cdef folio *f
+    cdef vm_fault_t ret = 0
+    if vmf.pgoff >= mapping.i_pages_size:
+        return VM_FAULT_SIGBUS
+    f = filemap_get_folio(mapping, vmf.pgoff)
+    if f == NULL:
+        f = filemap_read_folio(mapping, vmf.pgoff)
+        if f == NULL:
+            return VM_FAULT_OOM
+        ret = VM_FAULT_MAJOR
+    else:
+        __folio_set_locked(f)
+    vmf.page = f
+    return ret | VM_FAULT_LOCKED
+
+
+cdef vm_fault_t filemap_page_mkwrite(vm_fault *vmf) noexcept nogil:
+    """mm/filemap.c: a shared mapping is about to write the page: dirty it
+    (the page stays locked for the caller)."""
+    cdef folio *f = vmf.page
+    if not folio_test_locked(f):
+        __folio_set_locked(f)
+    folio_mark_dirty(f)
+    return VM_FAULT_LOCKED
+
+
+cdef long filemap_read(address_space *mapping, unsigned long index, unsigned int *version) noexcept nogil:
+    """mm/filemap.c: read(2) of one page: copy from the page cache (reading
+    the page in on a miss).  Returns bytes read, or -ENOMEM / -EINVAL."""
+    cdef folio *f
+    if index >= mapping.i_pages_size:
+        return -22
+    f = filemap_get_folio(mapping, index)
+    if f == NULL:
+        f = filemap_read_folio(mapping, index)
+        if f == NULL:
+            return -12
+    __folio_clear_locked(f)                       # folio_unlock
+    version[0] = f.kmm_version
+    folio_put(f)
+    return 4096
+
+
+cdef long generic_perform_write(address_space *mapping, unsigned long index) noexcept nogil:
+    """mm/filemap.c: write(2) of one whole page: write_begin (find or create
+    the page), copy the new data in, write_end (dirty it)."""
+    cdef folio *f
+    cdef unsigned int v
+    if index >= mapping.i_pages_size:
+        return -22
+    f = filemap_get_folio(mapping, index)
+    if f == NULL:
+        f = filemap_read_folio(mapping, index)
+        if f == NULL:
+            return -12
+    v = kmm_new_version()
+    f.kmm_version = v
+    mapping.kmm_versions[index] = v
+    folio_mark_dirty(f)
+    __folio_clear_locked(f)                       # folio_unlock
+    folio_put(f)
+    return 4096

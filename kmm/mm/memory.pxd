@@ -1,0 +1,19 @@
+from kmm.include_.linux.mm_types cimport page, folio, mm_struct, vm_area_struct
+from kmm.include_.linux.mm cimport vm_fault, vm_fault_t
+from kmm.include_.asm_generic.tlb cimport mmu_gather
+
+cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil
+cdef page *vm_normal_page(vm_area_struct *vma, unsigned long addr, unsigned long pte) noexcept nogil
+cdef int __pte_alloc(mm_struct *mm, unsigned long *pmd) noexcept nogil
+cdef unsigned long *pte_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil
+cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
+                                unsigned int flags) noexcept nogil
+cdef vm_fault_t do_wp_page(vm_fault *vmf) noexcept nogil
+cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil
+cdef void unmap_page_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long addr,
+                           unsigned long end) noexcept nogil
+cdef void unmap_vmas(mmu_gather *tlb, vm_area_struct *vma, unsigned long start_addr,
+                     unsigned long end_addr) noexcept nogil
+cdef void free_pgd_range(mmu_gather *tlb, mm_struct *mm, unsigned long addr, unsigned long end,
+                         unsigned long floor, unsigned long ceiling) noexcept nogil
+cdef void free_all_pgtables(mm_struct *mm) noexcept nogil

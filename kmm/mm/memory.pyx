@@ -1,0 +1,628 @@
+"""Mirrors mm/memory.c: page faults (anonymous, file, copy-on-write, NUMA
+hint), page-table allocation, and zapping a range at munmap.
+
+Emulator notes: faults never sleep (a fault on a migration entry returns
+VM_FAULT_RETRY to the caller, which retries once the migration is done),
+there is no fault-around (fault_around_bytes = PAGE_SIZE), no swap, no
+userfaultfd and no THP.
+"""
+
+from kmm.include_.kmm.machine cimport KMM, numa_node_id
+from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE, __GFP_ZERO
+from kmm.include_.linux.mm_types cimport (page, folio, mm_struct, vm_area_struct, address_space,
+                                          MM_ANONPAGES, MM_FILEPAGES)
+from kmm.include_.linux.mm cimport *
+from kmm.include_.linux.page_flags cimport (PageAnonExclusive, folio_test_lru, folio_test_swapcache,
+                                            folio_test_dirty, folio_set_dirty, folio_test_anon_exclusive,
+                                            __folio_set_uptodate, folio_test_locked, __folio_set_locked,
+                                            __folio_clear_locked, folio_test_referenced,
+                                            folio_set_referenced, PageTable)
+from kmm.include_.linux.page_ref cimport folio_ref_count
+from kmm.include_.linux.pgtable cimport *
+from kmm.include_.linux.highmem cimport copy_user_highpage
+from kmm.include_.asm_generic.tlb cimport (mmu_gather, tlb_remove_tlb_entry, tlb_start_vma,
+                                           tlb_end_vma, tlb_flush_mmu_tlbonly)
+from kmm.arch.x86.include_.asm.pgtable cimport *
+from kmm.arch.x86.mm.pgtable cimport pte_alloc_one, pte_free
+from kmm.arch.x86.mm.tlb cimport flush_tlb_page
+from kmm.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t)
+from kmm.debug.oracle cimport kmm_new_version
+from kmm.mm.mmu_gather cimport __tlb_remove_page, tlb_flush_mmu, pte_free_tlb
+from kmm.mm.page_alloc cimport __folio_alloc
+from kmm.mm.rmap cimport (anon_vma_prepare, folio_add_new_anon_rmap, page_add_file_rmap,
+                          page_remove_rmap, page_move_anon_rmap)
+from kmm.mm.swap cimport folio_add_lru
+from kmm.mm.filemap cimport filemap_fault, filemap_page_mkwrite
+from kmm.mm.page_writeback cimport folio_mark_dirty
+from kmm.mm.pgtable_generic cimport ptep_clear_flush
+from kmm.include_.linux.vm_event_item cimport PGFAULT, PGREUSE
+
+
+cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil:
+    return pfn == KMM().zero_pfn
+
+
+cdef page *vm_normal_page(vm_area_struct *vma, unsigned long addr, unsigned long pte) noexcept nogil:
+    """mm/memory.c: the struct page a PTE maps, NULL for special mappings
+    (the zero page)."""
+    cdef unsigned long pfn = pte_pfn(pte)
+    if pte_special(pte) or is_zero_pfn(pfn):
+        return NULL
+    if pfn >= KMM().max_pfn:
+        return NULL
+    return pfn_to_page(pfn)
+
+
+# ---------------------------------------------------------------------------
+# Page-table allocation
+
+cdef inline int __table_alloc(mm_struct *mm, unsigned long *entry) noexcept nogil:
+    cdef page *new = pte_alloc_one(mm)
+    if new == NULL:
+        return -12
+    if entry[0] == 0:
+        entry[0] = (page_to_pfn(new) << PAGE_SHIFT) | _PAGE_TABLE
+    else:
+        pte_free(mm, new)        # someone populated it meanwhile
+    return 0
+
+
+cdef int __pte_alloc(mm_struct *mm, unsigned long *pmd) noexcept nogil:
+    """mm/memory.c: give pmd a PTE table."""
+    return __table_alloc(mm, pmd)
+
+
+cdef unsigned long *pte_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """pud_alloc / pmd_alloc / pte_alloc down to addr's PTE; NULL on OOM."""
+    cdef unsigned long *e = pgd_offset(mm, addr)
+    if pgd_none(e[0]) and __table_alloc(mm, e):
+        return NULL
+    e = pud_offset(e, addr)
+    if pud_none(e[0]) and __table_alloc(mm, e):
+        return NULL
+    e = pmd_offset(e, addr)
+    if pmd_none(e[0]) and __pte_alloc(mm, e):
+        return NULL
+    return pte_offset_map(e, addr)
+
+
+cdef inline unsigned long *pmd_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil:
+    cdef unsigned long *e = pgd_offset(mm, addr)
+    if pgd_none(e[0]) and __table_alloc(mm, e):
+        return NULL
+    e = pud_offset(e, addr)
+    if pud_none(e[0]) and __table_alloc(mm, e):
+        return NULL
+    return pmd_offset(e, addr)
+
+
+# ---------------------------------------------------------------------------
+# Faults
+
+cdef inline pte_t mk_pte(page *p, pgprot_t prot) noexcept nogil:
+    return pfn_pte(page_to_pfn(p), prot)
+
+
+cdef inline pte_t maybe_mkwrite(pte_t pte, vm_area_struct *vma) noexcept nogil:
+    if vma.vm_flags & VM_WRITE:
+        pte = pte_mkwrite(pte)
+    return pte
+
+
+cdef inline folio *vma_alloc_zeroed_movable_folio(vm_area_struct *vma, unsigned long addr) noexcept nogil:
+    """Default mempolicy (MPOL_LOCAL): the faulting CPU's node first."""
+    return __folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, numa_node_id(), NULL)
+
+
+cdef inline void oracle_new_anon_data(page *p, unsigned long *ptep) noexcept nogil:
+    """A zero-filled page is a new logical page: give it a fresh version."""
+    cdef unsigned int v = kmm_new_version()
+    p.kmm_version = v
+    pte_kmm_ver(ptep)[0] = v
+
+
+cdef vm_fault_t do_anonymous_page(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: first touch of private anonymous memory: the zero page for
+    a read, a new zeroed folio for a write."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef folio *f
+    cdef pte_t entry
+    if vma.vm_flags & VM_SHARED:
+        return VM_FAULT_SIGBUS
+    if pmd_none(vmf.pmd[0]) and __pte_alloc(vma.vm_mm, vmf.pmd):
+        return VM_FAULT_OOM
+    vmf.pte = pte_offset_map(vmf.pmd, vmf.address)
+    if not (vmf.flags & FAULT_FLAG_WRITE):
+        entry = pfn_pte(KMM().zero_pfn, vma.vm_page_prot) | _PAGE_SPECIAL
+        if not pte_none(ptep_get(vmf.pte)):
+            return 0
+        pte_kmm_ver(vmf.pte)[0] = KMM().mem_map[KMM().zero_pfn].kmm_version
+        set_pte_at(vma.vm_mm, vmf.address, vmf.pte, entry)
+        return 0
+    if anon_vma_prepare(vma):
+        return VM_FAULT_OOM
+    f = vma_alloc_zeroed_movable_folio(vma, vmf.address)
+    if f == NULL:
+        return VM_FAULT_OOM
+    __folio_set_uptodate(f)
+    entry = mk_pte(f, vma.vm_page_prot)
+    if vma.vm_flags & VM_WRITE:
+        entry = pte_mkwrite(pte_mkdirty(entry))
+    if not pte_none(ptep_get(vmf.pte)):
+        folio_put(f)
+        return 0
+    inc_mm_counter(vma.vm_mm, MM_ANONPAGES)
+    folio_add_new_anon_rmap(f, vma, vmf.address)
+    folio_add_lru(f)
+    oracle_new_anon_data(f, vmf.pte)
+    set_pte_at(vma.vm_mm, vmf.address, vmf.pte, entry)
+    return 0
+
+
+cdef void set_pte_range(vm_fault *vmf, folio *f, page *p, unsigned int nr,
+                        unsigned long addr) noexcept nogil:
+    """mm/memory.c: map a page the fault produced (file page, or a private
+    COW copy of one)."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef bint write = (vmf.flags & FAULT_FLAG_WRITE) != 0
+    cdef pte_t entry = mk_pte(p, vma.vm_page_prot)
+    if write:
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    if write and not (vma.vm_flags & VM_SHARED):
+        add_mm_counter(vma.vm_mm, MM_ANONPAGES, nr)
+        folio_add_new_anon_rmap(f, vma, addr)
+        folio_add_lru(f)
+        pte_kmm_ver(vmf.pte)[0] = f.kmm_version      # a private copy: anonymous data now
+    else:
+        add_mm_counter(vma.vm_mm, MM_FILEPAGES, nr)
+        page_add_file_rmap(p, vma, False)
+    set_pte_at(vma.vm_mm, addr, vmf.pte, entry)
+
+
+cdef vm_fault_t finish_fault(vm_fault *vmf) noexcept nogil:
+    cdef vm_area_struct *vma = vmf.vma
+    cdef page *p
+    if (vmf.flags & FAULT_FLAG_WRITE) and not (vma.vm_flags & VM_SHARED):
+        p = vmf.cow_page
+    else:
+        p = vmf.page
+    if pmd_none(vmf.pmd[0]) and __pte_alloc(vma.vm_mm, vmf.pmd):
+        return VM_FAULT_OOM
+    vmf.pte = pte_offset_map(vmf.pmd, vmf.address)
+    if not pte_none(ptep_get(vmf.pte)):
+        return VM_FAULT_NOPAGE
+    set_pte_range(vmf, page_folio(p), p, 1, vmf.address)
+    return 0
+
+
+cdef vm_fault_t __do_fault(vm_fault *vmf) noexcept nogil:
+    """The VMA's ->fault: filemap_fault() for every file the emulator has.
+    Returns with vmf->page locked and referenced."""
+    return filemap_fault(vmf)
+
+
+cdef inline void unlock_page(page *p) noexcept nogil:
+    __folio_clear_locked(p)
+
+
+cdef vm_fault_t do_read_fault(vm_fault *vmf) noexcept nogil:
+    cdef vm_fault_t ret = __do_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    ret |= finish_fault(vmf)
+    unlock_page(vmf.page)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        put_page(vmf.page)
+    return ret
+
+
+cdef vm_fault_t do_cow_fault(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: write fault on a private file mapping: copy the file
+    page into a new anonymous page."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef vm_fault_t ret
+    if anon_vma_prepare(vma):
+        return VM_FAULT_OOM
+    vmf.cow_page = __folio_alloc(GFP_HIGHUSER_MOVABLE, 0, numa_node_id(), NULL)
+    if vmf.cow_page == NULL:
+        return VM_FAULT_OOM
+    ret = __do_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        put_page(vmf.cow_page)
+        return ret
+    copy_user_highpage(vmf.cow_page, vmf.page, vmf.address, vma)
+    __folio_set_uptodate(vmf.cow_page)
+    ret |= finish_fault(vmf)
+    unlock_page(vmf.page)
+    put_page(vmf.page)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        put_page(vmf.cow_page)
+    return ret
+
+
+cdef vm_fault_t do_shared_fault(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: write fault on a shared file mapping: page_mkwrite, map
+    it writable and dirty, dirty the folio."""
+    cdef vm_fault_t ret = __do_fault(vmf)
+    cdef vm_fault_t tmp
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    tmp = filemap_page_mkwrite(vmf)
+    if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+        unlock_page(vmf.page)
+        put_page(vmf.page)
+        return tmp
+    ret |= finish_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        unlock_page(vmf.page)
+        put_page(vmf.page)
+        return ret
+    folio_mark_dirty(vmf.page)          # fault_dirty_shared_page()
+    unlock_page(vmf.page)
+    return ret
+
+
+cdef vm_fault_t do_fault(vm_fault *vmf) noexcept nogil:
+    if not (vmf.flags & FAULT_FLAG_WRITE):
+        return do_read_fault(vmf)
+    if not (vmf.vma.vm_flags & VM_SHARED):
+        return do_cow_fault(vmf)
+    return do_shared_fault(vmf)
+
+
+cdef vm_fault_t do_pte_missing(vm_fault *vmf) noexcept nogil:
+    if vma_is_anonymous(vmf.vma):
+        return do_anonymous_page(vmf)
+    return do_fault(vmf)
+
+
+cdef vm_fault_t do_swap_page(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: the only non-present PTEs here are migration entries;
+    migration_entry_wait() would sleep until the migration ends, so report a
+    retry."""
+    cdef swp_entry_t entry = pte_to_swp_entry(vmf.orig_pte)
+    if is_migration_entry(entry):
+        return VM_FAULT_RETRY
+    return VM_FAULT_SIGBUS
+
+
+cdef inline void wp_page_reuse(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: make the faulting PTE writable in place (no copy)."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef page *p = vmf.page
+    cdef pte_t entry
+    if p != NULL:
+        p._last_cpupid = (1 << 21) - 1          # page_cpupid_xchg_last(page, -1)
+    entry = pte_mkyoung(vmf.orig_pte)
+    entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    if not pte_same(ptep_get(vmf.pte), entry):  # ptep_set_access_flags(dirty=1)
+        set_pte_at(vma.vm_mm, vmf.address, vmf.pte, entry)
+    count_vm_event(PGREUSE)
+
+
+cdef vm_fault_t wp_page_copy(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: copy-on-write: a new anonymous page replaces the mapped
+    one; the old translation is flushed before the new one is installed.
+    The caller took a reference on the old folio."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef mm_struct *mm = vma.vm_mm
+    cdef folio *old_folio = vmf.page
+    cdef folio *new_folio
+    cdef pte_t entry
+    if anon_vma_prepare(vma):
+        if old_folio != NULL:
+            folio_put(old_folio)
+        return VM_FAULT_OOM
+    if is_zero_pfn(pte_pfn(vmf.orig_pte)):
+        new_folio = vma_alloc_zeroed_movable_folio(vma, vmf.address)
+        if new_folio != NULL:
+            new_folio.kmm_version = KMM().mem_map[KMM().zero_pfn].kmm_version
+    else:
+        new_folio = __folio_alloc(GFP_HIGHUSER_MOVABLE, 0, numa_node_id(), NULL)
+        if new_folio != NULL:
+            copy_user_highpage(new_folio, vmf.page, vmf.address, vma)
+    if new_folio == NULL:
+        if old_folio != NULL:
+            folio_put(old_folio)
+        return VM_FAULT_OOM
+    __folio_set_uptodate(new_folio)
+    if pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+        if old_folio != NULL:
+            if not PageAnon(old_folio):
+                dec_mm_counter(mm, MM_FILEPAGES)
+                inc_mm_counter(mm, MM_ANONPAGES)
+        else:
+            inc_mm_counter(mm, MM_ANONPAGES)
+        entry = mk_pte(new_folio, vma.vm_page_prot)
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+        ptep_clear_flush(vma, vmf.address, vmf.pte)
+        folio_add_new_anon_rmap(new_folio, vma, vmf.address)
+        folio_add_lru(new_folio)
+        pte_kmm_ver(vmf.pte)[0] = new_folio.kmm_version   # the copy is now the logical page
+        set_pte_at(mm, vmf.address, vmf.pte, entry)
+        if old_folio != NULL:
+            page_remove_rmap(vmf.page, vma, False)
+        # the old folio now loses the mapping's reference as well
+        new_folio = old_folio
+    if new_folio != NULL:
+        folio_put(new_folio)
+    if old_folio != NULL:
+        folio_put(old_folio)
+    return 0
+
+
+cdef vm_fault_t wp_page_shared(vm_fault *vmf, folio *f) noexcept nogil:
+    """mm/memory.c: write to a read-only PTE of a shared file mapping
+    (write-notify): page_mkwrite, then reuse the page writable and dirty."""
+    cdef vm_fault_t tmp
+    folio_get(f)
+    tmp = filemap_page_mkwrite(vmf)
+    if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+        folio_put(f)
+        return tmp
+    if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+        unlock_page(f)
+        folio_put(f)
+        return 0
+    wp_page_reuse(vmf)
+    folio_mark_dirty(f)                        # fault_dirty_shared_page()
+    unlock_page(f)
+    folio_put(f)
+    return 0
+
+
+cdef vm_fault_t do_wp_page(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: write fault on a present, write-protected PTE: reuse the
+    page if this mapping owns it exclusively, copy it otherwise."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef folio *f = NULL
+    vmf.page = vm_normal_page(vma, vmf.address, vmf.orig_pte)
+    if vmf.page != NULL:
+        f = page_folio(vmf.page)
+    if vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
+        if vmf.page == NULL:
+            return VM_FAULT_SIGBUS
+        return wp_page_shared(vmf, f)
+    if f != NULL and folio_test_anon(f):
+        if PageAnonExclusive(vmf.page):
+            wp_page_reuse(vmf)
+            return 0
+        if folio_ref_count(f) > 3:
+            return _wp_copy(vmf, f)
+        if folio_ref_count(f) > 1 + folio_test_swapcache(f):
+            return _wp_copy(vmf, f)
+        if folio_test_locked(f):
+            return _wp_copy(vmf, f)
+        page_move_anon_rmap(vmf.page, vma)
+        wp_page_reuse(vmf)
+        return 0
+    return _wp_copy(vmf, f)
+
+
+cdef inline vm_fault_t _wp_copy(vm_fault *vmf, folio *f) noexcept nogil:
+    """do_wp_page's copy: label: take a reference on the old folio first."""
+    if f != NULL:
+        folio_get(f)
+    return wp_page_copy(vmf)
+
+
+cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: NUMA hint fault on a PROT_NONE PTE: restore the VMA's
+    protection (young, writable only if it may be).  Migrating the page to
+    the accessing node arrives with the NUMA-balancing work."""
+    cdef vm_area_struct *vma = vmf.vma
+    cdef pte_t old_pte, pte
+    if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+        return 0
+    old_pte = ptep_modify_prot_start(vma.vm_mm, vmf.address, vmf.pte)
+    pte = pte_modify(old_pte, vma.vm_page_prot)
+    pte = pte_mkyoung(pte)
+    ptep_modify_prot_commit(vma.vm_mm, vmf.address, vmf.pte, old_pte, pte)
+    return 0
+
+
+cdef inline bint vma_is_accessible(vm_area_struct *vma) noexcept nogil:
+    return (vma.vm_flags & VM_ACCESS_FLAGS) != 0
+
+
+cdef vm_fault_t handle_pte_fault(vm_fault *vmf) noexcept nogil:
+    """mm/memory.c: dispatch on the PTE's state."""
+    cdef pte_t entry
+    if pmd_none(vmf.pmd[0]):
+        vmf.pte = NULL
+        vmf.flags &= ~FAULT_FLAG_ORIG_PTE_VALID
+    else:
+        vmf.pte = pte_offset_map(vmf.pmd, vmf.address)
+        vmf.orig_pte = ptep_get(vmf.pte)
+        vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID
+        if pte_none(vmf.orig_pte):
+            vmf.pte = NULL
+    if vmf.pte == NULL:
+        return do_pte_missing(vmf)
+    if not pte_present(vmf.orig_pte):
+        return do_swap_page(vmf)
+    if pte_protnone(vmf.orig_pte) and vma_is_accessible(vmf.vma):
+        return do_numa_page(vmf)
+    entry = vmf.orig_pte
+    if vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE):
+        if not pte_write(entry):
+            return do_wp_page(vmf)
+        elif vmf.flags & FAULT_FLAG_WRITE:
+            entry = pte_mkdirty(entry)
+    entry = pte_mkyoung(entry)
+    # ptep_set_access_flags(): x86 only writes when the fault was a write;
+    # a spurious read fault needs no flush (flush_tlb_fix_spurious_fault is
+    # empty on x86).
+    if not pte_same(ptep_get(vmf.pte), entry) and (vmf.flags & FAULT_FLAG_WRITE):
+        set_pte_at(vmf.vma.vm_mm, vmf.address, vmf.pte, entry)
+    return 0
+
+
+cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
+                                unsigned int flags) noexcept nogil:
+    """mm/memory.c: count the fault, build the tables down to the PMD and
+    handle the PTE."""
+    cdef vm_fault vmf
+    count_vm_event(PGFAULT)
+    vmf.vma = vma
+    vmf.address = address & PAGE_MASK
+    vmf.real_address = address
+    vmf.flags = flags
+    vmf.pgoff = linear_page_index(vma, address)
+    vmf.gfp_mask = GFP_HIGHUSER_MOVABLE
+    vmf.cow_page = NULL
+    vmf.page = NULL
+    vmf.pte = NULL
+    vmf.orig_pte = 0
+    vmf.pmd = pmd_alloc_walk(vma.vm_mm, address)
+    if vmf.pmd == NULL:
+        return VM_FAULT_OOM
+    return handle_pte_fault(&vmf)
+
+
+# ---------------------------------------------------------------------------
+# Zapping (munmap, exit)
+
+cdef unsigned long zap_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long *pmd,
+                                 unsigned long addr, unsigned long end) noexcept nogil:
+    """mm/memory.c: clear the PTEs of [addr, end) in one table; pages are
+    freed by the mmu_gather after the flush."""
+    cdef mm_struct *mm = tlb.mm
+    cdef unsigned long *pte
+    cdef pte_t ptent
+    cdef page *p
+    cdef swp_entry_t entry
+    cdef bint force_flush = False
+    flush_tlb_batched_pending(mm)
+    while addr != end:
+        pte = pte_offset_map(pmd, addr)
+        ptent = ptep_get(pte)
+        if pte_none(ptent):
+            addr += 4096
+            continue
+        if pte_present(ptent):
+            p = vm_normal_page(vma, addr, ptent)
+            ptent = ptep_get_and_clear_full(mm, addr, pte, tlb.fullmm)
+            tlb_remove_tlb_entry(tlb, pte, addr)
+            if p == NULL:
+                addr += 4096
+                continue
+            if not PageAnon(p):
+                if pte_dirty(ptent):
+                    folio_mark_dirty(p)
+                if pte_young(ptent):
+                    folio_set_referenced(p)
+                dec_mm_counter(mm, MM_FILEPAGES)
+            else:
+                dec_mm_counter(mm, MM_ANONPAGES)
+            page_remove_rmap(p, vma, False)
+            if __tlb_remove_page(tlb, p):
+                force_flush = True
+        else:
+            # a migration entry: the page is under migration and holds no
+            # reference for this mapping any more
+            entry = pte_to_swp_entry(ptent)
+            if is_migration_entry(entry):
+                p = pfn_to_page(entry & ((1UL << 34) - 1))
+                dec_mm_counter(mm, MM_ANONPAGES if PageAnon(p) else MM_FILEPAGES)
+            pte_clear(mm, addr, pte)
+        if force_flush:
+            tlb_flush_mmu(tlb)
+            force_flush = False
+        addr += 4096
+    return addr
+
+
+cdef void unmap_page_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long addr,
+                           unsigned long end) noexcept nogil:
+    """mm/memory.c: walk [addr, end) and zap each PTE table's part."""
+    cdef mm_struct *mm = vma.vm_mm
+    cdef unsigned long next
+    cdef unsigned long *pmd
+    tlb_start_vma(tlb, vma)
+    while addr < end:
+        next = (addr + PMD_SIZE) & PMD_MASK
+        if next > end or next == 0:
+            next = end
+        pmd = walk_pmd(mm, addr)
+        if pmd != NULL and not pmd_none(pmd[0]):
+            zap_pte_range(tlb, vma, pmd, addr, next)
+        addr = next
+    tlb_end_vma(tlb, vma)
+
+
+cdef inline unsigned long *walk_pmd(mm_struct *mm, unsigned long addr) noexcept nogil:
+    cdef unsigned long *e = pgd_offset(mm, addr)
+    if pgd_none(e[0]):
+        return NULL
+    e = pud_offset(e, addr)
+    if pud_none(e[0]):
+        return NULL
+    return pmd_offset(e, addr)
+
+
+cdef void unmap_vmas(mmu_gather *tlb, vm_area_struct *vma, unsigned long start_addr,
+                     unsigned long end_addr) noexcept nogil:
+    """mm/memory.c: zap every VMA from vma on that overlaps [start, end)."""
+    cdef unsigned long start, end
+    while vma != NULL and vma.vm_start < end_addr:
+        start = max(vma.vm_start, start_addr)
+        end = min(vma.vm_end, end_addr)
+        if start < end:
+            unmap_page_range(tlb, vma, start, end)
+        vma = vma.vm_next
+
+
+cdef void free_pgd_range(mmu_gather *tlb, mm_struct *mm, unsigned long addr, unsigned long end,
+                         unsigned long floor, unsigned long ceiling) noexcept nogil:
+    """mm/memory.c: free the PTE tables covering [addr, end) that no mapping
+    outside [floor, ceiling) can share (ceiling 0: no limit).  Upper-level
+    tables are kept until the mm goes away."""
+    cdef unsigned long *pmd
+    cdef page *table
+    addr &= PMD_MASK
+    if addr < floor:
+        addr += PMD_SIZE
+        if addr == 0:
+            return
+    if ceiling:
+        ceiling &= PMD_MASK
+        if ceiling == 0:
+            return
+    if end - 1 > ceiling - 1:
+        end -= PMD_SIZE
+    if addr > end - 1:
+        return
+    while addr < end and addr != 0:
+        pmd = walk_pmd(mm, addr)
+        if pmd != NULL and not pmd_none(pmd[0]):
+            table = pfn_to_page((pmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
+            pmd[0] = 0
+            pte_free_tlb(tlb, table, addr)
+        addr += PMD_SIZE
+
+
+cdef void _free_level(mm_struct *mm, unsigned long entry, int level) noexcept nogil:
+    cdef page *table = pfn_to_page((entry & PTE_PFN_MASK) >> PAGE_SHIFT)
+    cdef kmm_pt *t = page_pt(table)
+    cdef int i
+    if level > 1:
+        for i in range(512):
+            if t.ent[i]:
+                _free_level(mm, t.ent[i], level - 1)
+    pte_free(mm, table)
+
+
+cdef void free_all_pgtables(mm_struct *mm) noexcept nogil:
+    """Free every table of an mm whose mappings are all gone (exit_mmap)."""
+    cdef kmm_pt *pgd = page_pt(mm.pgd)
+    cdef int i
+    for i in range(512):
+        if pgd.ent[i]:
+            _free_level(mm, pgd.ent[i], 3)
+            pgd.ent[i] = 0
+    pte_free(mm, mm.pgd)
+    mm.pgd = NULL
+
+
+from kmm.mm.rmap cimport flush_tlb_batched_pending

@@ -1,0 +1,322 @@
+"""Mirrors mm/mmap.c: creating, merging, splitting and removing VMAs, and
+tearing down an address range (munmap) or a whole mm (exit_mmap).
+
+VMAs are a sorted doubly linked list (v6.6 uses a maple tree).  New mappings
+are placed top-down below mm->mmap_base without randomisation, so runs are
+reproducible; adjacent compatible mappings merge as the kernel's do.
+"""
+
+from libc.stdlib cimport calloc, free
+from kmm.include_.kmm.machine cimport KMM
+from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add_tail, list_del,
+                                      list_empty)
+from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, file, address_space,
+                                          anon_vma, anon_vma_chain)
+from kmm.include_.linux.mm cimport (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD,
+                                    VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, vma_pages)
+from kmm.include_.asm_generic.tlb cimport mmu_gather
+from kmm.arch.x86.mm.pgprot cimport vm_get_page_prot
+from kmm.mm.memory cimport unmap_vmas, free_pgd_range
+from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_gather_mmu_fullmm, tlb_finish_mmu
+from kmm.mm.rmap cimport unlink_anon_vmas, anon_vma_clone
+
+
+cdef vm_area_struct *find_vma(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """The first VMA ending above addr (it may start above it too)."""
+    cdef vm_area_struct *vma = mm.mmap
+    while vma != NULL:
+        if vma.vm_end > addr:
+            return vma
+        vma = vma.vm_next
+    return NULL
+
+
+cdef vm_area_struct *vma_lookup(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """The VMA containing addr, or NULL."""
+    cdef vm_area_struct *vma = find_vma(mm, addr)
+    if vma != NULL and vma.vm_start <= addr:
+        return vma
+    return NULL
+
+
+cdef vm_area_struct *vm_area_alloc(mm_struct *mm) noexcept nogil:
+    """kernel/fork.c"""
+    cdef vm_area_struct *vma = <vm_area_struct *>calloc(1, sizeof(vm_area_struct))
+    if vma == NULL:
+        return NULL
+    vma.vm_mm = mm
+    INIT_LIST_HEAD(&vma.anon_vma_chain)
+    INIT_LIST_HEAD(&vma.shared)
+    return vma
+
+
+cdef void vma_set_page_prot(vm_area_struct *vma) noexcept nogil:
+    """Shared writable file mappings are write-notified: their PTEs start
+    read-only so the first write reaches ->page_mkwrite (dirty tracking)."""
+    cdef unsigned long vm_flags = vma.vm_flags
+    if vma.vm_file != NULL and (vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
+        vm_flags &= ~VM_SHARED
+    vma.vm_page_prot = vm_get_page_prot(vm_flags)
+
+
+cdef void vma_link(mm_struct *mm, vm_area_struct *vma) noexcept nogil:
+    """Insert into the sorted VMA list (and the file's i_mmap)."""
+    cdef vm_area_struct *prev = NULL
+    cdef vm_area_struct *next = mm.mmap
+    while next != NULL and next.vm_start < vma.vm_start:
+        prev = next
+        next = next.vm_next
+    vma.vm_prev = prev
+    vma.vm_next = next
+    if prev != NULL:
+        prev.vm_next = vma
+    else:
+        mm.mmap = vma
+    if next != NULL:
+        next.vm_prev = vma
+    mm.map_count += 1
+    if vma.vm_file != NULL:
+        list_add_tail(&vma.shared, &vma.vm_file.f_mapping.i_mmap)
+
+
+cdef void vma_unlink(mm_struct *mm, vm_area_struct *vma) noexcept nogil:
+    if vma.vm_prev != NULL:
+        vma.vm_prev.vm_next = vma.vm_next
+    else:
+        mm.mmap = vma.vm_next
+    if vma.vm_next != NULL:
+        vma.vm_next.vm_prev = vma.vm_prev
+    vma.vm_next = NULL
+    vma.vm_prev = NULL
+    mm.map_count -= 1
+    if vma.vm_file != NULL and vma.shared.next != NULL:
+        list_del(&vma.shared)
+        INIT_LIST_HEAD(&vma.shared)
+
+
+cdef void remove_vma(vm_area_struct *vma) noexcept nogil:
+    """mm/mmap.c: free a VMA already unlinked from its mm."""
+    unlink_anon_vmas(vma)
+    free(vma)
+
+
+cdef inline bint is_mergeable_anon_vma(anon_vma *a, anon_vma *b) noexcept nogil:
+    return a == NULL or b == NULL or a == b
+
+
+cdef inline bint can_vma_merge(vm_area_struct *vma, unsigned long vm_flags, file *f,
+                               anon_vma *av) noexcept nogil:
+    return vma.vm_flags == vm_flags and vma.vm_file == f and is_mergeable_anon_vma(vma.anon_vma, av)
+
+
+cdef unsigned long get_unmapped_area(mm_struct *mm, unsigned long len) noexcept nogil:
+    """arch_get_unmapped_area_topdown(): the highest gap below mmap_base
+    that fits len.  Returns -ENOMEM (-12) if none."""
+    cdef unsigned long high = mm.mmap_base
+    cdef vm_area_struct *vma = mm.mmap
+    cdef vm_area_struct *last = NULL
+    cdef unsigned long gap_end
+    # walk from the top: find the last VMA below mmap_base
+    while vma != NULL and vma.vm_start < mm.mmap_base:
+        last = vma
+        vma = vma.vm_next
+    gap_end = high
+    vma = last
+    while True:
+        if vma == NULL:
+            if gap_end >= len + 0x10000:
+                return gap_end - len
+            return <unsigned long>-12
+        if vma.vm_end <= gap_end and gap_end - vma.vm_end >= len:
+            return gap_end - len
+        if vma.vm_start < gap_end:
+            gap_end = vma.vm_start
+        vma = vma.vm_prev
+
+
+cdef unsigned long mmap_region(mm_struct *mm, file *f, unsigned long addr, unsigned long len,
+                               unsigned long vm_flags, unsigned long pgoff) noexcept nogil:
+    """mm/mmap.c: map [addr, addr+len), expanding a neighbour when it is
+    compatible (same flags, file and contiguous offset) as vma_merge does."""
+    cdef vm_area_struct *prev = NULL
+    cdef vm_area_struct *next = mm.mmap
+    cdef vm_area_struct *vma
+    cdef unsigned long end = addr + len
+    cdef unsigned long pglen = len >> 12
+    while next != NULL and next.vm_start < addr:
+        prev = next
+        next = next.vm_next
+    if prev != NULL and prev.vm_end == addr and can_vma_merge(prev, vm_flags, f, NULL) and \
+            prev.vm_pgoff + vma_pages(prev) == pgoff:
+        prev.vm_end = end
+        if next != NULL and next.vm_start == end and can_vma_merge(next, vm_flags, f, prev.anon_vma) \
+                and next.anon_vma == NULL and pgoff + pglen == next.vm_pgoff:
+            prev.vm_end = next.vm_end
+            vma_unlink(mm, next)
+            remove_vma(next)
+        return addr
+    if next != NULL and next.vm_start == end and can_vma_merge(next, vm_flags, f, NULL) and \
+            pgoff + pglen == next.vm_pgoff:
+        next.vm_start = addr
+        next.vm_pgoff = pgoff
+        return addr
+    vma = vm_area_alloc(mm)
+    if vma == NULL:
+        return <unsigned long>-12
+    vma.vm_start = addr
+    vma.vm_end = end
+    vma.vm_flags = vm_flags
+    vma.vm_pgoff = pgoff
+    vma.vm_file = f
+    vma.numab_state.next_scan = 0
+    vma_set_page_prot(vma)
+    vma_link(mm, vma)
+    return addr
+
+
+cdef unsigned long do_mmap(mm_struct *mm, file *f, unsigned long len, unsigned long prot,
+                           unsigned long flags, unsigned long pgoff) noexcept nogil:
+    """mm/mmap.c: the mmap(2) core for the emulator's mappings (anonymous
+    private, file private, file shared).  Returns the address or -errno."""
+    cdef unsigned long vm_flags = 0
+    cdef unsigned long addr
+    len = (len + 4095) & ~(<unsigned long>4095)
+    if len == 0:
+        return <unsigned long>-22
+    if prot & PROT_READ:
+        vm_flags |= VM_READ
+    if prot & PROT_WRITE:
+        vm_flags |= VM_WRITE
+    if prot & PROT_EXEC:
+        vm_flags |= VM_EXEC
+    vm_flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+    if flags & MAP_SHARED:
+        if f == NULL:
+            return <unsigned long>-22          # shared anonymous memory is shmem: not modelled
+        vm_flags |= VM_SHARED | VM_MAYSHARE
+        if not (f.f_mode & FMODE_WRITE):
+            vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
+    addr = get_unmapped_area(mm, len)
+    if addr >= <unsigned long>-4095:
+        return addr
+    if f == NULL:
+        pgoff = addr >> 12
+    return mmap_region(mm, f, addr, len, vm_flags, pgoff)
+
+
+cdef int __split_vma(mm_struct *mm, vm_area_struct *vma, unsigned long addr, bint new_below) noexcept nogil:
+    """mm/mmap.c: cut vma at addr into two VMAs sharing its anon_vma."""
+    cdef vm_area_struct *new = vm_area_alloc(mm)
+    if new == NULL:
+        return -12
+    new.vm_flags = vma.vm_flags
+    new.vm_page_prot = vma.vm_page_prot
+    new.vm_file = vma.vm_file
+    new.numab_state = vma.numab_state
+    if new_below:
+        new.vm_start = vma.vm_start
+        new.vm_end = addr
+        new.vm_pgoff = vma.vm_pgoff
+        vma.vm_pgoff += (addr - vma.vm_start) >> 12
+        vma.vm_start = addr
+    else:
+        new.vm_start = addr
+        new.vm_end = vma.vm_end
+        new.vm_pgoff = vma.vm_pgoff + ((addr - vma.vm_start) >> 12)
+        vma.vm_end = addr
+    if anon_vma_clone(new, vma):
+        free(new)
+        return -12
+    vma_link(mm, new)
+    return 0
+
+
+cdef void unmap_region(mm_struct *mm, vm_area_struct *vma, vm_area_struct *prev,
+                       vm_area_struct *next, unsigned long start, unsigned long end) noexcept nogil:
+    """mm/mmap.c: zap the detached VMAs' pages and free their page tables
+    in one mmu_gather."""
+    cdef mmu_gather tlb
+    tlb_gather_mmu(&tlb, mm)
+    unmap_vmas(&tlb, vma, start, end)
+    free_pgd_range(&tlb, mm, start, end, prev.vm_end if prev != NULL else 0,
+                   next.vm_start if next != NULL else 0)
+    tlb_finish_mmu(&tlb)
+
+
+cdef int do_vmi_munmap(mm_struct *mm, unsigned long start, unsigned long len) noexcept nogil:
+    """mm/mmap.c: munmap(2): split the VMAs at the range's ends, detach the
+    ones inside, zap and free them.  Returns 0 or -errno."""
+    cdef unsigned long end
+    cdef vm_area_struct *vma
+    cdef vm_area_struct *prev
+    cdef vm_area_struct *next
+    cdef vm_area_struct *first
+    cdef vm_area_struct *last
+    cdef vm_area_struct *v
+    if start & 4095 or start >= (1UL << 47):
+        return -22
+    len = (len + 4095) & ~(<unsigned long>4095)
+    if len == 0 or start + len > (1UL << 47):
+        return -22
+    end = start + len
+    vma = find_vma(mm, start)
+    if vma == NULL or vma.vm_start >= end:
+        return 0
+    if vma.vm_start < start:
+        if __split_vma(mm, vma, start, True):
+            return -12
+    last = find_vma(mm, end)
+    if last != NULL and last.vm_start < end:
+        if __split_vma(mm, last, end, True):
+            return -12
+    first = find_vma(mm, start)
+    prev = first.vm_prev
+    # detach [first, ...) up to end into a private chain
+    next = first
+    while next != NULL and next.vm_start < end:
+        next = next.vm_next
+    # unlink them from the mm but keep their own next pointers for unmap_vmas
+    if prev != NULL:
+        prev.vm_next = next
+    else:
+        mm.mmap = next
+    if next != NULL:
+        next.vm_prev = prev
+    v = first
+    while v != NULL and v != next:
+        last = v.vm_next
+        mm.map_count -= 1
+        if v.vm_file != NULL and v.shared.next != NULL:
+            list_del(&v.shared)
+            INIT_LIST_HEAD(&v.shared)
+        if last == next:
+            v.vm_next = NULL
+            last = NULL
+        v = last
+    unmap_region(mm, first, prev, next, start, end)
+    v = first
+    while v != NULL:
+        last = v.vm_next
+        remove_vma(v)
+        v = last
+    return 0
+
+
+cdef void exit_mmap(mm_struct *mm) noexcept nogil:
+    """mm/mmap.c: tear down every mapping of a dying mm (full-mm flush)."""
+    cdef mmu_gather tlb
+    cdef vm_area_struct *vma = mm.mmap
+    cdef vm_area_struct *next
+    if vma == NULL:
+        return
+    tlb_gather_mmu_fullmm(&tlb, mm)
+    unmap_vmas(&tlb, vma, 0, <unsigned long>-1)
+    tlb_finish_mmu(&tlb)
+    while vma != NULL:
+        next = vma.vm_next
+        if vma.vm_file != NULL and vma.shared.next != NULL:
+            list_del(&vma.shared)
+        remove_vma(vma)
+        vma = next
+    mm.mmap = NULL
+    mm.map_count = 0

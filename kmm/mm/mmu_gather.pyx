@@ -1,0 +1,105 @@
+"""Mirrors mm/mmu_gather.c: starting and finishing an mmu_gather, and
+freeing the gathered pages and page tables after their TLB flush."""
+
+from libc.stdlib cimport realloc, free
+from kmm.include_.linux.mm_types cimport page, mm_struct
+from kmm.include_.asm_generic.tlb cimport (mmu_gather, __tlb_reset_range, tlb_flush_mmu_tlbonly,
+                                           TLB_FLUSH_ALL)
+from kmm.include_.linux.mm cimport put_page
+from kmm.arch.x86.mm.pgtable cimport pte_free
+
+
+cdef void inc_tlb_flush_pending(mm_struct *mm) noexcept nogil:
+    """include/linux/mm_types.h: an mmu_gather on mm is in flight."""
+    mm.tlb_flush_pending += 1
+
+cdef void dec_tlb_flush_pending(mm_struct *mm) noexcept nogil:
+    mm.tlb_flush_pending -= 1
+
+cdef bint mm_tlb_flush_nested(mm_struct *mm) noexcept nogil:
+    return mm.tlb_flush_pending > 1
+
+
+cdef inline void __tlb_gather_mmu(mmu_gather *tlb, mm_struct *mm, bint fullmm) noexcept nogil:
+    tlb.mm = mm
+    tlb.fullmm = fullmm
+    tlb.need_flush_all = 0
+    tlb.pages = NULL
+    tlb.nr_pages = 0
+    tlb.max_pages = 0
+    tlb.tables = NULL
+    tlb.nr_tables = 0
+    tlb.max_tables = 0
+    __tlb_reset_range(tlb)
+    inc_tlb_flush_pending(mm)
+
+
+cdef void tlb_gather_mmu(mmu_gather *tlb, mm_struct *mm) noexcept nogil:
+    __tlb_gather_mmu(tlb, mm, False)
+
+cdef void tlb_gather_mmu_fullmm(mmu_gather *tlb, mm_struct *mm) noexcept nogil:
+    __tlb_gather_mmu(tlb, mm, True)
+
+
+cdef bint __tlb_remove_page(mmu_gather *tlb, page *p) noexcept nogil:
+    """Queue a page whose last PTE was zapped; it is put after the flush.
+    Returns true when the caller must flush now (host memory exhausted)."""
+    cdef page **grown
+    if tlb.nr_pages == tlb.max_pages:
+        grown = <page **>realloc(tlb.pages, (tlb.max_pages * 2 + 64) * sizeof(page *))
+        if grown == NULL:
+            return True
+        tlb.pages = grown
+        tlb.max_pages = tlb.max_pages * 2 + 64
+    tlb.pages[tlb.nr_pages] = p
+    tlb.nr_pages += 1
+    return False
+
+
+cdef void pte_free_tlb(mmu_gather *tlb, page *pte_page, unsigned long address) noexcept nogil:
+    """A page table leaves the tree: any CPU (even a lazy one) may be walking
+    it, so the flush must reach all of them (freed_tables) before it is freed."""
+    cdef page **grown
+    tlb.freed_tables = 1
+    if tlb.nr_tables == tlb.max_tables:
+        grown = <page **>realloc(tlb.tables, (tlb.max_tables * 2 + 16) * sizeof(page *))
+        if grown == NULL:
+            tlb_flush_mmu(tlb)      # flush first, then free at once
+            pte_free(tlb.mm, pte_page)
+            return
+        tlb.tables = grown
+        tlb.max_tables = tlb.max_tables * 2 + 16
+    tlb.tables[tlb.nr_tables] = pte_page
+    tlb.nr_tables += 1
+
+
+cdef inline void tlb_flush_mmu_free(mmu_gather *tlb) noexcept nogil:
+    cdef unsigned int i
+    for i in range(tlb.nr_tables):
+        pte_free(tlb.mm, tlb.tables[i])
+    tlb.nr_tables = 0
+    for i in range(tlb.nr_pages):
+        put_page(tlb.pages[i])
+    tlb.nr_pages = 0
+
+
+cdef void tlb_flush_mmu(mmu_gather *tlb) noexcept nogil:
+    tlb_flush_mmu_tlbonly(tlb)
+    tlb_flush_mmu_free(tlb)
+
+
+cdef void tlb_finish_mmu(mmu_gather *tlb) noexcept nogil:
+    """If another mmu_gather ran on this mm at the same time, its PTE changes
+    may not be flushed yet: flush everything, tables included."""
+    if mm_tlb_flush_nested(tlb.mm):
+        tlb.fullmm = 1
+        __tlb_reset_range(tlb)
+        tlb.freed_tables = 1
+    tlb_flush_mmu(tlb)
+    free(tlb.pages)
+    free(tlb.tables)
+    tlb.pages = NULL
+    tlb.tables = NULL
+    tlb.max_pages = 0
+    tlb.max_tables = 0
+    dec_tlb_flush_pending(tlb.mm)
