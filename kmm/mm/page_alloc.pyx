@@ -73,10 +73,13 @@ cdef inline page *find_buddy_page_pfn(page *p, unsigned long pfn, unsigned int o
                                       unsigned long *buddy_pfn) noexcept nogil:
     # mem_map is padded to a MAX_ORDER block (like the kernel's memmap,
     # which covers whole sections), so the buddy's struct page exists.
+    # The buddy's pfn is reported even when it is not free: after the merge
+    # loop, buddy_merge_likely() needs the buddy at the final order.
     cdef unsigned long bpfn = pfn ^ (1UL << order)
     cdef page *buddy = p + (<long>bpfn - <long>pfn)
-    if page_is_buddy(p, buddy, order):
+    if buddy_pfn != NULL:
         buddy_pfn[0] = bpfn
+    if page_is_buddy(p, buddy, order):
         return buddy
     return NULL
 
