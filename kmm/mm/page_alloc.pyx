@@ -16,7 +16,8 @@ from kmm.include_.linux.mmzone cimport *
 from kmm.include_.linux.nodemask cimport nodemask_t, node_isset, MAX_NUMNODES
 from kmm.include_.linux.page_flags cimport (PageBuddy, __SetPageBuddy, __ClearPageBuddy,
                                            PAGEFLAGS_MASK, PG_hwpoison, PG_reserved, NODES_PGSHIFT,
-                                           folio_test_mlocked, __folio_clear_mlocked)
+                                           folio_test_mlocked, __folio_clear_mlocked,
+                                           folio_test_hwpoison)
 from kmm.include_.linux.page_ref cimport set_page_count, page_ref_dec_and_test, page_ref_count
 from kmm.include_.linux.mm cimport (pfn_to_page, page_to_pfn, page_zone, page_zonenum,
                                    PageMappingFlags, page_cpupid_reset_last)
@@ -131,10 +132,14 @@ cdef inline void free_one_page(zone *z, page *p, unsigned long pfn, unsigned int
 
 cdef bint free_pages_prepare(page *p, unsigned int order) noexcept nogil:
     """mm/page_alloc.c: reset a page's state before it goes back to the buddy
-    lists.  Clears every PG_* flag (so PG_migrc too) except PG_hwpoison."""
+    lists.  Clears every PG_* flag (so PG_migrc too) except PG_hwpoison.
+    A hwpoisoned order-0 page is not freed at all: it must never reach
+    the free lists."""
     cdef unsigned int i
     if folio_test_mlocked(p):
         __folio_clear_mlocked(p)
+    if folio_test_hwpoison(p) and order == 0:
+        return False
     for i in range(1, 1U << order):
         (p + i).flags &= ~(<unsigned long>PAGEFLAGS_MASK & ~(1UL << PG_hwpoison))
     if PageMappingFlags(p):
