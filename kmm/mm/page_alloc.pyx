@@ -17,7 +17,7 @@ from kmm.include_.linux.nodemask cimport nodemask_t, node_isset, MAX_NUMNODES
 from kmm.include_.linux.page_flags cimport (PageBuddy, __SetPageBuddy, __ClearPageBuddy,
                                            PAGEFLAGS_MASK, PG_hwpoison, PG_reserved, NODES_PGSHIFT,
                                            folio_test_mlocked, __folio_clear_mlocked,
-                                           folio_test_hwpoison)
+                                           folio_test_hwpoison, folio_test_head)
 from kmm.include_.linux.page_ref cimport set_page_count, page_ref_dec_and_test, page_ref_count
 from kmm.include_.linux.mm cimport (pfn_to_page, page_to_pfn, page_zone, page_zonenum,
                                    PageMappingFlags, page_cpupid_reset_last)
@@ -168,13 +168,24 @@ cdef void __free_pages_ok(page *p, unsigned int order, int fpi_flags) noexcept n
     __count_vm_events(PGFREE, 1 << order)
 
 
+cdef inline void free_the_page(page *p, unsigned int order) noexcept nogil:
+    if order <= PAGE_ALLOC_COSTLY_ORDER:
+        free_unref_page(p, order)
+    else:
+        __free_pages_ok(p, order, FPI_NONE)
+
+
 cdef void __free_pages(page *p, unsigned int order) noexcept nogil:
-    """mm/page_alloc.c: drop a reference to a (non-compound) 2^order block."""
+    """mm/page_alloc.c: drop a reference to a 2^order block.  If someone
+    else still holds the first page of a non-compound block, the rest of
+    the block is freed now, in halves from the top."""
+    cdef bint head = folio_test_head(p)
     if page_ref_dec_and_test(p):
-        if order <= PAGE_ALLOC_COSTLY_ORDER:
-            free_unref_page(p, order)
-        else:
-            __free_pages_ok(p, order, FPI_NONE)
+        free_the_page(p, order)
+    elif not head:
+        while order > 0:
+            order -= 1
+            free_the_page(p + (1 << order), order)
 
 
 cdef void __free_pages_core(page *p, unsigned int order) noexcept nogil:
