@@ -422,12 +422,21 @@ cdef class Machine:
     def free_pages(self, pfn, int order=0):
         """__free_pages(): drop the caller's reference to an allocated block."""
         cdef page *p = self._page(pfn)
+        cdef long i
         if not 0 <= order <= MAX_ORDER:
             raise KmmConfigError(f"order: {order}; accepted: 0..{MAX_ORDER}")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"free_pages: pfn {pfn} is not allocated (refcount {p._refcount})")
         if pfn & ((1 << order) - 1) or pfn + (1 << order) > self.m.max_pfn:
             raise KmmStateError(f"free_pages: pfn {pfn} does not start an order-{order} block")
+        # The rest of an allocated block is neither free nor separately
+        # referenced; otherwise order is larger than the allocation's.
+        for i in range(1, 1 << order):
+            if PageBuddy(p + i) or (p + i)._refcount != 0:
+                raise KmmStateError(
+                    f"free_pages: pfn {pfn + i} inside the order-{order} block at pfn {pfn} is "
+                    f"{'free' if PageBuddy(p + i) else 'separately referenced'}; pass the order "
+                    f"the block was allocated with")
         self._enter()
         __free_pages(p, order)
         self._after()
