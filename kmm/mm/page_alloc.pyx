@@ -455,9 +455,19 @@ cdef void init_per_zone_wmark_min() noexcept nogil:
 # ---------------------------------------------------------------------------
 # Zonelists (mm/page_alloc.c build_zonelists; iterators from mm/mmzone.c)
 
+# Nodes already put first in a distance group of some zonelist (static in
+# the kernel too; cleared by build_all_zonelists()).
+cdef int node_load[MAX_NUMNODES]
+
+
+cdef inline int node_distance(int a, int b) noexcept nogil:
+    return 10 if a == b else 20                 # LOCAL_DISTANCE, REMOTE_DISTANCE
+
+
 cdef int find_next_best_node(int node, nodemask_t *used) noexcept nogil:
     """Nearest unused node; ties go to higher-numbered nodes after this one,
-    then to nodes without CPUs, as the kernel's penalties order them."""
+    then to nodes without CPUs, then to the less loaded node, as the
+    kernel's penalties order them."""
     cdef kmm_machine *m = KMM()
     cdef int n, best_node = -1
     cdef long val, min_val = 1L << 60
@@ -467,11 +477,12 @@ cdef int find_next_best_node(int node, nodemask_t *used) noexcept nogil:
     for n in range(m.nr_node_ids):
         if node_isset(n, used[0]) or not node_isset(n, m.node_states_memory):
             continue
-        val = 10 if n == node else 20           # node_distance(): LOCAL, REMOTE
+        val = node_distance(node, n)
         val += (n < node)
         if node_isset(n, m.node_states_cpu):
             val += 1                            # PENALTY_FOR_NODE_WITH_CPUS
         val *= MAX_NUMNODES
+        val += node_load[n]
         if val < min_val:
             min_val = val
             best_node = n
@@ -496,11 +507,17 @@ cdef void build_zonelists(pglist_data *pgdat) noexcept nogil:
     cdef kmm_machine *m = KMM()
     cdef nodemask_t used = 0
     cdef int node, nr = 0, i
+    cdef int local_node = pgdat.node_id, prev_node = pgdat.node_id
     cdef zoneref *zr = pgdat.node_zonelists[ZONELIST_FALLBACK]._zonerefs
     for i in range(m.nr_node_ids):
-        node = find_next_best_node(pgdat.node_id, &used)
+        node = find_next_best_node(local_node, &used)
         if node < 0:
             break
+        # the first node of each distance group gets a penalty, so the
+        # next node's zonelist starts that group elsewhere (round robin)
+        if node_distance(local_node, node) != node_distance(local_node, prev_node):
+            node_load[node] += 1
+        prev_node = node
         nr += build_zonerefs_node(m.node_data[node], zr + nr)
     zr[nr].zone = NULL
     zr[nr].zone_idx = 0
@@ -513,6 +530,8 @@ cdef void build_zonelists(pglist_data *pgdat) noexcept nogil:
 cdef void build_all_zonelists() noexcept nogil:
     cdef kmm_machine *m = KMM()
     cdef int nid
+    for nid in range(MAX_NUMNODES):
+        node_load[nid] = 0
     for nid in range(m.nr_node_ids):
         build_zonelists(m.node_data[nid])
 
