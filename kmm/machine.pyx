@@ -210,9 +210,12 @@ cdef class Machine:
 
     def __dealloc__(self):
         cdef kmm_machine *m = self.m
+        cdef void *prev = kmm_current()
         cdef int nid
         if m == NULL:
             return
+        # The garbage collector may free this machine in the middle of
+        # another machine's operation: give the current machine back after.
         kmm_set_current(m)
         free_all_tasks()
         for nid in range(m.nr_node_ids):
@@ -221,7 +224,7 @@ cdef class Machine:
         free(m.cpus)
         free(m)
         self.m = NULL
-        kmm_set_current(NULL)
+        kmm_set_current(NULL if prev == <void *>m else prev)
 
     cdef void _enter(self) noexcept:
         kmm_set_current(self.m)
