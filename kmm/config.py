@@ -43,6 +43,8 @@ def parse_size(value, what: str = "size") -> int:
         n = int(m.group(1)) * _UNITS[m.group(2).upper()]
     else:
         raise KmmConfigError(f"{what}: {value!r} is not a size; use bytes or a string like '512M', '1G'")
+    if n < 0:
+        raise KmmConfigError(f"{what}: {value!r} is negative; use bytes >= 0 or a string like '512M', '1G'")
     if n % PAGE_SIZE:
         raise KmmConfigError(f"{what}: {value!r} is not a multiple of the 4096-byte page size")
     return n

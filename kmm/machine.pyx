@@ -78,6 +78,17 @@ def parse_gfp(gfp):
     return out
 
 
+def _whole(what, v, lo, hi):
+    """A whole number in lo..hi (not a bool, not a float), else KmmConfigError."""
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise KmmConfigError(f"{what}: {v!r}; accepted: a whole number in {lo}..{hi}")
+    return v
+
+
+def _check_order(order):
+    return _whole("order", order, 0, MAX_ORDER)
+
+
 cdef class Machine:
     """An emulated NUMA machine (see the module docstring)."""
 
@@ -99,8 +110,12 @@ cdef class Machine:
     def preset(name, **overrides):
         """A named machine; keyword arguments override or extend the preset
         (dicts such as sysctl and kconfig are merged)."""
-        if name not in _cfg.PRESETS:
+        if not isinstance(name, str) or name not in _cfg.PRESETS:
             raise KmmConfigError(f"preset: unknown machine {name!r}; accepted: {', '.join(_cfg.PRESETS)}")
+        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed"}
+        if unknown:
+            raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
+                                 f"nodes, kconfig, sysctl, cpu, seed")
         args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _cfg.PRESETS[name].items()}
         for k, v in overrides.items():
             if isinstance(v, dict) and isinstance(args.get(k), dict):
@@ -199,9 +214,12 @@ cdef class Machine:
 
     def __dealloc__(self):
         cdef kmm_machine *m = self.m
+        cdef void *prev = kmm_current()
         cdef int nid, i
         if m == NULL:
             return
+        # The garbage collector may free this machine in the middle of
+        # another machine's operation: give the current machine back after.
         kmm_set_current(m)
         free_all_mms()
         for i in range(m.nr_files):
@@ -214,7 +232,7 @@ cdef class Machine:
         free(m.cpus)
         free(m)
         self.m = NULL
-        kmm_set_current(NULL)
+        kmm_set_current(NULL if prev == <void *>m else prev)
 
     cdef void _enter(self) noexcept:
         kmm_set_current(self.m)
@@ -243,20 +261,20 @@ cdef class Machine:
     def clock_ns(self):
         return self.m.clock_ns
 
-    def cpu_to_node(self, int cpu):
+    def cpu_to_node(self, cpu):
         self._check_cpu(cpu)
         return self.m.cpus[cpu].node
 
-    def node_cpus(self, int nid):
+    def node_cpus(self, nid):
         self._check_nid(nid)
         return [c for c in range(self.m.nr_cpu_ids) if self.m.cpus[c].node == nid]
 
-    def node_is_toptier(self, int nid):
+    def node_is_toptier(self, nid):
         self._check_nid(nid)
         self._enter()
         return bool(node_is_toptier(nid))
 
-    def next_demotion_node(self, int nid):
+    def next_demotion_node(self, nid):
         """mm/memory-tiers.c next_demotion_node(): -1 (NUMA_NO_NODE) if none."""
         self._check_nid(nid)
         self._enter()
@@ -267,12 +285,12 @@ cdef class Machine:
         return bool(self.m.swap_migration_ad_supported)
 
     def _check_nid(self, nid):
-        if not 0 <= nid < self.m.nr_node_ids:
-            raise KmmConfigError(f"nid: {nid}; this machine has nodes 0..{self.m.nr_node_ids - 1}")
+        if isinstance(nid, bool) or not isinstance(nid, int) or not 0 <= nid < self.m.nr_node_ids:
+            raise KmmConfigError(f"nid: {nid!r}; this machine has nodes 0..{self.m.nr_node_ids - 1}")
 
     def _check_cpu(self, cpu):
-        if not 0 <= cpu < self.m.nr_cpu_ids:
-            raise KmmConfigError(f"cpu: {cpu}; this machine has CPUs 0..{self.m.nr_cpu_ids - 1}")
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.m.nr_cpu_ids:
+            raise KmmConfigError(f"cpu: {cpu!r}; this machine has CPUs 0..{self.m.nr_cpu_ids - 1}")
 
     def _check_zone(self, zone):
         if isinstance(zone, str):
@@ -368,7 +386,7 @@ cdef class Machine:
                 return z
         raise KmmConfigError(f"zone: node {nid} has no populated {ZONE_NAMES[zid]} zone")
 
-    def node_free_pages(self, int nid):
+    def node_free_pages(self, nid):
         self._check_nid(nid)
         return sum(self.m.node_data[nid].node_zones[z].vm_stat[NR_FREE_PAGES]
                    for z in range(MAX_NR_ZONES))
@@ -384,40 +402,41 @@ cdef class Machine:
         self._enter()
         return _vmstat.vm_events_per_cpu(name)
 
-    def watermark_ok(self, int nid, zone_name, int order, mark, int highest_zoneidx=ZONE_NORMAL,
-                     int alloc_flags=0, free_pages=None):
+    def watermark_ok(self, nid, zone_name, order, mark, highest_zoneidx=ZONE_NORMAL,
+                     alloc_flags=0, free_pages=None):
         """__zone_watermark_ok() on one zone; mark is a number of pages or a
         watermark name ('min', 'low', 'high', 'promo')."""
         cdef zone *z
         zid = self._check_zone(zone_name)
         self._check_nid(nid)
-        if not 0 <= order <= MAX_ORDER:
-            raise KmmConfigError(f"order: {order}; accepted: 0..{MAX_ORDER}")
-        if not 0 <= highest_zoneidx < MAX_NR_ZONES:
-            raise KmmConfigError(f"highest_zoneidx: {highest_zoneidx}; accepted: 0..3")
+        _check_order(order)
+        _whole("highest_zoneidx", highest_zoneidx, 0, MAX_NR_ZONES - 1)
+        _whole("alloc_flags", alloc_flags, 0, 0xfff)
+        if free_pages is not None:
+            _whole("free_pages", free_pages, -2**62, 2**62)
         z = &self.m.node_data[nid].node_zones[zid]
         if isinstance(mark, str):
             if mark not in WMARK_NAMES:
                 raise KmmConfigError(f"mark: {mark!r}; accepted: a page count or {', '.join(WMARK_NAMES)}")
             mark = wmark_pages(z, WMARK_NAMES.index(mark))
+        _whole("mark", mark, 0, 2**62)
         self._enter()
         if free_pages is None:
             return bool(zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags))
         return bool(__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, free_pages))
 
-    def kswapd_woken(self, int nid):
+    def kswapd_woken(self, nid):
         """Whether an allocation has woken node nid's kswapd (not yet run)."""
         self._check_nid(nid)
         return bool(self.m.node_data[nid].kswapd_woken)
 
     # -- pages ------------------------------------------------------------------
-    def alloc_pages(self, int order=0, nid=None, gfp="GFP_HIGHUSER_MOVABLE", int cpu=0):
+    def alloc_pages(self, order=0, nid=None, gfp="GFP_HIGHUSER_MOVABLE", cpu=0):
         """__alloc_pages() on behalf of a task on `cpu`; returns the pfn or None."""
         cdef page *p
         cdef unsigned int g = parse_gfp(gfp)
         self._check_cpu(cpu)
-        if not 0 <= order <= MAX_ORDER:
-            raise KmmConfigError(f"order: {order}; accepted: 0..{MAX_ORDER}")
+        _check_order(order)
         if nid is None:
             nid = self.m.cpus[cpu].node
         self._check_nid(nid)
@@ -427,15 +446,23 @@ cdef class Machine:
         self._after()
         return None if p == NULL else page_to_pfn(p)
 
-    def free_pages(self, pfn, int order=0):
+    def free_pages(self, pfn, order=0):
         """__free_pages(): drop the caller's reference to an allocated block."""
         cdef page *p = self._page(pfn)
-        if not 0 <= order <= MAX_ORDER:
-            raise KmmConfigError(f"order: {order}; accepted: 0..{MAX_ORDER}")
+        cdef long i
+        _check_order(order)
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"free_pages: pfn {pfn} is not allocated (refcount {p._refcount})")
         if pfn & ((1 << order) - 1) or pfn + (1 << order) > self.m.max_pfn:
             raise KmmStateError(f"free_pages: pfn {pfn} does not start an order-{order} block")
+        # The rest of an allocated block is neither free nor separately
+        # referenced; otherwise order is larger than the allocation's.
+        for i in range(1, 1 << order):
+            if PageBuddy(p + i) or (p + i)._refcount != 0:
+                raise KmmStateError(
+                    f"free_pages: pfn {pfn + i} inside the order-{order} block at pfn {pfn} is "
+                    f"{'free' if PageBuddy(p + i) else 'separately referenced'}; pass the order "
+                    f"the block was allocated with")
         self._enter()
         __free_pages(p, order)
         self._after()
@@ -643,15 +670,17 @@ cdef class Machine:
             raise KmmStateError(f"write of page {index} failed with errno {-rc}")
 
     # -- benchmarks ---------------------------------------------------------------
-    def _bench_alloc_free(self, long n, int nid=0):
+    def _bench_alloc_free(self, long n, nid=0):
         """n order-0 __alloc_pages() + folio_put() pairs in a C loop."""
         cdef long i
         cdef page *p
+        cdef int c_nid
         self._check_nid(nid)
+        c_nid = nid
         self._enter()
         with nogil:
             for i in range(n):
-                p = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, nid, NULL)
+                p = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, c_nid, NULL)
                 if p == NULL:
                     break
                 folio_put(p)

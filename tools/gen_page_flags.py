@@ -10,14 +10,16 @@ import pathlib
 import sys
 
 # enum pageflags of v6.6 x86-64 (CONFIG_MMU, CONFIG_MEMORY_FAILURE,
-# CONFIG_PAGE_IDLE_FLAG on; no PG_uncached, no PG_arch_2/3), then the slot
-# the migrc patch appends after the last flag.
+# CONFIG_PAGE_IDLE_FLAG on; CONFIG_X86_PAT=y selects ARCH_USES_PG_UNCACHED,
+# so PG_uncached sits between PG_mlocked and PG_hwpoison; no PG_arch_2/3,
+# which only arm64 uses), then the slot the migrc patch appends after the
+# last flag.
 FLAGS = [
     "locked", "writeback", "referenced", "uptodate", "dirty", "lru", "head",
     "waiters", "active", "workingset", "error", "slab", "owner_priv_1",
     "arch_1", "reserved", "private", "private_2", "mappedtodisk", "reclaim",
-    "swapbacked", "unevictable", "mlocked", "hwpoison", "young", "idle",
-    "migrc",
+    "swapbacked", "unevictable", "mlocked", "uncached", "hwpoison", "young",
+    "idle", "migrc",
 ]
 ALIASES = {  # enum aliases, as in the kernel
     "readahead": "reclaim", "anon_exclusive": "mappedtodisk",
@@ -35,8 +37,8 @@ NAME_ORDER = [
     "locked", "waiters", "error", "referenced", "uptodate", "dirty", "lru",
     "active", "workingset", "slab", "owner_priv_1", "arch_1", "reserved",
     "private", "private_2", "writeback", "head", "mappedtodisk", "reclaim",
-    "swapbacked", "unevictable", "migrc", "mlocked", "hwpoison", "idle",
-    "young",
+    "swapbacked", "unevictable", "migrc", "mlocked", "uncached", "hwpoison",
+    "idle", "young",
 ]
 
 

@@ -16,7 +16,8 @@ from kmm.include_.linux.mmzone cimport *
 from kmm.include_.linux.nodemask cimport nodemask_t, node_isset, MAX_NUMNODES
 from kmm.include_.linux.page_flags cimport (PageBuddy, __SetPageBuddy, __ClearPageBuddy,
                                            PAGEFLAGS_MASK, PG_hwpoison, PG_reserved, NODES_PGSHIFT,
-                                           folio_test_mlocked, __folio_clear_mlocked)
+                                           folio_test_mlocked, __folio_clear_mlocked,
+                                           folio_test_hwpoison, folio_test_head)
 from kmm.include_.linux.page_ref cimport set_page_count, page_ref_dec_and_test, page_ref_count
 from kmm.include_.linux.mm cimport (pfn_to_page, page_to_pfn, page_zone, page_zonenum,
                                    PageMappingFlags, page_cpupid_reset_last)
@@ -73,10 +74,13 @@ cdef inline page *find_buddy_page_pfn(page *p, unsigned long pfn, unsigned int o
                                       unsigned long *buddy_pfn) noexcept nogil:
     # mem_map is padded to a MAX_ORDER block (like the kernel's memmap,
     # which covers whole sections), so the buddy's struct page exists.
+    # The buddy's pfn is reported even when it is not free: after the merge
+    # loop, buddy_merge_likely() needs the buddy at the final order.
     cdef unsigned long bpfn = pfn ^ (1UL << order)
     cdef page *buddy = p + (<long>bpfn - <long>pfn)
-    if page_is_buddy(p, buddy, order):
+    if buddy_pfn != NULL:
         buddy_pfn[0] = bpfn
+    if page_is_buddy(p, buddy, order):
         return buddy
     return NULL
 
@@ -128,10 +132,14 @@ cdef inline void free_one_page(zone *z, page *p, unsigned long pfn, unsigned int
 
 cdef bint free_pages_prepare(page *p, unsigned int order) noexcept nogil:
     """mm/page_alloc.c: reset a page's state before it goes back to the buddy
-    lists.  Clears every PG_* flag (so PG_migrc too) except PG_hwpoison."""
+    lists.  Clears every PG_* flag (so PG_migrc too) except PG_hwpoison.
+    A hwpoisoned order-0 page is not freed at all: it must never reach
+    the free lists."""
     cdef unsigned int i
     if folio_test_mlocked(p):
         __folio_clear_mlocked(p)
+    if folio_test_hwpoison(p) and order == 0:
+        return False
     for i in range(1, 1U << order):
         (p + i).flags &= ~(<unsigned long>PAGEFLAGS_MASK & ~(1UL << PG_hwpoison))
     if PageMappingFlags(p):
@@ -160,13 +168,24 @@ cdef void __free_pages_ok(page *p, unsigned int order, int fpi_flags) noexcept n
     __count_vm_events(PGFREE, 1 << order)
 
 
+cdef inline void free_the_page(page *p, unsigned int order) noexcept nogil:
+    if order <= PAGE_ALLOC_COSTLY_ORDER:
+        free_unref_page(p, order)
+    else:
+        __free_pages_ok(p, order, FPI_NONE)
+
+
 cdef void __free_pages(page *p, unsigned int order) noexcept nogil:
-    """mm/page_alloc.c: drop a reference to a (non-compound) 2^order block."""
+    """mm/page_alloc.c: drop a reference to a 2^order block.  If someone
+    else still holds the first page of a non-compound block, the rest of
+    the block is freed now, in halves from the top."""
+    cdef bint head = folio_test_head(p)
     if page_ref_dec_and_test(p):
-        if order <= PAGE_ALLOC_COSTLY_ORDER:
-            free_unref_page(p, order)
-        else:
-            __free_pages_ok(p, order, FPI_NONE)
+        free_the_page(p, order)
+    elif not head:
+        while order > 0:
+            order -= 1
+            free_the_page(p + (1 << order), order)
 
 
 cdef void __free_pages_core(page *p, unsigned int order) noexcept nogil:
@@ -439,9 +458,19 @@ cdef void init_per_zone_wmark_min() noexcept nogil:
 # ---------------------------------------------------------------------------
 # Zonelists (mm/page_alloc.c build_zonelists; iterators from mm/mmzone.c)
 
+# Nodes already put first in a distance group of some zonelist (static in
+# the kernel too; cleared by build_all_zonelists()).
+cdef int node_load[MAX_NUMNODES]
+
+
+cdef inline int node_distance(int a, int b) noexcept nogil:
+    return 10 if a == b else 20                 # LOCAL_DISTANCE, REMOTE_DISTANCE
+
+
 cdef int find_next_best_node(int node, nodemask_t *used) noexcept nogil:
     """Nearest unused node; ties go to higher-numbered nodes after this one,
-    then to nodes without CPUs, as the kernel's penalties order them."""
+    then to nodes without CPUs, then to the less loaded node, as the
+    kernel's penalties order them."""
     cdef kmm_machine *m = KMM()
     cdef int n, best_node = -1
     cdef long val, min_val = 1L << 60
@@ -451,11 +480,12 @@ cdef int find_next_best_node(int node, nodemask_t *used) noexcept nogil:
     for n in range(m.nr_node_ids):
         if node_isset(n, used[0]) or not node_isset(n, m.node_states_memory):
             continue
-        val = 10 if n == node else 20           # node_distance(): LOCAL, REMOTE
+        val = node_distance(node, n)
         val += (n < node)
         if node_isset(n, m.node_states_cpu):
             val += 1                            # PENALTY_FOR_NODE_WITH_CPUS
         val *= MAX_NUMNODES
+        val += node_load[n]
         if val < min_val:
             min_val = val
             best_node = n
@@ -480,11 +510,17 @@ cdef void build_zonelists(pglist_data *pgdat) noexcept nogil:
     cdef kmm_machine *m = KMM()
     cdef nodemask_t used = 0
     cdef int node, nr = 0, i
+    cdef int local_node = pgdat.node_id, prev_node = pgdat.node_id
     cdef zoneref *zr = pgdat.node_zonelists[ZONELIST_FALLBACK]._zonerefs
     for i in range(m.nr_node_ids):
-        node = find_next_best_node(pgdat.node_id, &used)
+        node = find_next_best_node(local_node, &used)
         if node < 0:
             break
+        # the first node of each distance group gets a penalty, so the
+        # next node's zonelist starts that group elsewhere (round robin)
+        if node_distance(local_node, node) != node_distance(local_node, prev_node):
+            node_load[node] += 1
+        prev_node = node
         nr += build_zonerefs_node(m.node_data[node], zr + nr)
     zr[nr].zone = NULL
     zr[nr].zone_idx = 0
@@ -497,6 +533,8 @@ cdef void build_zonelists(pglist_data *pgdat) noexcept nogil:
 cdef void build_all_zonelists() noexcept nogil:
     cdef kmm_machine *m = KMM()
     cdef int nid
+    for nid in range(MAX_NUMNODES):
+        node_load[nid] = 0
     for nid in range(m.nr_node_ids):
         build_zonelists(m.node_data[nid])
 

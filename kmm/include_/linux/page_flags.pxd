@@ -26,6 +26,7 @@ cdef enum:  # enum pageflags
     PG_swapbacked
     PG_unevictable
     PG_mlocked
+    PG_uncached
     PG_hwpoison
     PG_young
     PG_idle
@@ -404,6 +405,21 @@ cdef inline bint folio_test_set_mlocked(folio *f) noexcept nogil:
     return test_and_set_bit(PG_mlocked, &f.flags)
 cdef inline bint folio_test_clear_mlocked(folio *f) noexcept nogil:
     return test_and_clear_bit(PG_mlocked, &f.flags)
+
+cdef inline bint folio_test_uncached(const folio *f) noexcept nogil:
+    return test_bit(PG_uncached, &f.flags)
+cdef inline void folio_set_uncached(folio *f) noexcept nogil:
+    set_bit(PG_uncached, &f.flags)
+cdef inline void __folio_set_uncached(folio *f) noexcept nogil:
+    set_bit(PG_uncached, &f.flags)
+cdef inline void folio_clear_uncached(folio *f) noexcept nogil:
+    clear_bit(PG_uncached, &f.flags)
+cdef inline void __folio_clear_uncached(folio *f) noexcept nogil:
+    clear_bit(PG_uncached, &f.flags)
+cdef inline bint folio_test_set_uncached(folio *f) noexcept nogil:
+    return test_and_set_bit(PG_uncached, &f.flags)
+cdef inline bint folio_test_clear_uncached(folio *f) noexcept nogil:
+    return test_and_clear_bit(PG_uncached, &f.flags)
 
 cdef inline bint folio_test_hwpoison(const folio *f) noexcept nogil:
     return test_bit(PG_hwpoison, &f.flags)

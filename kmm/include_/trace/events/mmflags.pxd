@@ -5,7 +5,7 @@
 from kmm.include_.linux.page_flags cimport *
 
 cdef enum:
-    NR_PAGEFLAG_NAMES = 26
+    NR_PAGEFLAG_NAMES = 27
 
 cdef inline int pageflag_names_bit(int i) noexcept nogil:
     """Bit number of the i-th entry of the name table, -1 past the end."""
@@ -32,9 +32,10 @@ cdef inline int pageflag_names_bit(int i) noexcept nogil:
     if i == 20: return PG_unevictable
     if i == 21: return PG_migrc
     if i == 22: return PG_mlocked
-    if i == 23: return PG_hwpoison
-    if i == 24: return PG_idle
-    if i == 25: return PG_young
+    if i == 23: return PG_uncached
+    if i == 24: return PG_hwpoison
+    if i == 25: return PG_idle
+    if i == 26: return PG_young
     return -1
 
 cdef inline const char *pageflag_names_name(int i) noexcept nogil:
@@ -61,7 +62,8 @@ cdef inline const char *pageflag_names_name(int i) noexcept nogil:
     if i == 20: return "unevictable"
     if i == 21: return "migrc"
     if i == 22: return "mlocked"
-    if i == 23: return "hwpoison"
-    if i == 24: return "idle"
-    if i == 25: return "young"
+    if i == 23: return "uncached"
+    if i == 24: return "hwpoison"
+    if i == 25: return "idle"
+    if i == 26: return "young"
     return NULL
