@@ -10,6 +10,7 @@ from kmm.include_.linux.mm_types cimport page, mm_struct
 from kmm.include_.linux.mmzone cimport pglist_data, zone
 from kmm.include_.linux.sched cimport task_struct
 from kmm.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
+from kmm.hw.cpu cimport tlb_cpu, perf_counts
 
 
 # include/linux/vmstat.h: struct vm_event_state, one per CPU.
@@ -23,6 +24,9 @@ cdef struct kmm_cpu:
     task_struct *current_task                # pcpu_hot.current_task
     task_struct *idle                        # swapper/N
     vm_event_state vm_event_states
+    # the emulated CPU (kmm/hw/): its TLB caches and perf-like event counters
+    tlb_cpu hw_tlb
+    perf_counts perf
 
 
 cdef struct kmm_kconfig:
