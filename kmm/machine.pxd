@@ -1,5 +1,5 @@
 from kmm.include_.kmm.machine cimport kmm_machine
-from kmm.include_.linux.mm_types cimport page
+from kmm.include_.linux.mm_types cimport page, mm_struct
 
 cdef class Machine:
     cdef kmm_machine *m
@@ -8,8 +8,13 @@ cdef class Machine:
     cdef readonly dict cpu
     cdef readonly object seed
     cdef dict _sysctl
+    cdef readonly object tlb                 # the TLB configuration (kmm/config.py check_tlb)
+    cdef list _tlb_mms                       # addresses of the mms made by _tlb_new_mm()
     cdef _boot(self, specs, dict sysctl_in)
     cdef void _enter(self) noexcept
     cdef _after(self)
     cdef page *_page(self, pfn) except NULL
+    cdef int _tlb_boot(self) except -1
+    cdef void _tlb_free(self) noexcept
+    cdef mm_struct *_tlb_mm(self, mm) except NULL
 
