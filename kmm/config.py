@@ -216,6 +216,57 @@ def check_cpu(cpu) -> dict:
     return out
 
 
+
+# The emulated TLB (kmm/hw/tlb.pyx): name -> (entries, ways) of a Skylake core.
+TLB_DEFAULT = {"dtlb": (64, 4), "stlb": (1536, 12)}
+TLB_MAX_ENTRIES = 1 << 20
+TLB_MAX_WAYS = 64
+
+
+def _tlb_level(name, v):
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise KmmConfigError(f"tlb.{name}: {v!r}; expected (entries, ways), e.g. {TLB_DEFAULT[name]}")
+    entries, ways = v
+    for what, x in (("entries", entries), ("ways", ways)):
+        if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+            raise KmmConfigError(f"tlb.{name}: {what} {x!r} is not a whole number >= 1")
+    if entries > TLB_MAX_ENTRIES:
+        raise KmmConfigError(f"tlb.{name}: {entries} entries; at most {TLB_MAX_ENTRIES} are accepted "
+                             "(use tlb='unbounded' for a TLB that never evicts)")
+    if ways > TLB_MAX_WAYS:
+        raise KmmConfigError(f"tlb.{name}: {ways} ways; at most {TLB_MAX_WAYS} are accepted")
+    if entries % ways:
+        raise KmmConfigError(f"tlb.{name}: {entries} entries is not a multiple of {ways} ways")
+    sets = entries // ways
+    if sets & (sets - 1):
+        raise KmmConfigError(f"tlb.{name}: {entries} entries / {ways} ways = {sets} sets, "
+                             "not a power of two (the set index is taken from VPN bits)")
+    return (entries, ways)
+
+
+def check_tlb(tlb):
+    """None -> Skylake sizes; 'unbounded'; or {'dtlb': (entries, ways),
+    'stlb': (entries, ways)} (a missing level keeps its Skylake size).
+    Returns 'unbounded' or a dict with both levels."""
+    if tlb is None:
+        return dict(TLB_DEFAULT)
+    if isinstance(tlb, str):
+        if tlb == "unbounded":
+            return "unbounded"
+        raise KmmConfigError(f"tlb: {tlb!r}; accepted: None (Skylake sizes), 'unbounded', "
+                             "or {'dtlb': (entries, ways), 'stlb': (entries, ways)}")
+    if not isinstance(tlb, dict):
+        raise KmmConfigError(f"tlb: {tlb!r}; accepted: None (Skylake sizes), 'unbounded', "
+                             "or {'dtlb': (entries, ways), 'stlb': (entries, ways)}")
+    unknown = set(tlb) - set(TLB_DEFAULT)
+    if unknown:
+        raise KmmConfigError(f"tlb: unknown level(s) {sorted(unknown)}; accepted: 'dtlb', 'stlb'")
+    out = dict(TLB_DEFAULT)
+    for name, v in tlb.items():
+        out[name] = _tlb_level(name, v)
+    return out
+
+
 PRESETS = {
     # The seed's machine: QEMU/KVM guest, 16 CPUs + 1 GiB on node 0, CPU-less
     # 8 GiB node 1, NUMA balancing in tiering mode, demotion on.  The guest

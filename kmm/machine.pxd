@@ -1,5 +1,5 @@
 from kmm.include_.kmm.machine cimport kmm_machine
-from kmm.include_.linux.mm_types cimport page
+from kmm.include_.linux.mm_types cimport page, mm_struct
 from kmm.include_.linux.sched cimport task_struct
 
 cdef class Machine:
@@ -11,9 +11,14 @@ cdef class Machine:
     cdef dict _sysctl
     cdef list _processes
     cdef readonly object oracle
+    cdef readonly object tlb                 # the TLB configuration (kmm/config.py check_tlb)
+    cdef list _tlb_mms                       # addresses of the mms made by _tlb_new_mm()
     cdef _switch_to(self, int cpu, task_struct *next)
     cdef _boot(self, specs, dict sysctl_in)
     cdef void _enter(self) noexcept
     cdef _after(self)
     cdef page *_page(self, pfn) except NULL
+    cdef int _tlb_boot(self) except -1
+    cdef void _tlb_free(self) noexcept
+    cdef mm_struct *_tlb_mm(self, mm) except NULL
 

@@ -36,6 +36,24 @@ from kmm.mm.page_alloc cimport (build_all_zonelists, init_per_zone_wmark_min,
 from kmm.mm.memory_tiers cimport establish_demotion_targets, next_demotion_node, node_is_toptier
 from kmm.mm.swapfile cimport swapfile_init
 from kmm.mm.vmscan cimport kswapd_run
+# x86 TLB: the emulated caches and arch/x86/mm/tlb.c (see the TLB section below)
+from libc.stdint cimport uintptr_t
+from kmm.include_.linux.cpumask cimport cpumask_test_cpu
+from kmm.include_.kmm.machine cimport get_current
+from kmm.hw.cpu cimport (tlb_entry, tlb_cpu, HW_TLB_SETASSOC, HW_TLB_UNBOUNDED, HW_PTE_PRESENT,
+                         HW_PTE_RW, HW_PTE_USER, HW_PTE_ACCESSED, HW_PTE_DIRTY, HW_PTE_PFN_MASK)
+from kmm.hw.tlb cimport (tlb_hw_init, tlb_hw_free, tlb_lookup, tlb_fill, tlb_probe, tlb_nr_live,
+                         tlb_invlpg)
+from kmm.include_.linux.mm_types_task cimport tlbflush_unmap_batch
+from kmm.arch.x86.include_.asm.tlbflush cimport (tlb_state, TLB_FLUSH_ALL, TLB_NR_DYN_ASIDS, inc_mm_tlb_gen,
+                                                arch_tlbbatch_add_pending, arch_tlbbatch_fold,
+                                                arch_tlbbatch_clear)
+from kmm.arch.x86.include_.asm.mmu_context cimport init_new_context
+from kmm.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_mm_range,
+                                  flush_tlb_mm, flush_tlb_local, flush_tlb_all,
+                                  arch_tlbbatch_flush, arch_tlbbatch_should_defer,
+                                  initialize_tlbstate_and_flush)
+from kmm.hw import perf as _perf
 from kmm.mm import vmstat as _vmstat
 from kmm.debug import debug_vm as _debug_vm
 
@@ -95,8 +113,10 @@ cdef class Machine:
     def __cinit__(self):
         self.m = NULL
 
-    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0):
+    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None):
         specs = _cfg.parse_nodes(nodes)
+        self.tlb = _cfg.check_tlb(tlb)
+        self._tlb_mms = []
         self.kconfig = _cfg.check_kconfig(kconfig)
         sysctl_in = _cfg.check_sysctl(sysctl)
         self.cpu = _cfg.check_cpu(cpu)
@@ -200,6 +220,7 @@ cdef class Machine:
             if idle == NULL:
                 raise MemoryError("cannot allocate a task")
             init_idle(idle, cpu)
+        self._tlb_boot()
         m.cpu = 0
         for nid in range(len(specs)):
             if kswapd_run(nid) != 0:
@@ -221,6 +242,7 @@ cdef class Machine:
         # The garbage collector may free this machine in the middle of
         # another machine's operation: give the current machine back after.
         kmm_set_current(m)
+        self._tlb_free()
         free_all_mms()
         for i in range(m.nr_files):
             _free(m.files[i])
@@ -955,3 +977,362 @@ cdef class Oracle:
 
     def clear(self):
         self.machine.m.nr_violations = 0
+    # == x86 TLB ==================================================================
+    # The emulated TLB hardware (kmm/hw/tlb.pyx) and the kernel's
+    # arch/x86/mm/tlb.c (kmm/arch/x86/mm/tlb.pyx).  The _tlb_* methods drive
+    # them without page tables, for tests and studies: an "mm" is a handle
+    # from _tlb_new_mm() (None means init_mm).
+
+    cdef int _tlb_boot(self) except -1:
+        """Allocate every CPU's TLB and bring its cpu_tlbstate up on
+        init_mm (initialize_tlbstate_and_flush), then zero the perf
+        counters, as a perf session starts after boot."""
+        cdef kmm_machine *m = self.m
+        cdef int cpu, rc
+        m.last_mm_ctx_id = 1                     # init_mm's ctx_id (INIT_MM_CONTEXT)
+        m.init_mm.context.ctx_id = 1
+        m.tlb_single_page_flush_ceiling = 33
+        if self.tlb == "unbounded":
+            rc = tlb_hw_init(HW_TLB_UNBOUNDED, 0, 0, 0, 0)
+        else:
+            rc = tlb_hw_init(HW_TLB_SETASSOC, self.tlb["dtlb"][0], self.tlb["dtlb"][1],
+                             self.tlb["stlb"][0], self.tlb["stlb"][1])
+        if rc != 0:
+            raise MemoryError("cannot allocate the TLBs")
+        for cpu in range(m.nr_cpu_ids):
+            m.cpu = cpu
+            m.cpus[cpu].cpu_tlbstate.loaded_mm = &m.init_mm
+            m.cpus[cpu].cpu_tlbstate.next_asid = 1
+            initialize_tlbstate_and_flush()
+        m.cpu = 0
+        _perf.perf_reset()
+        return 0
+
+    cdef void _tlb_free(self) noexcept:
+        cdef size_t addr
+        tlb_hw_free()
+        if self._tlb_mms is not None:
+            for addr in self._tlb_mms:
+                free(<void *>addr)
+            self._tlb_mms = []
+
+    cdef mm_struct *_tlb_mm(self, mm) except NULL:
+        if mm is None:
+            return &self.m.init_mm
+        if isinstance(mm, bool) or not isinstance(mm, int) or not 0 <= mm < len(self._tlb_mms):
+            raise KmmConfigError(f"mm: {mm!r}; expected None (init_mm) or a handle from _tlb_new_mm() "
+                                 f"(0..{len(self._tlb_mms) - 1})")
+        return <mm_struct *><size_t>self._tlb_mms[mm]
+
+    def _tlb_mm_handle(self, uintptr_t addr):
+        if addr == <uintptr_t>&self.m.init_mm:
+            return None
+        try:
+            return self._tlb_mms.index(addr)
+        except ValueError:
+            return f"mm@{addr:#x}"
+
+    def _check_vaddr(self, vaddr, what="vaddr"):
+        if isinstance(vaddr, bool) or not isinstance(vaddr, int) or not 0 <= vaddr < (1 << 47):
+            raise KmmConfigError(f"{what}: {vaddr!r}; expected a user address in 0..2**47-1")
+
+    def _tlb_new_mm(self):
+        """A bare mm_struct (no VMAs, no page tables) with a fresh ctx_id
+        (init_new_context); freed with the machine.  Returns its handle."""
+        cdef mm_struct *mm = <mm_struct *>calloc(1, sizeof(mm_struct))
+        if mm == NULL:
+            raise MemoryError("cannot allocate an mm_struct")
+        self._tlb_mms.append(<size_t>mm)
+        self._enter()
+        mm.mm_users = 1
+        mm.mm_count = 1
+        mm.kmm_id = -1
+        init_new_context(get_current(), mm)
+        return len(self._tlb_mms) - 1
+
+    def _tlb_switch_mm(self, int cpu, mm):
+        """switch_mm_irqs_off(loaded_mm, mm, current) on cpu (as a context
+        switch to a task of mm would)."""
+        cdef mm_struct *next = self._tlb_mm(mm)
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        switch_mm_irqs_off(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, next, self.m.cpus[cpu].current_task)
+        self.m.cpu = saved
+
+    def _tlb_enter_lazy(self, int cpu):
+        """enter_lazy_tlb() on cpu (a kernel thread now runs there)."""
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        enter_lazy_tlb(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, self.m.cpus[cpu].current_task)
+        self.m.cpu = saved
+
+    def _tlb_flush_mm_range(self, int cpu, mm, start, end, int stride_shift=12, freed_tables=False):
+        """flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from
+        cpu; end=None means TLB_FLUSH_ALL."""
+        cdef mm_struct *p = self._tlb_mm(mm)
+        cdef unsigned long e
+        self._check_cpu(cpu)
+        if mm is None:
+            raise KmmConfigError("mm: init_mm has no user mappings to flush")
+        self._check_vaddr(start, "start")
+        if end is None:
+            e = TLB_FLUSH_ALL
+        else:
+            if isinstance(end, bool) or not isinstance(end, int) or not 0 <= end <= (1 << 47):
+                raise KmmConfigError(f"end: {end!r}; expected an address in 0..2**47, or None (TLB_FLUSH_ALL)")
+            if end < start:
+                raise KmmConfigError(f"end: {end:#x} is below start {start:#x}")
+            e = end
+        if not 12 <= stride_shift <= 30:
+            raise KmmConfigError(f"stride_shift: {stride_shift}; accepted: 12..30")
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        flush_tlb_mm_range(p, start, e, stride_shift, bool(freed_tables))
+        self.m.cpu = saved
+
+    def _tlb_flush_mm(self, int cpu, mm):
+        """flush_tlb_mm(mm) from cpu (full, freed_tables: lazy CPUs too)."""
+        cdef mm_struct *p = self._tlb_mm(mm)
+        self._check_cpu(cpu)
+        if mm is None:
+            raise KmmConfigError("mm: init_mm has no user mappings to flush")
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        flush_tlb_mm(p)
+        self.m.cpu = saved
+
+    def _tlb_flush_local(self, int cpu):
+        """flush_tlb_local() on cpu: CR3 rewritten, its current PCID flushed."""
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        flush_tlb_local()
+        self.m.cpu = saved
+
+    def _tlb_flush_all(self, int cpu=0):
+        """flush_tlb_all() from cpu: every PCID of every CPU."""
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        flush_tlb_all()
+        self.m.cpu = saved
+
+    def _tlb_invlpg(self, int cpu, vaddr):
+        """The INVLPG instruction on cpu (current PCID), outside any kernel path."""
+        self._check_cpu(cpu)
+        self._check_vaddr(vaddr)
+        self._enter()
+        tlb_invlpg(cpu, vaddr)
+
+    def _tlb_inc_gen(self, mm):
+        """inc_mm_tlb_gen(mm) alone (as an unmap does before its flush); returns the new tlb_gen."""
+        cdef mm_struct *p = self._tlb_mm(mm)
+        if mm is None:
+            raise KmmConfigError("mm: init_mm's generation is not used")
+        return inc_mm_tlb_gen(p)
+
+    def _tlb_batch_add(self, int cpu, mm, addr, ro=False):
+        """arch_tlbbatch_add_pending(&current->tlb_ubc.arch, mm, addr) for the
+        task current on cpu (and flush_required, as set_tlb_ubc_flush_pending
+        does); ro=True uses patch 1/3's tlb_ubc_ro instead."""
+        cdef mm_struct *p = self._tlb_mm(mm)
+        cdef task_struct *tsk
+        cdef tlbflush_unmap_batch *b
+        self._check_cpu(cpu)
+        self._check_vaddr(addr, "addr")
+        if mm is None:
+            raise KmmConfigError("mm: init_mm has no user mappings to unmap")
+        tsk = self.m.cpus[cpu].current_task
+        b = &tsk.tlb_ubc_ro if ro else &tsk.tlb_ubc
+        self._enter()
+        arch_tlbbatch_add_pending(&b.arch, p, addr)
+        b.flush_required = True
+
+    def _tlb_batch_fold_ro(self, int cpu):
+        """The arch part of patch 1/3's fold_ubc_ro() for the task current on
+        cpu: arch_tlbbatch_fold(&tlb_ubc.arch, &tlb_ubc_ro.arch), then
+        arch_tlbbatch_clear(&tlb_ubc_ro.arch)."""
+        cdef task_struct *tsk
+        self._check_cpu(cpu)
+        tsk = self.m.cpus[cpu].current_task
+        if not tsk.tlb_ubc_ro.flush_required:
+            return
+        arch_tlbbatch_fold(&tsk.tlb_ubc.arch, &tsk.tlb_ubc_ro.arch)
+        tsk.tlb_ubc.flush_required = True
+        arch_tlbbatch_clear(&tsk.tlb_ubc_ro.arch)
+        tsk.tlb_ubc_ro.flush_required = False
+
+    def _tlb_batch_flush(self, int cpu):
+        """arch_tlbbatch_flush(&current->tlb_ubc.arch) on cpu (then
+        flush_required cleared, as try_to_unmap_flush does)."""
+        cdef task_struct *tsk
+        self._check_cpu(cpu)
+        tsk = self.m.cpus[cpu].current_task
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        arch_tlbbatch_flush(&tsk.tlb_ubc.arch)
+        tsk.tlb_ubc.flush_required = False
+        tsk.tlb_ubc.writable = False
+        self.m.cpu = saved
+
+    def _tlb_batch_cpus(self, int cpu, ro=False):
+        """The CPUs in the tlb_ubc (or tlb_ubc_ro) batch of the task current on cpu."""
+        self._check_cpu(cpu)
+        if ro:
+            mask = self.m.cpus[cpu].current_task.tlb_ubc_ro.arch.cpumask
+        else:
+            mask = self.m.cpus[cpu].current_task.tlb_ubc.arch.cpumask
+        return [c for c in range(self.m.nr_cpu_ids) if (mask >> c) & 1]
+
+    def _tlb_should_defer(self, int cpu, mm):
+        """arch_tlbbatch_should_defer(mm) evaluated on cpu."""
+        cdef mm_struct *p = self._tlb_mm(mm)
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        r = arch_tlbbatch_should_defer(p)
+        self.m.cpu = saved
+        return bool(r)
+
+    def _tlb_fill(self, int cpu, vaddr, pfn, writable=True, unsigned int page_gen=0):
+        """Cache vaddr -> pfn on cpu in its current PCID, as a page walk of a
+        present, user, accessed PTE would (RW and DIRTY when writable)."""
+        cdef unsigned long long pteval
+        self._check_cpu(cpu)
+        self._check_vaddr(vaddr)
+        pfn_bits = int(self.m.x86_phys_bits) - 12
+        if isinstance(pfn, bool) or not isinstance(pfn, int) or not 0 <= pfn < 2 ** pfn_bits:
+            raise KmmConfigError(f"pfn: {pfn!r}; expected 0..2**{pfn_bits}-1 "
+                                 f"({pfn_bits + 12} physical address bits)")
+        pteval = (<unsigned long long>pfn << 12) | HW_PTE_PRESENT | HW_PTE_USER | HW_PTE_ACCESSED
+        if writable:
+            pteval |= HW_PTE_RW | HW_PTE_DIRTY
+        self._enter()
+        tlb_fill(cpu, vaddr, pteval, page_gen)
+
+    def _tlb_lookup(self, int cpu, vaddr, write=False):
+        """A load (or store) lookup on cpu: the cached pfn, or None for a
+        miss in every level (the hardware would walk).  Counts perf events."""
+        cdef tlb_entry *e
+        self._check_cpu(cpu)
+        self._check_vaddr(vaddr)
+        self._enter()
+        e = tlb_lookup(cpu, vaddr, bool(write))
+        if e == NULL:
+            return None
+        return (e.pteval & HW_PTE_PFN_MASK) >> 12
+
+    def _tlb_probe(self, int cpu, vaddr, asid=None):
+        """Whether cpu caches vaddr (in ASID slot asid, default the loaded
+        one), with no side effect: the cached pfn or None."""
+        cdef tlb_entry e
+        self._check_cpu(cpu)
+        self._check_vaddr(vaddr)
+        if asid is None:
+            pcid = self.m.cpus[cpu].hw_tlb.pcid
+        elif isinstance(asid, bool) or not isinstance(asid, int) or not 0 <= asid < TLB_NR_DYN_ASIDS:
+            raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
+        else:
+            pcid = asid + 1
+        self._enter()
+        if not tlb_probe(cpu, pcid, vaddr, &e):
+            return None
+        return (e.pteval & HW_PTE_PFN_MASK) >> 12
+
+    def _tlb_nr_cached(self, int cpu, asid=None):
+        """Distinct live translations cached by cpu (of one ASID slot, or all)."""
+        self._check_cpu(cpu)
+        if asid is not None and (isinstance(asid, bool) or not isinstance(asid, int)
+                                 or not 0 <= asid < TLB_NR_DYN_ASIDS):
+            raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
+        self._enter()
+        return tlb_nr_live(cpu, -1 if asid is None else asid + 1)
+
+    def _tlb_state(self, int cpu):
+        """cpu_tlbstate / cpu_tlbstate_shared of cpu and its CR3, as a dict."""
+        cdef tlb_state *ts
+        cdef tlb_cpu *hw
+        self._check_cpu(cpu)
+        ts = &self.m.cpus[cpu].cpu_tlbstate
+        hw = &self.m.cpus[cpu].hw_tlb
+        return {
+            "loaded_mm": self._tlb_mm_handle(<uintptr_t>ts.loaded_mm),
+            "loaded_mm_asid": ts.loaded_mm_asid,
+            "next_asid": ts.next_asid,
+            "is_lazy": bool(self.m.cpus[cpu].cpu_tlbstate_shared.is_lazy),
+            "ctxs": [(ts.ctxs[i].ctx_id, ts.ctxs[i].tlb_gen) for i in range(TLB_NR_DYN_ASIDS)],
+            "cr3": hw.cr3,
+            "pcid": hw.pcid,
+        }
+
+    def _tlb_mm_state(self, mm):
+        """ctx_id, tlb_gen and mm_cpumask of an mm."""
+        cdef mm_struct *p = self._tlb_mm(mm)
+        return {
+            "ctx_id": p.context.ctx_id,
+            "tlb_gen": p.context.tlb_gen,
+            "cpumask": [c for c in range(self.m.nr_cpu_ids) if cpumask_test_cpu(c, &p.cpu_bitmap)],
+        }
+
+    @property
+    def nr_tlb_warnings(self):
+        """How many WARN_ON / VM_WARN_ON conditions of tlb.c fired."""
+        return self.m.nr_tlb_warnings
+
+    def perf(self, cpu=None):
+        """Perf-like hardware events (kmm/hw/perf.pyx), summed over CPUs or
+        of one CPU; iTLB-load-misses is reported as "not modelled"."""
+        if cpu is not None:
+            if isinstance(cpu, bool) or not isinstance(cpu, int):
+                raise KmmConfigError(f"cpu: {cpu!r}; expected a CPU number or None")
+            self._check_cpu(cpu)
+        self._enter()
+        return _perf.perf_read(cpu)
+
+    def perf_reset(self):
+        """Zero the perf counters of every CPU."""
+        self._enter()
+        _perf.perf_reset()
+
+    def _bench_tlb(self, long n, hit=True, int cpu=0):
+        """n TLB lookups on cpu in a C loop.  hit=True: over 32 pages filled
+        beforehand (all dTLB hits); hit=False: n distinct pages, each a miss
+        in every level followed by a fill.  Returns the number of lookups
+        and of misses."""
+        cdef long i
+        cdef unsigned long base = 0x7f0000000000, va
+        cdef unsigned long long pte = HW_PTE_PRESENT | HW_PTE_USER | HW_PTE_ACCESSED | HW_PTE_RW | HW_PTE_DIRTY
+        cdef tlb_entry *e
+        cdef long misses = 0
+        self._check_cpu(cpu)
+        if n < 0:
+            raise KmmConfigError(f"n: {n}; expected >= 0")
+        self._enter()
+        if hit:
+            for i in range(32):
+                tlb_fill(cpu, base + (<unsigned long>i << 12), pte | (<unsigned long long>i << 12), 0)
+            with nogil:
+                for i in range(n):
+                    va = base + ((<unsigned long>i & 31) << 12)
+                    e = tlb_lookup(cpu, va, False)
+                    if e == NULL:
+                        misses += 1
+        else:
+            with nogil:
+                for i in range(n):
+                    va = base + ((<unsigned long>i & 0xFFFFFFF) << 12)
+                    e = tlb_lookup(cpu, va, False)
+                    if e == NULL:
+                        misses += 1
+                        tlb_fill(cpu, va, pte | ((<unsigned long long>i & 0xFFFFFFF) << 12), 0)
+        return {"lookups": n, "misses": misses}

@@ -10,6 +10,8 @@ from kmm.include_.linux.mm_types cimport page, mm_struct
 from kmm.include_.linux.mmzone cimport pglist_data, zone
 from kmm.include_.linux.sched cimport task_struct
 from kmm.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
+from kmm.arch.x86.include_.asm.tlbflush cimport tlb_state, tlb_state_shared, flush_tlb_info
+from kmm.hw.cpu cimport tlb_cpu, perf_counts
 
 
 # include/linux/vmstat.h: struct vm_event_state, one per CPU.
@@ -23,6 +25,14 @@ cdef struct kmm_cpu:
     task_struct *current_task                # pcpu_hot.current_task
     task_struct *idle                        # swapper/N
     vm_event_state vm_event_states
+    # x86 TLB (arch/x86/mm/tlb.c): DEFINE_PER_CPU cpu_tlbstate, cpu_tlbstate_shared, flush_tlb_info
+    tlb_state cpu_tlbstate
+    tlb_state_shared cpu_tlbstate_shared
+    flush_tlb_info flush_tlb_info
+    unsigned int flush_tlb_info_idx          # CONFIG_DEBUG_VM: get/put_flush_tlb_info nesting
+    # the emulated CPU (kmm/hw/): its TLB caches and perf-like event counters
+    tlb_cpu hw_tlb
+    perf_counts perf
 
 
 # One use of a stale or dangling TLB translation (kmm/debug/oracle.pyx).
@@ -71,6 +81,10 @@ cdef struct kmm_machine:
     int nr_files
     int files_cap
     unsigned long long clock_ns              # virtual time
+    # x86 TLB (arch/x86/mm/tlb.c)
+    unsigned long long last_mm_ctx_id        # atomic64 last_mm_ctx_id; init_mm has ctx_id 1
+    unsigned long tlb_single_page_flush_ceiling   # debugfs x86/tlb_single_page_flush_ceiling (33)
+    unsigned long nr_tlb_warnings            # WARN_ON/VM_WARN_ON hits in the TLB code
     kmm_kconfig kconfig
     # sysctls, under the kernel's variable names
     int min_free_kbytes

@@ -122,6 +122,11 @@ cdef struct mm_struct:
     unsigned long mmap_base      # next address a new mapping gets (emulator's get_unmapped_area)
 
 
+cdef inline cpumask_t *mm_cpumask(mm_struct *mm) noexcept nogil:
+    """include/linux/mm_types.h: the CPUs that may cache mm's translations."""
+    return &mm.cpu_bitmap
+
+
 # The migrc patch (mm_types.h#1): one request gathers the source folios
 # whose TLB flush was deferred, with the CPUs that must be flushed.
 cdef struct migrc_req:

@@ -20,6 +20,16 @@ cdef inline void __count_vm_events(int item, long delta) noexcept nogil:
 cdef inline void count_vm_events(int item, long delta) noexcept nogil:
     __count_vm_events(item, delta)
 
+cdef inline void count_vm_tlb_event(int item) noexcept nogil:
+    """include/linux/vmstat.h: counts only with CONFIG_DEBUG_TLBFLUSH."""
+    if KMM().kconfig.CONFIG_DEBUG_TLBFLUSH:
+        count_vm_event(item)
+
+cdef inline void count_vm_tlb_events(int item, long delta) noexcept nogil:
+    """include/linux/vmstat.h: counts only with CONFIG_DEBUG_TLBFLUSH."""
+    if KMM().kconfig.CONFIG_DEBUG_TLBFLUSH:
+        count_vm_events(item, delta)
+
 cdef inline void __count_zid_vm_events(int item_base, int zid, long delta) noexcept nogil:
     """The FOR_ALL_ZONES items (PGALLOC, ALLOCSTALL, PGSCAN_SKIP): item_base is
     the item of ZONE_DMA (e.g. PGALLOC_DMA)."""
