@@ -623,7 +623,7 @@ cdef class Machine:
         if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 24):
             raise KmmConfigError(f"npages: {npages!r}; accepted: 1..2**24")
         self._enter()
-        size = sizeof(address_space) + sizeof(file) + npages * (sizeof(void *) + sizeof(unsigned int))
+        size = sizeof(address_space) + sizeof(file) + <size_t>npages * (sizeof(void *) + sizeof(unsigned int))
         block = <char *>_calloc(1, size)
         if block == NULL:
             raise MemoryError("create_file: cannot allocate the page cache")
@@ -640,7 +640,7 @@ cdef class Machine:
         filp = <file *>(block + sizeof(address_space))
         mapping.i_pages = <page **>(block + sizeof(address_space) + sizeof(file))
         mapping.kmm_versions = <unsigned int *>(block + sizeof(address_space) + sizeof(file)
-                                                + npages * sizeof(void *))
+                                                + <size_t>npages * sizeof(void *))
         mapping.i_pages_size = npages
         mapping.host = self.m.nr_files
         INIT_LIST_HEAD(&mapping.i_mmap)
@@ -691,292 +691,6 @@ cdef class Machine:
         if rc < 0:
             raise KmmStateError(f"write of page {index} failed with errno {-rc}")
 
-    # -- benchmarks ---------------------------------------------------------------
-    def _bench_alloc_free(self, long n, nid=0):
-        """n order-0 __alloc_pages() + folio_put() pairs in a C loop."""
-        cdef long i
-        cdef page *p
-        cdef int c_nid
-        self._check_nid(nid)
-        c_nid = nid
-        self._enter()
-        with nogil:
-            for i in range(n):
-                p = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, c_nid, NULL)
-                if p == NULL:
-                    break
-                folio_put(p)
-        return i + 1 if n > 0 else 0
-
-
-# ---------------------------------------------------------------------------
-# Processes, threads, files: the scenario API
-
-from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, address_space, file,
-                                          MM_ANONPAGES, MM_FILEPAGES)
-from kmm.include_.linux.sched cimport task_struct, PF_KTHREAD
-from kmm.include_.linux.list cimport INIT_LIST_HEAD
-from kmm.include_.linux.pgtable cimport walk_pte, pte_kmm_ver
-from kmm.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migration_entry,
-                                         is_writable_migration_entry,
-                                         is_readable_exclusive_migration_entry,
-                                         swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
-from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_write, pte_dirty,
-                                                pte_young, pte_pfn, pte_special)
-from kmm.kernel.fork cimport mm_alloc, mmput
-from kmm.kernel.sched.core cimport context_switch
-from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, PROT_READ, PROT_WRITE, PROT_EXEC,
-                          MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
-from kmm.mm.filemap cimport filemap_read, generic_perform_write
-from libc.stdlib cimport calloc as _calloc, free as _free
-from kmm.hw.mmu cimport cpu_access
-from kmm.debug import oracle as _oracle
-from kmm.debug.oracle cimport kmm_new_version
-
-_PROT = {"": 0, "r": PROT_READ, "w": PROT_WRITE, "rw": PROT_READ | PROT_WRITE,
-         "rx": PROT_READ | PROT_EXEC, "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
-         "none": 0, "x": PROT_EXEC}
-
-
-def parse_prot(prot):
-    if prot not in _PROT:
-        raise KmmConfigError(f"prot: {prot!r}; accepted: {', '.join(repr(k) for k in _PROT if k)}")
-    return _PROT[prot]
-
-
-cdef class File:
-    """An emulated regular file: an address_space of npages pages."""
-    cdef address_space *mapping
-    cdef file *filp
-    cdef readonly Machine machine
-    cdef readonly unsigned long npages
-    cdef readonly int ino
-
-    def __repr__(self):
-        return f"<kmm.File ino={self.ino} npages={self.npages} cached={self.mapping.nrpages}>"
-
-    @property
-    def nrpages(self):
-        """Pages of the file now in the page cache."""
-        return self.mapping.nrpages
-
-    def cached_pfn(self, index):
-        """pfn of the page cache page at index, or None."""
-        self._check_index(index)
-        f = self.mapping.i_pages[index]
-        return None if f == NULL else f - self.machine.m.mem_map
-
-    def _check_index(self, index):
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.npages:
-            raise KmmConfigError(f"index: {index!r}; file has pages 0..{self.npages - 1}")
-
-
-cdef class Thread:
-    """A user thread, pinned to one CPU."""
-    cdef task_struct *task
-    cdef readonly Process process
-    cdef readonly int cpu
-    cdef readonly int index
-
-    @property
-    def pid(self):
-        return self.task.pid
-
-    @property
-    def on_cpu(self):
-        return bool(self.task.on_cpu) and self.process.machine.m.cpus[self.cpu].current_task == self.task
-
-    def load(self, addr):
-        """A load by this thread through its CPU's TLB (faults handled)."""
-        self._access(addr, False)
-
-    def store(self, addr):
-        """A store by this thread through its CPU's TLB (faults handled)."""
-        self._access(addr, True)
-
-    cdef _access(self, addr, bint write):
-        cdef Machine mach = self.process.machine
-        cdef int rc
-        self.process._check_alive()
-        if not self.on_cpu:
-            raise KmmStateError(f"thread {self.index} of pid {self.process.pid} is not running "
-                                f"on CPU {self.cpu}; call run() first")
-        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
-            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
-        mach._enter()
-        rc = cpu_access(self.cpu, addr, write)
-        mach._after()
-        if rc == -14:
-            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x} on CPU {self.cpu}: "
-                                f"segmentation fault (no VMA allows it)")
-        if rc == -12:
-            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: out of memory")
-        if rc == -11:
-            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
-                                f"migration (the task would sleep in migration_entry_wait)")
-
-    def run(self):
-        """Switch this thread's CPU to it (context switch)."""
-        self.process.machine._switch_to(self.cpu, self.task)
-
-
-cdef class Process:
-    """A user process: one mm_struct and its threads."""
-    cdef mm_struct *mm
-    cdef readonly Machine machine
-    cdef readonly tuple threads
-    cdef readonly bint alive
-    cdef readonly int pid
-
-    def __repr__(self):
-        return f"<kmm.Process pid={self.pid} threads={len(self.threads)} alive={self.alive}>"
-
-    cdef _check_alive(self):
-        if not self.alive:
-            raise KmmStateError(f"process {self.pid} has exited")
-
-    @property
-    def mm_id(self):
-        return self.mm.kmm_id
-
-    @property
-    def rss(self):
-        """(anon pages, file pages) mapped, as MM_ANONPAGES / MM_FILEPAGES."""
-        self._check_alive()
-        return (self.mm.rss_stat[MM_ANONPAGES], self.mm.rss_stat[MM_FILEPAGES])
-
-    @property
-    def mm_cpumask(self):
-        self._check_alive()
-        return [c for c in range(self.machine.m.nr_cpu_ids) if (self.mm.cpu_bitmap >> c) & 1]
-
-    def mmap(self, npages, prot="rw", shared=False, File file=None, offset=0):
-        """mmap(2) of npages pages; returns the address.  Anonymous mappings
-        are private; file mappings may be private or shared."""
-        cdef unsigned long addr
-        cdef unsigned long flags = MAP_SHARED if shared else MAP_PRIVATE
-        self._check_alive()
-        p = parse_prot(prot)
-        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 30):
-            raise KmmConfigError(f"npages: {npages!r}; expected 1..2**30")
-        if shared and file is None:
-            raise KmmConfigError("shared=True needs file=: shared anonymous memory (shmem) is not modelled")
-        if file is not None:
-            if file.machine is not self.machine:
-                raise KmmConfigError("file belongs to another machine")
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + npages > file.npages:
-                raise KmmConfigError(f"offset: {offset!r}; the file has {file.npages} pages")
-        self.machine._enter()
-        addr = do_mmap(self.mm, file.filp if file is not None else NULL, npages * 4096, p,
-                       flags, offset)
-        if addr >= <unsigned long>-4095:
-            raise KmmStateError(f"mmap failed with errno {-<long>addr}")
-        return addr
-
-    def munmap(self, addr, npages):
-        """munmap(2)."""
-        cdef int rc
-        self._check_alive()
-        self._check_range(addr, npages)
-        self.machine._enter()
-        rc = do_vmi_munmap(self.mm, addr, npages * 4096)
-        self.machine._after()
-        if rc:
-            raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with errno {-rc}")
-
-    def _check_range(self, addr, npages):
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr % 4096 or not 0 <= addr < (1 << 47):
-            raise KmmConfigError(f"addr: {addr!r}; expected a page-aligned user address")
-        if isinstance(npages, bool) or not isinstance(npages, int) or npages <= 0 or addr + npages * 4096 > (1 << 47):
-            raise KmmConfigError(f"npages: {npages!r}; expected a positive count inside the user address space")
-
-    def vmas(self):
-        """The VMAs as (start, end, flags, pgoff, is_file) tuples."""
-        cdef vm_area_struct *vma
-        self._check_alive()
-        out = []
-        vma = self.mm.mmap
-        while vma != NULL:
-            out.append({"start": vma.vm_start, "end": vma.vm_end, "flags": vma.vm_flags,
-                        "pgoff": vma.vm_pgoff, "file": vma.vm_file != NULL,
-                        "page_prot": vma.vm_page_prot})
-            vma = vma.vm_next
-        return out
-
-    def pte(self, addr):
-        """The PTE mapping addr, decoded (None if no table or pte_none)."""
-        cdef unsigned long *ptep
-        cdef unsigned long pte, entry
-        self._check_alive()
-        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
-            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
-        self.machine._enter()
-        ptep = walk_pte(self.mm, addr)
-        if ptep == NULL or ptep[0] == 0:
-            return None
-        pte = ptep[0]
-        if is_swap_pte(pte):
-            entry = pte_to_swp_entry(pte)
-            if not is_migration_entry(entry):
-                return {"raw": pte, "present": False, "swap": True}
-            kind = ("writable" if is_writable_migration_entry(entry) else
-                    "readable-exclusive" if is_readable_exclusive_migration_entry(entry) else "readable")
-            return {"raw": pte, "present": False, "migration": kind,
-                    "pfn": swp_offset_pfn(entry),
-                    "young": bool(swp_offset(entry) & SWP_MIG_YOUNG),
-                    "dirty": bool(swp_offset(entry) & SWP_MIG_DIRTY)}
-        return {"raw": pte, "present": bool(pte & 1), "protnone": bool(pte_protnone(pte)),
-                "write": bool(pte_write(pte)), "dirty": bool(pte_dirty(pte)),
-                "young": bool(pte_young(pte)), "user": bool(pte & 4),
-                "special": bool(pte_special(pte)), "pfn": pte_pfn(pte),
-                "version": pte_kmm_ver(ptep)[0]}
-
-    def pfn(self, addr):
-        """pfn mapped at addr (present PTE), else None."""
-        d = self.pte(addr)
-        return d["pfn"] if d is not None and d.get("present") else None
-
-    def exit(self):
-        """The process exits: its threads leave their CPUs (which go idle,
-        lazily keeping the mm loaded) and its mappings are torn down."""
-        cdef Thread t
-        self._check_alive()
-        m = self.machine
-        for t in self.threads:
-            if t.on_cpu:
-                m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
-        m._enter()
-        mmput(self.mm)
-        self.alive = False
-        m._processes.remove(self)
-        m._after()
-
-
-cdef class Oracle:
-    """The TLB-coherence oracle's view of one machine."""
-    cdef readonly Machine machine
-
-    @property
-    def enabled(self):
-        return bool(self.machine.m.oracle_enabled)
-
-    @enabled.setter
-    def enabled(self, value):
-        self.machine.m.oracle_enabled = bool(value)
-
-    @property
-    def violations(self):
-        """Every stale or dangling translation used so far (dicts)."""
-        self.machine._enter()
-        return _oracle.violations()
-
-    @property
-    def checks(self):
-        """Accesses through cached translations checked so far."""
-        return self.machine.m.nr_oracle_checks
-
-    def clear(self):
-        self.machine.m.nr_violations = 0
     # == x86 TLB ==================================================================
     # The emulated TLB hardware (kmm/hw/tlb.pyx) and the kernel's
     # arch/x86/mm/tlb.c (kmm/arch/x86/mm/tlb.pyx).  The _tlb_* methods drive
@@ -1336,3 +1050,318 @@ cdef class Oracle:
                         misses += 1
                         tlb_fill(cpu, va, pte | ((<unsigned long long>i & 0xFFFFFFF) << 12), 0)
         return {"lookups": n, "misses": misses}
+
+
+    # -- benchmarks ---------------------------------------------------------------
+    def _bench_alloc_free(self, long n, nid=0):
+        """n order-0 __alloc_pages() + folio_put() pairs in a C loop."""
+        cdef long i
+        cdef page *p
+        cdef int c_nid
+        self._check_nid(nid)
+        c_nid = nid
+        self._enter()
+        with nogil:
+            for i in range(n):
+                p = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, c_nid, NULL)
+                if p == NULL:
+                    break
+                folio_put(p)
+        return i + 1 if n > 0 else 0
+
+
+# ---------------------------------------------------------------------------
+# Processes, threads, files: the scenario API
+
+from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, address_space, file,
+                                          MM_ANONPAGES, MM_FILEPAGES)
+from kmm.include_.linux.sched cimport task_struct, PF_KTHREAD
+from kmm.include_.linux.list cimport INIT_LIST_HEAD
+from kmm.include_.linux.pgtable cimport walk_pte, pte_kmm_ver
+from kmm.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migration_entry,
+                                         is_writable_migration_entry,
+                                         is_readable_exclusive_migration_entry,
+                                         swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
+from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_write, pte_dirty,
+                                                pte_young, pte_pfn, pte_special)
+from kmm.kernel.fork cimport mm_alloc, mmput
+from kmm.kernel.sched.core cimport context_switch
+from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, PROT_READ, PROT_WRITE, PROT_EXEC,
+                          MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
+from kmm.mm.filemap cimport filemap_read, generic_perform_write
+from libc.stdlib cimport calloc as _calloc, free as _free
+from kmm.hw.mmu cimport cpu_access
+from kmm.debug import oracle as _oracle
+from kmm.debug.oracle cimport kmm_new_version
+
+_PROT = {"": 0, "r": PROT_READ, "w": PROT_WRITE, "rw": PROT_READ | PROT_WRITE,
+         "rx": PROT_READ | PROT_EXEC, "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
+         "none": 0, "x": PROT_EXEC}
+
+
+def parse_prot(prot):
+    if prot not in _PROT:
+        raise KmmConfigError(f"prot: {prot!r}; accepted: {', '.join(repr(k) for k in _PROT if k)}")
+    return _PROT[prot]
+
+
+cdef class File:
+    """An emulated regular file: an address_space of npages pages."""
+    cdef address_space *mapping
+    cdef file *filp
+    cdef readonly Machine machine
+    cdef readonly unsigned long npages
+    cdef readonly int ino
+
+    def __repr__(self):
+        return f"<kmm.File ino={self.ino} npages={self.npages} cached={self.mapping.nrpages}>"
+
+    @property
+    def nrpages(self):
+        """Pages of the file now in the page cache."""
+        return self.mapping.nrpages
+
+    def cached_pfn(self, index):
+        """pfn of the page cache page at index, or None."""
+        self._check_index(index)
+        cdef page *f = self.mapping.i_pages[index]
+        return None if f == NULL else <long>(f - self.machine.m.mem_map)
+
+    def _check_index(self, index):
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.npages:
+            raise KmmConfigError(f"index: {index!r}; file has pages 0..{self.npages - 1}")
+
+
+cdef class Thread:
+    """A user thread, pinned to one CPU."""
+    cdef task_struct *task
+    cdef readonly Process process
+    cdef readonly int cpu
+    cdef readonly int index
+
+    @property
+    def pid(self):
+        return self.task.pid
+
+    @property
+    def on_cpu(self):
+        return bool(self.task.on_cpu) and self.process.machine.m.cpus[self.cpu].current_task == self.task
+
+    def load(self, addr):
+        """A load by this thread through its CPU's TLB (faults handled)."""
+        self._access(addr, False)
+
+    def store(self, addr):
+        """A store by this thread through its CPU's TLB (faults handled)."""
+        self._access(addr, True)
+
+    cdef _access(self, addr, bint write):
+        cdef Machine mach = self.process.machine
+        cdef int rc
+        self.process._check_alive()
+        if not self.on_cpu:
+            raise KmmStateError(f"thread {self.index} of pid {self.process.pid} is not running "
+                                f"on CPU {self.cpu}; call run() first")
+        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
+            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
+        mach._enter()
+        rc = cpu_access(self.cpu, addr, write)
+        mach._after()
+        if rc == -14:
+            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x} on CPU {self.cpu}: "
+                                f"segmentation fault (no VMA allows it)")
+        if rc == -12:
+            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: out of memory")
+        if rc == -11:
+            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
+                                f"migration (the task would sleep in migration_entry_wait)")
+
+    def run(self):
+        """Switch this thread's CPU to it (context switch)."""
+        self.process.machine._switch_to(self.cpu, self.task)
+
+
+cdef class Process:
+    """A user process: one mm_struct and its threads."""
+    cdef mm_struct *mm
+    cdef readonly Machine machine
+    cdef readonly tuple threads
+    cdef readonly bint alive
+    cdef readonly int pid
+
+    def __repr__(self):
+        return f"<kmm.Process pid={self.pid} threads={len(self.threads)} alive={self.alive}>"
+
+    cdef _check_alive(self):
+        if not self.alive:
+            raise KmmStateError(f"process {self.pid} has exited")
+
+    @property
+    def mm_id(self):
+        return self.mm.kmm_id
+
+    @property
+    def rss(self):
+        """(anon pages, file pages) mapped, as MM_ANONPAGES / MM_FILEPAGES."""
+        self._check_alive()
+        return (self.mm.rss_stat[MM_ANONPAGES], self.mm.rss_stat[MM_FILEPAGES])
+
+    @property
+    def mm_cpumask(self):
+        self._check_alive()
+        return [c for c in range(self.machine.m.nr_cpu_ids) if (self.mm.cpu_bitmap >> c) & 1]
+
+    def mmap(self, npages, prot="rw", shared=False, File file=None, offset=0):
+        """mmap(2) of npages pages; returns the address.  Anonymous mappings
+        are private; file mappings may be private or shared."""
+        cdef unsigned long addr
+        cdef unsigned long flags = MAP_SHARED if shared else MAP_PRIVATE
+        self._check_alive()
+        p = parse_prot(prot)
+        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 30):
+            raise KmmConfigError(f"npages: {npages!r}; expected 1..2**30")
+        if shared and file is None:
+            raise KmmConfigError("shared=True needs file=: shared anonymous memory (shmem) is not modelled")
+        if file is not None:
+            if file.machine is not self.machine:
+                raise KmmConfigError("file belongs to another machine")
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + npages > file.npages:
+                raise KmmConfigError(f"offset: {offset!r}; the file has {file.npages} pages")
+        self.machine._enter()
+        addr = do_mmap(self.mm, file.filp if file is not None else NULL, npages * 4096, p,
+                       flags, offset)
+        if addr >= <unsigned long>-4095:
+            raise KmmStateError(f"mmap failed with errno {-<long>addr}")
+        return addr
+
+    def munmap(self, addr, npages):
+        """munmap(2)."""
+        cdef int rc
+        self._check_alive()
+        self._check_range(addr, npages)
+        self.machine._enter()
+        rc = do_vmi_munmap(self.mm, addr, npages * 4096)
+        self.machine._after()
+        if rc:
+            raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with errno {-rc}")
+
+    def _check_range(self, addr, npages):
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr % 4096 or not 0 <= addr < (1 << 47):
+            raise KmmConfigError(f"addr: {addr!r}; expected a page-aligned user address")
+        if isinstance(npages, bool) or not isinstance(npages, int) or npages <= 0 or addr + npages * 4096 > (1 << 47):
+            raise KmmConfigError(f"npages: {npages!r}; expected a positive count inside the user address space")
+
+    def vmas(self):
+        """The VMAs as (start, end, flags, pgoff, is_file) tuples."""
+        cdef vm_area_struct *vma
+        self._check_alive()
+        out = []
+        vma = self.mm.mmap
+        while vma != NULL:
+            out.append({"start": vma.vm_start, "end": vma.vm_end, "flags": vma.vm_flags,
+                        "pgoff": vma.vm_pgoff, "file": vma.vm_file != NULL,
+                        "page_prot": vma.vm_page_prot})
+            vma = vma.vm_next
+        return out
+
+    def pte(self, addr):
+        """The PTE mapping addr, decoded (None if no table or pte_none)."""
+        cdef unsigned long *ptep
+        cdef unsigned long pte, entry
+        self._check_alive()
+        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
+            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
+        self.machine._enter()
+        ptep = walk_pte(self.mm, addr)
+        if ptep == NULL or ptep[0] == 0:
+            return None
+        pte = ptep[0]
+        if is_swap_pte(pte):
+            entry = pte_to_swp_entry(pte)
+            if not is_migration_entry(entry):
+                return {"raw": pte, "present": False, "swap": True}
+            kind = ("writable" if is_writable_migration_entry(entry) else
+                    "readable-exclusive" if is_readable_exclusive_migration_entry(entry) else "readable")
+            return {"raw": pte, "present": False, "migration": kind,
+                    "pfn": swp_offset_pfn(entry),
+                    "young": bool(swp_offset(entry) & SWP_MIG_YOUNG),
+                    "dirty": bool(swp_offset(entry) & SWP_MIG_DIRTY)}
+        return {"raw": pte, "present": bool(pte & 1), "protnone": bool(pte_protnone(pte)),
+                "write": bool(pte_write(pte)), "dirty": bool(pte_dirty(pte)),
+                "young": bool(pte_young(pte)), "user": bool(pte & 4),
+                "special": bool(pte_special(pte)), "pfn": pte_pfn(pte),
+                "version": pte_kmm_ver(ptep)[0]}
+
+    def _debug_move_page_noflush(self, addr, free_old=False):
+        """Emulate a kernel bug for oracle tests: copy the page mapped at addr
+        to a new page and point the PTE at it WITHOUT flushing any TLB.
+        free_old=True also drops the old page (as if it were freed)."""
+        cdef unsigned long *ptep
+        cdef page *old
+        cdef page *new
+        self._check_alive()
+        self.machine._enter()
+        ptep = walk_pte(self.mm, addr)
+        if ptep == NULL or not (ptep[0] & 1):
+            raise KmmStateError(f"no present PTE at {addr:#x}")
+        old = self.machine.m.mem_map + pte_pfn(ptep[0])
+        new = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, page_to_nid(old), NULL)
+        if new == NULL:
+            raise KmmStateError("out of memory")
+        new.kmm_version = old.kmm_version
+        new.mapping = old.mapping
+        new.index = old.index
+        new._mapcount = 0
+        ptep[0] = (ptep[0] & ~(<unsigned long>0x000FFFFFFFFFF000)) | (page_to_pfn(new) << 12)
+        old._mapcount -= 1
+        if free_old:
+            old.mapping = 0
+            folio_put(old)
+        return page_to_pfn(new)
+
+    def pfn(self, addr):
+        """pfn mapped at addr (present PTE), else None."""
+        d = self.pte(addr)
+        return d["pfn"] if d is not None and d.get("present") else None
+
+    def exit(self):
+        """The process exits: its threads leave their CPUs (which go idle,
+        lazily keeping the mm loaded) and its mappings are torn down."""
+        cdef Thread t
+        self._check_alive()
+        m = self.machine
+        for t in self.threads:
+            if t.on_cpu:
+                m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
+        m._enter()
+        mmput(self.mm)
+        self.alive = False
+        m._processes.remove(self)
+        m._after()
+
+
+cdef class Oracle:
+    """The TLB-coherence oracle's view of one machine."""
+    cdef readonly Machine machine
+
+    @property
+    def enabled(self):
+        return bool(self.machine.m.oracle_enabled)
+
+    @enabled.setter
+    def enabled(self, value):
+        self.machine.m.oracle_enabled = bool(value)
+
+    @property
+    def violations(self):
+        """Every stale or dangling translation used so far (dicts)."""
+        self.machine._enter()
+        return _oracle.violations()
+
+    @property
+    def checks(self):
+        """Accesses through cached translations checked so far."""
+        return self.machine.m.nr_oracle_checks
+
+    def clear(self):
+        self.machine.m.nr_violations = 0

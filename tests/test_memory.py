@@ -210,3 +210,34 @@ def test_exit_returns_every_page():
     assert m.check_invariants() == []
     with pytest.raises(kmm.KmmStateError):
         p.threads[0].load(addr)
+
+
+def test_oracle_flags_a_hand_made_stale_translation():
+    m = machine(kconfig={})
+    p = m.spawn(threads=2)
+    addr = p.mmap(1, "rw")
+    t0, t1 = p.threads
+    t0.store(addr)
+    t0.load(addr)                       # CPU 0 caches the translation
+    p._debug_move_page_noflush(addr)    # PTE changed, flush skipped on purpose
+    t1.store(addr)                      # CPU 1 walks: writes the new page
+    assert m.oracle.violations == []
+    t0.load(addr)                       # CPU 0 still uses the old page
+    v = m.oracle.violations
+    assert len(v) == 1 and v[0]["kind"] == "stale-read" and v[0]["cpu"] == 0
+    assert v[0]["pfn"] != v[0]["cur_pfn"] and v[0]["cur_pfn"] == p.pfn(addr)
+    t0.store(addr)                      # and a store through it is lost
+    assert m.oracle.violations[-1]["kind"] == "stale-write"
+
+
+def test_oracle_flags_use_of_a_freed_page():
+    m = machine(kconfig={})
+    p = m.spawn()
+    addr = p.mmap(1, "rw")
+    p.threads[0].store(addr)
+    p._debug_move_page_noflush(addr, free_old=True)
+    p.threads[0].load(addr)
+    assert [v["kind"] for v in m.oracle.violations] == ["freed-page"]
+    m.alloc_pages()                     # the old page is reallocated...
+    p.threads[0].load(addr)
+    assert m.oracle.violations[-1]["kind"] == "reused-page"

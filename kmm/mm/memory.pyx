@@ -25,7 +25,8 @@ from kmm.include_.asm_generic.tlb cimport (mmu_gather, tlb_remove_tlb_entry, tlb
 from kmm.arch.x86.include_.asm.pgtable cimport *
 from kmm.arch.x86.mm.pgtable cimport pte_alloc_one, pte_free
 from kmm.arch.x86.mm.tlb cimport flush_tlb_page
-from kmm.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t)
+from kmm.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t,
+                                         swp_offset_pfn)
 from kmm.debug.oracle cimport kmm_new_version
 from kmm.mm.mmu_gather cimport __tlb_remove_page, tlb_flush_mmu, pte_free_tlb
 from kmm.mm.page_alloc cimport __folio_alloc
@@ -36,6 +37,7 @@ from kmm.mm.filemap cimport filemap_fault, filemap_page_mkwrite
 from kmm.mm.page_writeback cimport folio_mark_dirty
 from kmm.mm.pgtable_generic cimport ptep_clear_flush
 from kmm.include_.linux.vm_event_item cimport PGFAULT, PGREUSE
+from kmm.include_.linux.vmstat cimport count_vm_event
 
 
 cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil:
@@ -523,7 +525,7 @@ cdef unsigned long zap_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned 
             # reference for this mapping any more
             entry = pte_to_swp_entry(ptent)
             if is_migration_entry(entry):
-                p = pfn_to_page(entry & ((1UL << 34) - 1))
+                p = pfn_to_page(swp_offset_pfn(entry))
                 dec_mm_counter(mm, MM_ANONPAGES if PageAnon(p) else MM_FILEPAGES)
             pte_clear(mm, addr, pte)
         if force_flush:

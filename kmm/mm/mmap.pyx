@@ -15,6 +15,7 @@ from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, file, addre
 from kmm.include_.linux.mm cimport (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD,
                                     VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, vma_pages)
 from kmm.include_.asm_generic.tlb cimport mmu_gather
+from kmm.include_.linux.pgtable cimport TASK_SIZE_MAX
 from kmm.arch.x86.mm.pgprot cimport vm_get_page_prot
 from kmm.mm.memory cimport unmap_vmas, free_pgd_range
 from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_gather_mmu_fullmm, tlb_finish_mmu
@@ -253,10 +254,10 @@ cdef int do_vmi_munmap(mm_struct *mm, unsigned long start, unsigned long len) no
     cdef vm_area_struct *first
     cdef vm_area_struct *last
     cdef vm_area_struct *v
-    if start & 4095 or start >= (1UL << 47):
+    if start & 4095 or start >= TASK_SIZE_MAX:
         return -22
     len = (len + 4095) & ~(<unsigned long>4095)
-    if len == 0 or start + len > (1UL << 47):
+    if len == 0 or start + len > TASK_SIZE_MAX:
         return -22
     end = start + len
     vma = find_vma(mm, start)

@@ -18,17 +18,18 @@ cdef enum:
     PMD_SHIFT = 21
     PUD_SHIFT = 30
     PGDIR_SHIFT = 39
-    TASK_SIZE_MAX = 1 << 47
 
 cdef extern from *:
     """
     #define KMM_PAGE_MASK (~((1UL << 12) - 1))
     #define KMM_PMD_SIZE (1UL << 21)
     #define KMM_PMD_MASK (~((1UL << 21) - 1))
+    #define KMM_TASK_SIZE_MAX (1UL << 47)
     """
     const unsigned long PAGE_MASK "KMM_PAGE_MASK"
     const unsigned long PMD_SIZE "KMM_PMD_SIZE"
     const unsigned long PMD_MASK "KMM_PMD_MASK"
+    const unsigned long TASK_SIZE_MAX "KMM_TASK_SIZE_MAX"
 
 cdef struct kmm_pt:
     unsigned long ent[512]
