@@ -1176,6 +1176,24 @@ cdef class Thread:
             raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
                                 f"migration (the task would sleep in migration_entry_wait)")
 
+    def _bench_access(self, unsigned long addr, unsigned long npages, long n, bint write=False):
+        """n accesses cycling over npages pages from addr, in a C loop
+        (benchmarks).  Returns the number done before any error."""
+        cdef Machine mach = self.process.machine
+        cdef long i
+        cdef int rc = 0
+        if not self.on_cpu:
+            raise KmmStateError("thread is not running")
+        if npages == 0:
+            raise KmmConfigError("npages: 0; expected at least 1")
+        mach._enter()
+        with nogil:
+            for i in range(n):
+                rc = cpu_access(self.cpu, addr + ((<unsigned long>i % npages) << 12), write)
+                if rc:
+                    break
+        return i + 1 if rc == 0 else i
+
     def run(self):
         """Switch this thread's CPU to it (context switch)."""
         self.process.machine._switch_to(self.cpu, self.task)
