@@ -31,8 +31,9 @@ def test_gc_of_another_machine_keeps_the_current_one():
     env = dict(os.environ)
     pkg_parent = str(pathlib.Path(kmm.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_parent, env.get("PYTHONPATH")]))
+    # run from tests/ so the checkout's kmm/ sources do not shadow the installed package
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                       timeout=120, env=env)
+                       timeout=120, env=env, cwd=pathlib.Path(__file__).parent)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
 
 

@@ -93,7 +93,7 @@ def test_single_small_node(small):
     assert [x["zone"] for x in small.zones()] == ["DMA"]
 
 
-def test_min_free_kbytes_sysctl(seed):
+def test_min_free_kbytes_sysctl():
     m = kmm.Machine.preset("seed")
     m.set_sysctl("vm.min_free_kbytes", 65536)
     check_machine(m, [1 * GiB, 8 * GiB], min_free_kbytes=65536)
