@@ -1054,8 +1054,9 @@ cdef class Machine:
 
     # -- benchmarks ---------------------------------------------------------------
     def _bench_alloc_free(self, long n, nid=0):
-        """n order-0 __alloc_pages() + folio_put() pairs in a C loop."""
-        cdef long i
+        """n order-0 __alloc_pages() + folio_put() pairs in a C loop; returns
+        how many pairs ran (fewer only if an allocation failed)."""
+        cdef long i, done = 0
         cdef page *p
         cdef int c_nid
         self._check_nid(nid)
@@ -1067,7 +1068,8 @@ cdef class Machine:
                 if p == NULL:
                     break
                 folio_put(p)
-        return i + 1 if n > 0 else 0
+                done += 1
+        return done
 
 
 # ---------------------------------------------------------------------------
