@@ -21,7 +21,7 @@ from kmm.include_.linux.nodemask cimport nodemask_t, node_set, MAX_NUMNODES
 from kmm.include_.linux.sched cimport task_struct
 from kmm.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
 from kmm.include_.linux.page_flags cimport PageBuddy, PageTable, page_has_type
-from kmm.include_.linux.mm cimport pfn_to_page, page_to_pfn, folio_put, folio_get, page_zonenum, page_to_nid
+from kmm.include_.linux.mm cimport page_cpupid_last, pfn_to_page, page_to_pfn, folio_put, folio_get, page_zonenum, page_to_nid
 from kmm.include_.linux.vmstat cimport zone_page_state
 from kmm.include_.trace.events.mmflags cimport (NR_PAGEFLAG_NAMES, pageflag_names_bit,
                                                pageflag_names_name)
@@ -521,7 +521,7 @@ cdef class Machine:
             "flags": flags, "refcount": p._refcount,
             "mapcount": 0 if page_has_type(p) else p._mapcount + 1,
             "buddy": bool(PageBuddy(p)), "buddy_order": p.private if PageBuddy(p) else None,
-            "mapping": p.mapping, "index": p.index, "last_cpupid": p._last_cpupid,
+            "mapping": p.mapping, "index": p.index, "last_cpupid": page_cpupid_last(p),
             "version": p.kmm_version,
         }
 
