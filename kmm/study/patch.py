@@ -271,7 +271,7 @@ def parse_text(text: str, source: str = "<text>") -> Patch:
                 hunk.lines.append(body)
                 i += 1
             if ro > 0 or rn > 0:
-                short.append((hunk, i + 1))
+                short.append((hunk, i))          # its last line (1-based)
                 hunk.missing = (max(ro, 0), max(rn, 0))
             continue
         i += 1
@@ -286,8 +286,8 @@ def parse_text(text: str, source: str = "<text>") -> Patch:
         if short:
             h, at = short[0]
             raise KmmConfigError(
-                f"{where}:{h.lineno}: hunk {h.id} '{h.header}' ends at line {at} with "
-                f"{h.missing[0]} old and {h.missing[1]} new lines fewer than its header counts "
+                f"{where}:{h.lineno}: hunk {h.id} '{h.header}' stops at line {at}, short of its "
+                f"header's counts by {h.missing[0]} old and {h.missing[1]} new lines "
                 "(truncated or hand-edited patch?)")
         if excess:
             h, at = excess[0]
