@@ -63,8 +63,15 @@ class Mirror:
         return self.error is None
 
     @property
+    def lines(self) -> str:
+        """'131' or '129-135' (empty when not found)."""
+        if not self.found:
+            return ""
+        return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
+
+    @property
     def where(self) -> str:
-        return f"{self.file}:{self.start}-{self.end}" if self.found else self.file
+        return f"{self.file}:{self.lines}" if self.found else self.file
 
     def source(self) -> str:
         if not self.found:

@@ -219,7 +219,7 @@ def _mirror_html(m: hm.Mirror, anchor: str, hunk_anchor: str, fmt_style: str) ->
     return (f'<div class="mirror" id="{anchor}" data-hunk="{_esc(m.hunk)}" '
             f'data-symbol="{_esc(m.symbol)}" data-found="1">{title}'
             f'<span class="kind">({_esc(m.kind)})</span> &mdash; '
-            f'<code class="where">{_esc(m.file)}:{m.start}&ndash;{m.end}</code></div>'
+            f'<code class="where">{_esc(m.file)}:{m.lines.replace("-", "&ndash;")}</code></div>'
             f'<div class="scroll">{code}</div></div>')
 
 
