@@ -300,11 +300,15 @@ def parse_text(text: str, source: str = "<text>") -> Patch:
             f"{lost_prefix[0]}); {len(short)} hunks hold fewer lines than their headers count "
             "(blank context lines lost)")
         for h in patch.hunks:
+            fixed = 0
             for k, body in enumerate(h.lines):
                 if "\u00a4" in body:
                     h.lines[k] = body.replace("\u00a4", "&curren")
-                    patch.repairs.append(f"{h.id}: '\u00a4' restored to '&curren' "
-                                         "(HTML entity decoded by the archive)")
+                    fixed += 1
+            if fixed:
+                patch.repairs.append(f"{h.id}: '\u00a4' restored to '&curren' on {fixed} "
+                                     f"line{'s' if fixed > 1 else ''} (HTML entity decoded "
+                                     "by the archive)")
     return patch
 
 

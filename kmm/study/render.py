@@ -55,7 +55,7 @@ def render_terminal(patch: Patch, hmap: hm.HunkMap, problems: list[str], console
         title.append(f"  {patch.subject}")
     con.print(title)
     for r in patch.repairs:
-        con.print(Text(f"  (mail text) {r}", style="dim"))
+        con.print(Text(f"  (mail text) {r}", style="dim"), soft_wrap=True)
     hunks = patch.hunks
     for k, h in enumerate(hunks, 1):
         con.print()
