@@ -160,6 +160,10 @@ cdef class Driver:
                 for t in range(T):
                     if wl.thread_phase_c(t) == PHASE_DONE:
                         continue
+                    if stop_at_run and wl.thread_phase_c(t) != PHASE_INIT:
+                        live = True         # the init barrier has opened
+                        progressed = True
+                        break
                     k = wl.fill(t, addrs, writes, self.batch)
                     if k == 0:
                         continue

@@ -83,12 +83,27 @@ cdef class GUPS(Workload):
             self.th[t].init_end = self.npages * (t + 1) // threads
             self.th[t].updates_left = updates // threads + (1 if t < updates % threads else 0)
             self._thread_phase[t] = PHASE_INIT
+        for t in range(threads):
+            if self.th[t].init_pos == self.th[t].init_end:
+                self._arrive(&self.th[t])
 
     def __dealloc__(self):
         free(self.th)
 
     def _layout(self):
         return [("table", self.npages)]
+
+    cdef void _arrive(self, gups_thread *th) noexcept nogil:
+        """th is at the init barrier; the last arrival starts the run phase
+        for every thread."""
+        cdef int i
+        if th.arrived:
+            return
+        th.arrived = True
+        self.arrivals += 1
+        if self.arrivals == self.nthreads:
+            for i in range(self.nthreads):
+                self._thread_phase[i] = PHASE_RUN
 
     cdef long fill(self, int thread, unsigned long *addrs, unsigned char *writes,
                    long n) noexcept nogil:
@@ -110,17 +125,13 @@ cdef class GUPS(Workload):
                 th.init_pos += m
                 self.init_done += m
                 if th.init_pos == th.init_end:
-                    th.arrived = True
-                    self.arrivals += 1
+                    self._arrive(th)
                 self._batch_ns[thread] = m * self.init_ns_per_page
                 self._batch_phase[thread] = PHASE_INIT
                 return m
-            if not th.arrived:
-                th.arrived = True
-                self.arrivals += 1
-            if self.arrivals < self.nthreads:
+            self._arrive(th)
+            if self._thread_phase[thread] == PHASE_INIT:
                 return FILL_WAIT
-            self._thread_phase[thread] = PHASE_RUN
         if th.pending_store:
             addrs[0] = th.pending_addr
             writes[0] = 1

@@ -65,6 +65,8 @@ from libc.stdint cimport uint64_t
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHASE_DONE
 from kmm.workloads.rng cimport rng_t, rng_seed, rng_next, rng_below
 
+import numpy as np
+
 from kmm.config import KmmConfigError
 from kmm.workloads.base import check_int, check_float, HDR
 
@@ -163,6 +165,7 @@ cdef struct xs_thread:
     long nuc_sampled
     long run_accesses
     long init_accesses
+    long mat_count[12]             # lookups per material
 
 
 cdef class XSBench(Workload):
@@ -327,6 +330,11 @@ cdef class XSBench(Workload):
             self.th[t].init_pos = self.stage_begin[t]
             self.th[t].init_end = self.stage_end[t]
             self._thread_phase[t] = PHASE_INIT
+            if self.stage_begin[t] == self.stage_end[t]:
+                # nothing to initialise (serial init: threads 1.. do not
+                # exist before the parallel region): already at the barrier
+                self.th[t].arrived = True
+                self.stage_arrivals[0] += 1
 
     # -- one lookup -------------------------------------------------------------
     cdef inline int _pick_mat(self, unsigned int roll16) noexcept nogil:
@@ -439,6 +447,45 @@ cdef class XSBench(Workload):
         return {"nuclide_grid": acc[REG_NUC], "unionized_grid": acc[REG_UEG],
                 "index_grid": acc[REG_IDX]}
 
+    def touch_profile(self, long nlookups, seed=12345):
+        """Touches per page per lookup, touching everything (no sampling),
+        estimated over nlookups random lookups without a machine: a dict of
+        float64 arrays, one per structure.  For documentation and checks of
+        the sampling rates (docs/workloads.md)."""
+        cdef xs_thread *th = &self.th[0]
+        cdef rng_t r
+        cdef uint64_t x
+        cdef long i, k, j, t
+        cdef int mat, reg
+        cdef unsigned long a
+        cdef unsigned long bases[3]
+        bases[0] = self.nbase - HDR
+        bases[1] = self.ubase - HDR
+        bases[2] = self.ibase - HDR
+        arrays = [np.zeros(self.region_pages[q], dtype=np.float64) for q in range(3)]
+        cdef double[::1] c0 = arrays[0], c1 = arrays[1], c2 = arrays[2]
+        saved = (th.ueg_sampled, th.nuc_sampled)
+        rng_seed(&r, seed, 0)
+        for i in range(nlookups):
+            x = rng_next(&r)
+            t = <long>rng_below(x >> 32, self.n_union - 1)
+            mat = self._pick_mat(<unsigned int>((x >> 16) & 0xFFFF))
+            k = self._emit(th, t, mat, True, True, th.pend)
+            for j in range(k):
+                a = th.pend[j]
+                for reg in range(3):
+                    if a - bases[reg] < (self.region_pages[reg] << 12):
+                        break
+                if reg == 0:
+                    c0[(a - bases[0]) >> 12] += 1
+                elif reg == 1:
+                    c1[(a - bases[1]) >> 12] += 1
+                else:
+                    c2[(a - bases[2]) >> 12] += 1
+        th.ueg_sampled, th.nuc_sampled = saved
+        return {"nuclide_grid": arrays[0] / nlookups, "unionized_grid": arrays[1] / nlookups,
+                "index_grid": arrays[2] / nlookups}
+
     # -- fill() -----------------------------------------------------------------
     cdef inline unsigned long _init_addr(self, long g) noexcept nogil:
         cdef int r
@@ -470,15 +517,19 @@ cdef class XSBench(Workload):
             if not th.arrived:
                 th.arrived = True
                 self.stage_arrivals[th.stage] += 1
+                if th.stage == self.nstages - 1 and self.stage_arrivals[th.stage] == T:
+                    # the last arrival opens the final barrier: the run
+                    # phase starts for every thread at once
+                    for i in range(T):
+                        self._thread_phase[i] = PHASE_RUN
             if k > 0:
                 break
             if self.stage_arrivals[th.stage] < T:
                 return FILL_WAIT
+            if self._thread_phase[thread] == PHASE_RUN:
+                return self._fill_run(thread, th, addrs, writes, n)
             th.stage += 1
             th.arrived = False
-            if th.stage == self.nstages:
-                self._thread_phase[thread] = PHASE_RUN
-                return self._fill_run(thread, th, addrs, writes, n)
             th.init_pos = self.stage_begin[th.stage * T + thread]
             th.init_end = self.stage_end[th.stage * T + thread]
         self._batch_ns[thread] = k * self.init_ns_per_page
@@ -526,6 +577,7 @@ cdef class XSBench(Workload):
             sn = ((r >> 8) & self.nuc_mask) == 0
             th.lookups_left -= 1
             th.lookups += 1
+            th.mat_count[mat] += 1
             self.lookups_done += 1
             if not su and not sn and n - k >= 2:
                 m = self._emit(th, t, mat, False, False, addrs + k)
@@ -574,6 +626,8 @@ cdef class XSBench(Workload):
             "init_accesses": sum(self.th[t].init_accesses for t in range(self.nthreads)),
             "run_accesses": sum(self.th[t].run_accesses for t in range(self.nthreads)),
             "lookups_per_thread": [self.th[t].lookups for t in range(self.nthreads)],
+            "lookups_per_material": [sum(self.th[t].mat_count[i] for t in range(self.nthreads))
+                                     for i in range(NMATS)],
         }
 
     def describe(self):
