@@ -111,11 +111,13 @@ def _npy_columns(arr, label):
         elif k == "f":
             bad = np.nonzero(~np.isfinite(col) | (col != np.floor(col)))[0]
             if len(bad):
-                _bad(where(bad[0]), f"{c} {col[bad[0]]!r} is not an integer")
+                _bad(where(bad[0]), f"{c} {col[bad[0]].item()!r} is not an integer")
             out.append(col.astype(np.int64).astype(object))
         else:
             vals = []
             for i, v in enumerate(col):
+                if isinstance(v, np.generic):
+                    v = v.item()
                 if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
                     _bad(where(i), f"{c} {v!r} is not an integer")
                 vals.append(int(v))
