@@ -48,6 +48,7 @@ cdef class Driver:
     cdef long long pgfault
     # recording (tests): thread, addr, write of every access
     cdef bint record
+    cdef readonly bint count_pages
     cdef long long rec_len, rec_cap
     cdef unsigned long *rec_addr
     cdef unsigned char *rec_write
@@ -62,15 +63,18 @@ cdef class Driver:
         self.rec_write = NULL
         self.rec_thread = NULL
 
-    def __init__(self, Machine machine, Workload workload, process=None, batch=256, record=False):
+    def __init__(self, Machine machine, Workload workload, process=None, batch=256, record=False,
+                 count_pages=True):
         """Spawn the process (unless given, already set up) and set the
-        workload up in it."""
+        workload up in it.  count_pages=False skips the per-page touch
+        counts (distinct_pages and page_counts() then stay 0)."""
         cdef int r, t
         check_int("batch", batch, 1, 1 << 20)
         self.machine = machine
         self.wl = workload
         self.batch = batch
         self.record = bool(record)
+        self.count_pages = bool(count_pages)
         if process is None:
             if workload.is_setup:
                 raise KmmStateError("workload is already set up: pass its process")
@@ -192,7 +196,8 @@ cdef class Driver:
                             self.outside += 1
                         else:
                             self.reg_touch[reg][ph] += 1
-                            self.counts[reg][(a - wl._region_base[reg]) >> 12] += 1
+                            if self.count_pages:
+                                self.counts[reg][(a - wl._region_base[reg]) >> 12] += 1
                     done_now += k
                     if rc != 0:
                         break

@@ -109,7 +109,7 @@ MATERIAL_PROBABILITIES = (0.140, 0.052, 0.275, 0.134, 0.154, 0.064, 0.066, 0.055
 SEED_ELAPSED_S = 556.787113849     # the seed's `perf stat` elapsed time (mainline)
 SEED_PARTICLES = 50_000_000
 SEED_THREADS = 16
-# Estimated cost of XSBench large's init per data page (1,453,187 pages):
+# Estimated cost of XSBench large's init per data page (1,445,936 pages):
 # qsorts of the nuclide grids and of the unionized grid, the 1.4e9-iteration
 # index-grid loop and the first-touch faults, ~5 s in all.  Not measured by
 # the seed; it only moves ~1% of the seed's time from lookups to init.
