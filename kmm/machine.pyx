@@ -1521,6 +1521,7 @@ _MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED
 cdef object _migrate_hook_fn = None
 cdef object _migrate_hook_exc = None
 cdef bint _migrate_hook_active = False
+cdef bint _migrate_hook_running = False
 
 cdef enum:
     _NUMA_BALANCING_NORMAL = 0x1
@@ -1544,15 +1545,18 @@ cdef void _migrate_hook_tramp(int point) noexcept nogil:
 cdef void _migrate_hook_call(int point) noexcept:
     """Run the Python hook; keep the first exception for Machine.migrate()
     and make sure the migrating machine (and CPU) stay current."""
-    global _migrate_hook_exc
+    global _migrate_hook_exc, _migrate_hook_running
     cdef void *m = kmm_current()
     cdef int cpu = (<kmm_machine *>m).cpu
-    if _migrate_hook_fn is None or _migrate_hook_exc is not None:
+    # not again from a migration the hook itself caused (a hint fault)
+    if _migrate_hook_fn is None or _migrate_hook_exc is not None or _migrate_hook_running:
         return
+    _migrate_hook_running = True
     try:
         _migrate_hook_fn("unmapped" if point == KMM_MIGRATE_HOOK_UNMAPPED else "flushed")
     except BaseException as e:
         _migrate_hook_exc = e
+    _migrate_hook_running = False
     kmm_set_current(m)
     (<kmm_machine *>m).cpu = cpu
 

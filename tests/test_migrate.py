@@ -547,3 +547,25 @@ def test_migrate_rejects_bad_arguments():
         m.migrate(p, a, 1)
     with pytest.raises(KmmConfigError):
         kmm.Machine([{"cpus": 1, "mem": "4M"}], kconfig={"CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH": "maybe"})
+
+
+def test_hint_fault_migration_inside_the_hook_does_not_reenter_it():
+    """A hook may cause another migration (here a NUMA hint fault that
+    promotes a page of another range); that inner migrate_pages runs the
+    hook points too, but the hook is not called again from inside itself."""
+    m = tiering()
+    p, a = demoted_and_scanned(m, 10)
+    b = p.mmap(1)
+    p.threads[0].store(b)
+    calls = []
+
+    def hook(point):
+        calls.append(point)
+        if point == "flushed":
+            p.threads[1].load(a)                    # hint fault -> promotion
+    assert m.migrate(p, b, 1, node=1, hook=hook) == 1
+    assert calls == ["unmapped", "flushed"]
+    assert m.page(p.pfn(a))["node"] == 0 and m.page(p.pfn(b))["node"] == 1
+    assert m.vmstat()["numa_pages_migrated"] == 1
+    p.threads[0].load(b)
+    assert m.oracle.violations == []

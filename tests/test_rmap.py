@@ -330,3 +330,25 @@ def test_folio_referenced_clears_young_without_flushing():
     assert m._folio_referenced(pfn)[0] == 0
     p.threads[1].load(a)                               # a walk sets the bit
     assert m._folio_referenced(pfn)[0] == 1
+
+
+def test_deferred_flush_is_remembered_by_the_mm_for_the_next_zap():
+    """set_tlb_ubc_flush_pending also bumps the pending count in
+    mm->tlb_flush_batched.  The next zap_pte_range of that mm calls
+    flush_tlb_batched_pending, which finds pending != flushed and does a
+    flush_tlb_mm (full, freed_tables: one more shootdown) before the
+    munmap's own ranged one -- although the batch was flushed long ago.
+    Then flushed == pending and later zaps pay only their own flush."""
+    m = seed_like()
+    p, a = written(m)
+    before = m.vmstat()
+    p.munmap(a, 4)                                  # the PTE table stays (shared)
+    assert delta(before, m.vmstat())["nr_tlb_remote_flush"] == 1
+    m.migrate(p, a + 8 * PAGE, 8, node=1)
+    before = m.vmstat()
+    p.munmap(a + 4 * PAGE, 4)                       # pages not even migrated
+    d = delta(before, m.vmstat())
+    assert d["nr_tlb_remote_flush"] == 2 and d["nr_tlb_remote_flush_received"] == 2 * 15
+    before = m.vmstat()
+    p.munmap(a + 8 * PAGE, 4)
+    assert delta(before, m.vmstat())["nr_tlb_remote_flush"] == 1
