@@ -697,7 +697,8 @@ cdef class Machine:
     # demotion or a NUMA-misplaced migration would; the _-methods support
     # tests (see docs/migrate.md).
 
-    def migrate(self, proc, addr, npages, node=1, reason="demotion", cpu=0, hook=None):
+    def migrate(self, proc, addr, npages, node=1, reason="demotion", cpu=0, hook=None,
+                mode="async"):
         """Migrate the folios mapped in [addr, addr + npages pages) of proc to
         `node`; returns how many were migrated.
 
@@ -712,6 +713,9 @@ cdef class Machine:
           pgdemote_* are not counted: this is not reclaim.
         - "numa_misplaced": MR_NUMA_MISPLACED, alloc_misplaced_dst_folio
           (node only, no reclaim at all).
+        mode: "async" (MIGRATE_ASYNC, what reclaim and NUMA balancing use),
+        "sync_light" or "sync" (migrate_pages_sync: the batch in async mode
+        first, then each leftover alone with that mode's unmap flags).
         Folios not migrated are put back on the LRU.  hook: None, or a
         callable run with "unmapped" (the batch's PTEs are migration
         entries, the batched flush not yet done) and "flushed" (flushed,
@@ -730,6 +734,8 @@ cdef class Machine:
         self._check_cpu(cpu)
         if reason not in _MIGRATE_REASONS:
             raise KmmConfigError(f"reason: {reason!r}; accepted: {', '.join(repr(r) for r in _MIGRATE_REASONS)}")
+        if mode not in _MIGRATE_MODES:
+            raise KmmConfigError(f"mode: {mode!r}; accepted: {', '.join(repr(x) for x in _MIGRATE_MODES)}")
         if hook is not None and not callable(hook):
             raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
         if _migrate_hook_active:
@@ -743,7 +749,7 @@ cdef class Machine:
         _set_migrate_hook_active(True, self.m if hook is not None else NULL)
         try:
             n = _kmm_migrate_range(p.mm, addr, addr + npages * 4096, c_node, c_reason, c_cpu,
-                                   &nr_succeeded)
+                                   _MIGRATE_MODES[mode], &nr_succeeded)
         finally:
             _set_migrate_hook_active(False, NULL)
             _migrate_hook_fn = None
@@ -1491,7 +1497,8 @@ cdef class Oracle:
 # Migration: the C side of Machine.migrate() / Machine._prot_numa()
 
 from kmm.include_.linux.list cimport list_head, list_add_tail, list_empty, list_del
-from kmm.include_.linux.migrate_mode cimport MIGRATE_ASYNC, MR_DEMOTION, MR_NUMA_MISPLACED
+from kmm.include_.linux.migrate_mode cimport (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC,
+                                              MR_DEMOTION, MR_NUMA_MISPLACED)
 from kmm.include_.linux.mm cimport (page_pgdat, xchg_page_access_time, VM_SHARED, VM_MAYWRITE)
 from kmm.include_.linux.page_ref cimport page_ref_count as page_count
 from kmm.include_.kmm.machine cimport numa_node_id
@@ -1517,6 +1524,7 @@ from kmm.mm.rmap cimport flush_tlb_batched_pending, folio_referenced
 from kmm.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_folio
 
 _MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED}
+_MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
 
 cdef object _migrate_hook_fn = None
 cdef object _migrate_hook_exc = None
@@ -1566,7 +1574,7 @@ cdef inline page *_lru_to_page(list_head *p) noexcept nogil:
 
 
 cdef long _kmm_migrate_range(mm_struct *mm, unsigned long start, unsigned long end, int node,
-                             int reason, int cpu, unsigned int *nr_succeeded) noexcept:
+                             int reason, int cpu, int mode, unsigned int *nr_succeeded) noexcept:
     """Isolate the folios mapped in [start, end) and migrate them to node
     (see Machine.migrate).  Returns the number isolated."""
     cdef kmm_machine *m = KMM()
@@ -1619,7 +1627,7 @@ cdef long _kmm_migrate_range(mm_struct *mm, unsigned long start, unsigned long e
                 node_get_allowed_targets(m.node_data[first_nid], &allowed_mask)
                 mtc.nmask = &allowed_mask
                 migrate_pages(&folios, alloc_demote_folio, NULL, <unsigned long>&mtc,
-                              MIGRATE_ASYNC, MR_DEMOTION, nr_succeeded)
+                              mode, MR_DEMOTION, nr_succeeded)
                 # shrink_inactive_list() drops NR_ISOLATED for all it took;
                 # the folios not demoted go back (move_folios_to_lru)
                 for nid in range(8):
@@ -1633,7 +1641,7 @@ cdef long _kmm_migrate_range(mm_struct *mm, unsigned long start, unsigned long e
                     folio_putback_lru(p)
             else:
                 if migrate_pages(&folios, alloc_misplaced_dst_folio, NULL, <unsigned long>node,
-                                 MIGRATE_ASYNC, MR_NUMA_MISPLACED, nr_succeeded):
+                                 mode, MR_NUMA_MISPLACED, nr_succeeded):
                     putback_movable_pages(&folios)
     m.cpu = saved_cpu
     return nr_isolated

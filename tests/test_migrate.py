@@ -569,3 +569,30 @@ def test_hint_fault_migration_inside_the_hook_does_not_reenter_it():
     assert m.vmstat()["numa_pages_migrated"] == 1
     p.threads[0].load(b)
     assert m.oracle.violations == []
+
+
+def test_sync_mode_retries_leftovers_alone_and_unflushed_batching():
+    """migrate_pages_sync: the list first goes through one MIGRATE_ASYNC batch
+    of 3 passes (its unmaps deferred: one shootdown), and a folio still there
+    is retried alone in MIGRATE_SYNC with 7 passes, unmapped with no
+    TTU_BATCH_FLUSH (ptep_clear_flush: a shootdown of its own).  An extra
+    reference makes both rounds fail: only the sync round's failure counts."""
+    m = tiering()
+    p, a = written(m, threads=16, npages=4)
+    pfn = p.pfn(a)
+    m.folio_get(pfn)
+    before = m.vmstat()
+    assert m.migrate(p, a, 4, node=1, mode="sync") == 3
+    d = delta(before, m.vmstat())
+    assert d["pgmigrate_success"] == 3 and d["pgmigrate_fail"] == 1
+    assert d["nr_tlb_remote_flush"] == 2
+    assert p.pfn(a) == pfn and p.pte(a)["write"]
+    m.folio_put(pfn)
+    before = m.vmstat()
+    assert m.migrate(p, a, 4, node=0, mode="sync_light") == 4
+    assert delta(before, m.vmstat())["nr_tlb_remote_flush"] == 1
+    with pytest.raises(KmmConfigError, match="mode"):
+        m.migrate(p, a, 1, mode="SYNC")
+    for t in p.threads:
+        t.load(a)
+    assert m.oracle.violations == []
