@@ -1,5 +1,6 @@
-"""The kmm command line: `kmm info` (build facts) and `kmm run` (the main
-experiment; until it lands, `kmm run` prints the build facts)."""
+"""The kmm command line: `kmm info` (build facts), `kmm run` (the main
+experiment; until it lands, `kmm run` prints the build facts) and
+`kmm study PATCH [--html OUT]` (each hunk of a patch next to its mirror)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,11 @@ def cmd_info(args) -> int:
     return 0 if facts["all_compiled"] else 1
 
 
+def cmd_study(args) -> int:
+    from kmm.study.render import study
+    return study(args.patch, html_out=args.html)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kmm", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -87,6 +93,14 @@ def main(argv=None) -> int:
     p = sub.add_parser("run", help="the seed experiment (arrives with a later issue; prints build facts for now)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("study", help="each hunk of PATCH next to the emulator code that mirrors it",
+                       description="Print each hunk of PATCH in patch order with its mirror(s) in "
+                                   "the emulator (source, file:line) and the tests that check it; "
+                                   "--html writes the same as one self-contained page. "
+                                   "Exit 0 when rendered, 2 on a missing or malformed patch.")
+    p.add_argument("patch", metavar="PATCH", help="a unified diff (git format-patch or mail text)")
+    p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
+    p.set_defaults(func=cmd_study)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

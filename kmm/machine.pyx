@@ -21,7 +21,7 @@ from kmm.include_.linux.nodemask cimport nodemask_t, node_set, MAX_NUMNODES
 from kmm.include_.linux.sched cimport task_struct
 from kmm.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
 from kmm.include_.linux.page_flags cimport PageBuddy, PageTable, page_has_type
-from kmm.include_.linux.mm cimport pfn_to_page, page_to_pfn, folio_put, folio_get, page_zonenum, page_to_nid
+from kmm.include_.linux.mm cimport page_cpupid_last, pfn_to_page, page_to_pfn, folio_put, folio_get, page_zonenum, page_to_nid
 from kmm.include_.linux.vmstat cimport zone_page_state
 from kmm.include_.trace.events.mmflags cimport (NR_PAGEFLAG_NAMES, pageflag_names_bit,
                                                pageflag_names_name)
@@ -522,7 +522,7 @@ cdef class Machine:
             "flags": flags, "refcount": p._refcount,
             "mapcount": 0 if page_has_type(p) else p._mapcount + 1,
             "buddy": bool(PageBuddy(p)), "buddy_order": p.private if PageBuddy(p) else None,
-            "mapping": p.mapping, "index": p.index, "last_cpupid": p._last_cpupid,
+            "mapping": p.mapping, "index": p.index, "last_cpupid": page_cpupid_last(p),
             "version": p.kmm_version,
         }
 
@@ -1180,8 +1180,9 @@ cdef class Machine:
 
     # -- benchmarks ---------------------------------------------------------------
     def _bench_alloc_free(self, long n, nid=0):
-        """n order-0 __alloc_pages() + folio_put() pairs in a C loop."""
-        cdef long i
+        """n order-0 __alloc_pages() + folio_put() pairs in a C loop; returns
+        how many pairs ran (fewer only if an allocation failed)."""
+        cdef long i, done = 0
         cdef page *p
         cdef int c_nid
         self._check_nid(nid)
@@ -1193,7 +1194,8 @@ cdef class Machine:
                 if p == NULL:
                     break
                 folio_put(p)
-        return i + 1 if n > 0 else 0
+                done += 1
+        return done
 
 
 # ---------------------------------------------------------------------------
@@ -1301,6 +1303,24 @@ cdef class Thread:
         if rc == -11:
             raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
                                 f"migration (the task would sleep in migration_entry_wait)")
+
+    def _bench_access(self, unsigned long addr, unsigned long npages, long n, bint write=False):
+        """n accesses cycling over npages pages from addr, in a C loop
+        (benchmarks).  Returns the number done before any error."""
+        cdef Machine mach = self.process.machine
+        cdef long i
+        cdef int rc = 0
+        if not self.on_cpu:
+            raise KmmStateError("thread is not running")
+        if npages == 0:
+            raise KmmConfigError("npages: 0; expected at least 1")
+        mach._enter()
+        with nogil:
+            for i in range(n):
+                rc = cpu_access(self.cpu, addr + ((<unsigned long>i % npages) << 12), write)
+                if rc:
+                    break
+        return i + 1 if rc == 0 else i
 
     def run(self):
         """Switch this thread's CPU to it (context switch)."""

@@ -21,6 +21,11 @@ FLAGS = [
     "swapbacked", "unevictable", "mlocked", "uncached", "hwpoison", "young",
     "idle", "migrc",
 ]
+PAGE_NAMES = {  # include/linux/page-flags.h spelling of the Page*() helpers
+    "lru": "LRU", "owner_priv_1": "OwnerPriv1", "arch_1": "Arch1",
+    "private_2": "Private2", "mappedtodisk": "MappedToDisk",
+    "swapbacked": "SwapBacked", "hwpoison": "HWPoison",
+}
 ALIASES = {  # enum aliases, as in the kernel
     "readahead": "reclaim", "anon_exclusive": "mappedtodisk",
     "checked": "owner_priv_1", "swapcache": "owner_priv_1",
@@ -112,6 +117,28 @@ def render() -> str:
             f"    return test_and_set_bit({pg}, &f.flags)",
             f"cdef inline bint folio_test_clear_{f}(folio *f) noexcept nogil:",
             f"    return test_and_clear_bit({pg}, &f.flags)",
+            "",
+        ]
+    # the Page*() forms the kernel also generates (PAGEFLAG, __PAGEFLAG,
+    # TESTCLEARFLAG ...), under the kernel's capitalisation
+    for f in FLAGS:
+        c = PAGE_NAMES.get(f, f.capitalize())
+        pg = f"PG_{f}"
+        out += [
+            f"cdef inline bint Page{c}(const page *p) noexcept nogil:",
+            f"    return test_bit({pg}, &p.flags)",
+            f"cdef inline void SetPage{c}(page *p) noexcept nogil:",
+            f"    set_bit({pg}, &p.flags)",
+            f"cdef inline void __SetPage{c}(page *p) noexcept nogil:",
+            f"    set_bit({pg}, &p.flags)",
+            f"cdef inline void ClearPage{c}(page *p) noexcept nogil:",
+            f"    clear_bit({pg}, &p.flags)",
+            f"cdef inline void __ClearPage{c}(page *p) noexcept nogil:",
+            f"    clear_bit({pg}, &p.flags)",
+            f"cdef inline bint TestSetPage{c}(page *p) noexcept nogil:",
+            f"    return test_and_set_bit({pg}, &p.flags)",
+            f"cdef inline bint TestClearPage{c}(page *p) noexcept nogil:",
+            f"    return test_and_clear_bit({pg}, &p.flags)",
             "",
         ]
     out += [

@@ -294,7 +294,7 @@ cdef inline void wp_page_reuse(vm_fault *vmf) noexcept nogil:
     cdef page *p = vmf.page
     cdef pte_t entry
     if p != NULL:
-        p._last_cpupid = (1 << 21) - 1          # page_cpupid_xchg_last(page, -1)
+        page_cpupid_xchg_last(p, (1 << LAST_CPUPID_SHIFT) - 1)
     entry = pte_mkyoung(vmf.orig_pte)
     entry = maybe_mkwrite(pte_mkdirty(entry), vma)
     if not pte_same(ptep_get(vmf.pte), entry):  # ptep_set_access_flags(dirty=1)

@@ -12,8 +12,11 @@ from kmm.include_.linux.page_ref cimport folio_ref_inc, folio_ref_dec_and_test
 from kmm.mm.swap cimport __folio_put
 
 cdef enum:
-    # last_cpupid when unset (include/linux/mm.h: (-1 & LAST_CPUPID_MASK))
+    # last_cpupid lives in page->flags (LAST_CPUPID_NOT_IN_PAGE_FLAGS is
+    # unset): 8 bits of pid and 13 of cpu, below the node and zone ids.
+    LAST_CPUPID_SHIFT = 21
     LAST_CPUPID_MASK = (1 << 21) - 1
+    LAST_CPUPID_PGSHIFT = 35
 
 
 cdef inline unsigned long page_to_pfn(const page *p) noexcept nogil:
@@ -111,17 +114,21 @@ cdef inline address_space *folio_mapping(const folio *f) noexcept nogil:
     return <address_space *>f.mapping
 
 cdef inline int page_cpupid_last(const page *p) noexcept nogil:
-    return p._last_cpupid
+    return (p.flags >> LAST_CPUPID_PGSHIFT) & LAST_CPUPID_MASK
+
+cdef inline int page_cpupid_xchg_last(page *p, int cpupid) noexcept nogil:
+    cdef int old = (p.flags >> LAST_CPUPID_PGSHIFT) & LAST_CPUPID_MASK
+    p.flags &= ~((<unsigned long>LAST_CPUPID_MASK) << LAST_CPUPID_PGSHIFT)
+    p.flags |= (<unsigned long>(cpupid & LAST_CPUPID_MASK)) << LAST_CPUPID_PGSHIFT
+    return old
 
 cdef inline void page_cpupid_reset_last(page *p) noexcept nogil:
-    p._last_cpupid = LAST_CPUPID_MASK
+    p.flags |= (<unsigned long>LAST_CPUPID_MASK) << LAST_CPUPID_PGSHIFT
 
 cdef inline int xchg_page_access_time(page *p, int time) noexcept nogil:
     """Tiering mode stores the page's last scan/access time (ms, truncated)
     in the last_cpupid bits; returns the old value."""
-    cdef int old = p._last_cpupid
-    p._last_cpupid = time & LAST_CPUPID_MASK
-    return old
+    return page_cpupid_xchg_last(p, time & LAST_CPUPID_MASK)
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +236,8 @@ cdef inline bint folio_maybe_dma_pinned(const folio *f) noexcept nogil:
 # ---------------------------------------------------------------------------
 # last_cpupid (include/linux/mm.h, CONFIG_NUMA_BALANCING): the last CPU and
 # pid (low 8 bits) that took a NUMA hint fault on the page, packed in
-# LAST_CPUPID_SHIFT = 8 + NR_CPUS_BITS(13) = 21 bits.
+# LAST_CPUPID_SHIFT = 8 + NR_CPUS_BITS(13) = 21 bits (page_cpupid_xchg_last
+# above keeps them in page->flags).
 
 cdef enum:
     LAST__PID_SHIFT = 8
@@ -256,9 +264,3 @@ cdef inline bint cpupid_cpu_unset(int cpupid) noexcept nogil:
 
 cdef inline bint __cpupid_match_pid(int task_pid, int cpupid) noexcept nogil:
     return (task_pid & LAST__PID_MASK) == cpupid_to_pid(cpupid)
-
-cdef inline int page_cpupid_xchg_last(page *p, int cpupid) noexcept nogil:
-    """LAST_CPUPID_NOT_IN_PAGE_FLAGS: the value lives in page->_last_cpupid."""
-    cdef int old = p._last_cpupid
-    p._last_cpupid = cpupid & LAST_CPUPID_MASK
-    return old

@@ -16,14 +16,13 @@ ctypedef unsigned long pgprot_t
 # struct page: 64 bytes, one per pfn in mem_map.  The kernel overlays many
 # unions; the emulator keeps the members its mirrored paths use.
 cdef struct page:
-    unsigned long flags          # PG_* bits, then node and zone ids on top
+    unsigned long flags          # PG_* bits; last_cpupid, node and zone ids on top
     list_head lru                # LRU list, buddy free list, or a migration list
     unsigned long mapping        # address_space*, or anon_vma* | PAGE_MAPPING_ANON
     unsigned long index          # pgoff in the mapping
     unsigned long private        # buddy order when free; table contents for page-table pages
     int _mapcount                # -1 when unmapped; page_type when the page is typed
     int _refcount
-    int _last_cpupid             # last_cpupid, or the access time (ms) in tiering mode
     unsigned int kmm_version     # oracle: version of the data the page holds
     unsigned int kmm_alloc_gen   # oracle: bumped each time the page is allocated
 

@@ -571,6 +571,411 @@ cdef inline bint folio_test_set_reported(folio *f) noexcept nogil:
 cdef inline bint folio_test_clear_reported(folio *f) noexcept nogil:
     return test_and_clear_bit(PG_reported, &f.flags)
 
+cdef inline bint PageLocked(const page *p) noexcept nogil:
+    return test_bit(PG_locked, &p.flags)
+cdef inline void SetPageLocked(page *p) noexcept nogil:
+    set_bit(PG_locked, &p.flags)
+cdef inline void __SetPageLocked(page *p) noexcept nogil:
+    set_bit(PG_locked, &p.flags)
+cdef inline void ClearPageLocked(page *p) noexcept nogil:
+    clear_bit(PG_locked, &p.flags)
+cdef inline void __ClearPageLocked(page *p) noexcept nogil:
+    clear_bit(PG_locked, &p.flags)
+cdef inline bint TestSetPageLocked(page *p) noexcept nogil:
+    return test_and_set_bit(PG_locked, &p.flags)
+cdef inline bint TestClearPageLocked(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_locked, &p.flags)
+
+cdef inline bint PageWriteback(const page *p) noexcept nogil:
+    return test_bit(PG_writeback, &p.flags)
+cdef inline void SetPageWriteback(page *p) noexcept nogil:
+    set_bit(PG_writeback, &p.flags)
+cdef inline void __SetPageWriteback(page *p) noexcept nogil:
+    set_bit(PG_writeback, &p.flags)
+cdef inline void ClearPageWriteback(page *p) noexcept nogil:
+    clear_bit(PG_writeback, &p.flags)
+cdef inline void __ClearPageWriteback(page *p) noexcept nogil:
+    clear_bit(PG_writeback, &p.flags)
+cdef inline bint TestSetPageWriteback(page *p) noexcept nogil:
+    return test_and_set_bit(PG_writeback, &p.flags)
+cdef inline bint TestClearPageWriteback(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_writeback, &p.flags)
+
+cdef inline bint PageReferenced(const page *p) noexcept nogil:
+    return test_bit(PG_referenced, &p.flags)
+cdef inline void SetPageReferenced(page *p) noexcept nogil:
+    set_bit(PG_referenced, &p.flags)
+cdef inline void __SetPageReferenced(page *p) noexcept nogil:
+    set_bit(PG_referenced, &p.flags)
+cdef inline void ClearPageReferenced(page *p) noexcept nogil:
+    clear_bit(PG_referenced, &p.flags)
+cdef inline void __ClearPageReferenced(page *p) noexcept nogil:
+    clear_bit(PG_referenced, &p.flags)
+cdef inline bint TestSetPageReferenced(page *p) noexcept nogil:
+    return test_and_set_bit(PG_referenced, &p.flags)
+cdef inline bint TestClearPageReferenced(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_referenced, &p.flags)
+
+cdef inline bint PageUptodate(const page *p) noexcept nogil:
+    return test_bit(PG_uptodate, &p.flags)
+cdef inline void SetPageUptodate(page *p) noexcept nogil:
+    set_bit(PG_uptodate, &p.flags)
+cdef inline void __SetPageUptodate(page *p) noexcept nogil:
+    set_bit(PG_uptodate, &p.flags)
+cdef inline void ClearPageUptodate(page *p) noexcept nogil:
+    clear_bit(PG_uptodate, &p.flags)
+cdef inline void __ClearPageUptodate(page *p) noexcept nogil:
+    clear_bit(PG_uptodate, &p.flags)
+cdef inline bint TestSetPageUptodate(page *p) noexcept nogil:
+    return test_and_set_bit(PG_uptodate, &p.flags)
+cdef inline bint TestClearPageUptodate(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_uptodate, &p.flags)
+
+cdef inline bint PageDirty(const page *p) noexcept nogil:
+    return test_bit(PG_dirty, &p.flags)
+cdef inline void SetPageDirty(page *p) noexcept nogil:
+    set_bit(PG_dirty, &p.flags)
+cdef inline void __SetPageDirty(page *p) noexcept nogil:
+    set_bit(PG_dirty, &p.flags)
+cdef inline void ClearPageDirty(page *p) noexcept nogil:
+    clear_bit(PG_dirty, &p.flags)
+cdef inline void __ClearPageDirty(page *p) noexcept nogil:
+    clear_bit(PG_dirty, &p.flags)
+cdef inline bint TestSetPageDirty(page *p) noexcept nogil:
+    return test_and_set_bit(PG_dirty, &p.flags)
+cdef inline bint TestClearPageDirty(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_dirty, &p.flags)
+
+cdef inline bint PageLRU(const page *p) noexcept nogil:
+    return test_bit(PG_lru, &p.flags)
+cdef inline void SetPageLRU(page *p) noexcept nogil:
+    set_bit(PG_lru, &p.flags)
+cdef inline void __SetPageLRU(page *p) noexcept nogil:
+    set_bit(PG_lru, &p.flags)
+cdef inline void ClearPageLRU(page *p) noexcept nogil:
+    clear_bit(PG_lru, &p.flags)
+cdef inline void __ClearPageLRU(page *p) noexcept nogil:
+    clear_bit(PG_lru, &p.flags)
+cdef inline bint TestSetPageLRU(page *p) noexcept nogil:
+    return test_and_set_bit(PG_lru, &p.flags)
+cdef inline bint TestClearPageLRU(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_lru, &p.flags)
+
+cdef inline bint PageHead(const page *p) noexcept nogil:
+    return test_bit(PG_head, &p.flags)
+cdef inline void SetPageHead(page *p) noexcept nogil:
+    set_bit(PG_head, &p.flags)
+cdef inline void __SetPageHead(page *p) noexcept nogil:
+    set_bit(PG_head, &p.flags)
+cdef inline void ClearPageHead(page *p) noexcept nogil:
+    clear_bit(PG_head, &p.flags)
+cdef inline void __ClearPageHead(page *p) noexcept nogil:
+    clear_bit(PG_head, &p.flags)
+cdef inline bint TestSetPageHead(page *p) noexcept nogil:
+    return test_and_set_bit(PG_head, &p.flags)
+cdef inline bint TestClearPageHead(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_head, &p.flags)
+
+cdef inline bint PageWaiters(const page *p) noexcept nogil:
+    return test_bit(PG_waiters, &p.flags)
+cdef inline void SetPageWaiters(page *p) noexcept nogil:
+    set_bit(PG_waiters, &p.flags)
+cdef inline void __SetPageWaiters(page *p) noexcept nogil:
+    set_bit(PG_waiters, &p.flags)
+cdef inline void ClearPageWaiters(page *p) noexcept nogil:
+    clear_bit(PG_waiters, &p.flags)
+cdef inline void __ClearPageWaiters(page *p) noexcept nogil:
+    clear_bit(PG_waiters, &p.flags)
+cdef inline bint TestSetPageWaiters(page *p) noexcept nogil:
+    return test_and_set_bit(PG_waiters, &p.flags)
+cdef inline bint TestClearPageWaiters(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_waiters, &p.flags)
+
+cdef inline bint PageActive(const page *p) noexcept nogil:
+    return test_bit(PG_active, &p.flags)
+cdef inline void SetPageActive(page *p) noexcept nogil:
+    set_bit(PG_active, &p.flags)
+cdef inline void __SetPageActive(page *p) noexcept nogil:
+    set_bit(PG_active, &p.flags)
+cdef inline void ClearPageActive(page *p) noexcept nogil:
+    clear_bit(PG_active, &p.flags)
+cdef inline void __ClearPageActive(page *p) noexcept nogil:
+    clear_bit(PG_active, &p.flags)
+cdef inline bint TestSetPageActive(page *p) noexcept nogil:
+    return test_and_set_bit(PG_active, &p.flags)
+cdef inline bint TestClearPageActive(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_active, &p.flags)
+
+cdef inline bint PageWorkingset(const page *p) noexcept nogil:
+    return test_bit(PG_workingset, &p.flags)
+cdef inline void SetPageWorkingset(page *p) noexcept nogil:
+    set_bit(PG_workingset, &p.flags)
+cdef inline void __SetPageWorkingset(page *p) noexcept nogil:
+    set_bit(PG_workingset, &p.flags)
+cdef inline void ClearPageWorkingset(page *p) noexcept nogil:
+    clear_bit(PG_workingset, &p.flags)
+cdef inline void __ClearPageWorkingset(page *p) noexcept nogil:
+    clear_bit(PG_workingset, &p.flags)
+cdef inline bint TestSetPageWorkingset(page *p) noexcept nogil:
+    return test_and_set_bit(PG_workingset, &p.flags)
+cdef inline bint TestClearPageWorkingset(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_workingset, &p.flags)
+
+cdef inline bint PageError(const page *p) noexcept nogil:
+    return test_bit(PG_error, &p.flags)
+cdef inline void SetPageError(page *p) noexcept nogil:
+    set_bit(PG_error, &p.flags)
+cdef inline void __SetPageError(page *p) noexcept nogil:
+    set_bit(PG_error, &p.flags)
+cdef inline void ClearPageError(page *p) noexcept nogil:
+    clear_bit(PG_error, &p.flags)
+cdef inline void __ClearPageError(page *p) noexcept nogil:
+    clear_bit(PG_error, &p.flags)
+cdef inline bint TestSetPageError(page *p) noexcept nogil:
+    return test_and_set_bit(PG_error, &p.flags)
+cdef inline bint TestClearPageError(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_error, &p.flags)
+
+cdef inline bint PageSlab(const page *p) noexcept nogil:
+    return test_bit(PG_slab, &p.flags)
+cdef inline void SetPageSlab(page *p) noexcept nogil:
+    set_bit(PG_slab, &p.flags)
+cdef inline void __SetPageSlab(page *p) noexcept nogil:
+    set_bit(PG_slab, &p.flags)
+cdef inline void ClearPageSlab(page *p) noexcept nogil:
+    clear_bit(PG_slab, &p.flags)
+cdef inline void __ClearPageSlab(page *p) noexcept nogil:
+    clear_bit(PG_slab, &p.flags)
+cdef inline bint TestSetPageSlab(page *p) noexcept nogil:
+    return test_and_set_bit(PG_slab, &p.flags)
+cdef inline bint TestClearPageSlab(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_slab, &p.flags)
+
+cdef inline bint PageOwnerPriv1(const page *p) noexcept nogil:
+    return test_bit(PG_owner_priv_1, &p.flags)
+cdef inline void SetPageOwnerPriv1(page *p) noexcept nogil:
+    set_bit(PG_owner_priv_1, &p.flags)
+cdef inline void __SetPageOwnerPriv1(page *p) noexcept nogil:
+    set_bit(PG_owner_priv_1, &p.flags)
+cdef inline void ClearPageOwnerPriv1(page *p) noexcept nogil:
+    clear_bit(PG_owner_priv_1, &p.flags)
+cdef inline void __ClearPageOwnerPriv1(page *p) noexcept nogil:
+    clear_bit(PG_owner_priv_1, &p.flags)
+cdef inline bint TestSetPageOwnerPriv1(page *p) noexcept nogil:
+    return test_and_set_bit(PG_owner_priv_1, &p.flags)
+cdef inline bint TestClearPageOwnerPriv1(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_owner_priv_1, &p.flags)
+
+cdef inline bint PageArch1(const page *p) noexcept nogil:
+    return test_bit(PG_arch_1, &p.flags)
+cdef inline void SetPageArch1(page *p) noexcept nogil:
+    set_bit(PG_arch_1, &p.flags)
+cdef inline void __SetPageArch1(page *p) noexcept nogil:
+    set_bit(PG_arch_1, &p.flags)
+cdef inline void ClearPageArch1(page *p) noexcept nogil:
+    clear_bit(PG_arch_1, &p.flags)
+cdef inline void __ClearPageArch1(page *p) noexcept nogil:
+    clear_bit(PG_arch_1, &p.flags)
+cdef inline bint TestSetPageArch1(page *p) noexcept nogil:
+    return test_and_set_bit(PG_arch_1, &p.flags)
+cdef inline bint TestClearPageArch1(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_arch_1, &p.flags)
+
+cdef inline bint PageReserved(const page *p) noexcept nogil:
+    return test_bit(PG_reserved, &p.flags)
+cdef inline void SetPageReserved(page *p) noexcept nogil:
+    set_bit(PG_reserved, &p.flags)
+cdef inline void __SetPageReserved(page *p) noexcept nogil:
+    set_bit(PG_reserved, &p.flags)
+cdef inline void ClearPageReserved(page *p) noexcept nogil:
+    clear_bit(PG_reserved, &p.flags)
+cdef inline void __ClearPageReserved(page *p) noexcept nogil:
+    clear_bit(PG_reserved, &p.flags)
+cdef inline bint TestSetPageReserved(page *p) noexcept nogil:
+    return test_and_set_bit(PG_reserved, &p.flags)
+cdef inline bint TestClearPageReserved(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_reserved, &p.flags)
+
+cdef inline bint PagePrivate(const page *p) noexcept nogil:
+    return test_bit(PG_private, &p.flags)
+cdef inline void SetPagePrivate(page *p) noexcept nogil:
+    set_bit(PG_private, &p.flags)
+cdef inline void __SetPagePrivate(page *p) noexcept nogil:
+    set_bit(PG_private, &p.flags)
+cdef inline void ClearPagePrivate(page *p) noexcept nogil:
+    clear_bit(PG_private, &p.flags)
+cdef inline void __ClearPagePrivate(page *p) noexcept nogil:
+    clear_bit(PG_private, &p.flags)
+cdef inline bint TestSetPagePrivate(page *p) noexcept nogil:
+    return test_and_set_bit(PG_private, &p.flags)
+cdef inline bint TestClearPagePrivate(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_private, &p.flags)
+
+cdef inline bint PagePrivate2(const page *p) noexcept nogil:
+    return test_bit(PG_private_2, &p.flags)
+cdef inline void SetPagePrivate2(page *p) noexcept nogil:
+    set_bit(PG_private_2, &p.flags)
+cdef inline void __SetPagePrivate2(page *p) noexcept nogil:
+    set_bit(PG_private_2, &p.flags)
+cdef inline void ClearPagePrivate2(page *p) noexcept nogil:
+    clear_bit(PG_private_2, &p.flags)
+cdef inline void __ClearPagePrivate2(page *p) noexcept nogil:
+    clear_bit(PG_private_2, &p.flags)
+cdef inline bint TestSetPagePrivate2(page *p) noexcept nogil:
+    return test_and_set_bit(PG_private_2, &p.flags)
+cdef inline bint TestClearPagePrivate2(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_private_2, &p.flags)
+
+cdef inline bint PageMappedToDisk(const page *p) noexcept nogil:
+    return test_bit(PG_mappedtodisk, &p.flags)
+cdef inline void SetPageMappedToDisk(page *p) noexcept nogil:
+    set_bit(PG_mappedtodisk, &p.flags)
+cdef inline void __SetPageMappedToDisk(page *p) noexcept nogil:
+    set_bit(PG_mappedtodisk, &p.flags)
+cdef inline void ClearPageMappedToDisk(page *p) noexcept nogil:
+    clear_bit(PG_mappedtodisk, &p.flags)
+cdef inline void __ClearPageMappedToDisk(page *p) noexcept nogil:
+    clear_bit(PG_mappedtodisk, &p.flags)
+cdef inline bint TestSetPageMappedToDisk(page *p) noexcept nogil:
+    return test_and_set_bit(PG_mappedtodisk, &p.flags)
+cdef inline bint TestClearPageMappedToDisk(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_mappedtodisk, &p.flags)
+
+cdef inline bint PageReclaim(const page *p) noexcept nogil:
+    return test_bit(PG_reclaim, &p.flags)
+cdef inline void SetPageReclaim(page *p) noexcept nogil:
+    set_bit(PG_reclaim, &p.flags)
+cdef inline void __SetPageReclaim(page *p) noexcept nogil:
+    set_bit(PG_reclaim, &p.flags)
+cdef inline void ClearPageReclaim(page *p) noexcept nogil:
+    clear_bit(PG_reclaim, &p.flags)
+cdef inline void __ClearPageReclaim(page *p) noexcept nogil:
+    clear_bit(PG_reclaim, &p.flags)
+cdef inline bint TestSetPageReclaim(page *p) noexcept nogil:
+    return test_and_set_bit(PG_reclaim, &p.flags)
+cdef inline bint TestClearPageReclaim(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_reclaim, &p.flags)
+
+cdef inline bint PageSwapBacked(const page *p) noexcept nogil:
+    return test_bit(PG_swapbacked, &p.flags)
+cdef inline void SetPageSwapBacked(page *p) noexcept nogil:
+    set_bit(PG_swapbacked, &p.flags)
+cdef inline void __SetPageSwapBacked(page *p) noexcept nogil:
+    set_bit(PG_swapbacked, &p.flags)
+cdef inline void ClearPageSwapBacked(page *p) noexcept nogil:
+    clear_bit(PG_swapbacked, &p.flags)
+cdef inline void __ClearPageSwapBacked(page *p) noexcept nogil:
+    clear_bit(PG_swapbacked, &p.flags)
+cdef inline bint TestSetPageSwapBacked(page *p) noexcept nogil:
+    return test_and_set_bit(PG_swapbacked, &p.flags)
+cdef inline bint TestClearPageSwapBacked(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_swapbacked, &p.flags)
+
+cdef inline bint PageUnevictable(const page *p) noexcept nogil:
+    return test_bit(PG_unevictable, &p.flags)
+cdef inline void SetPageUnevictable(page *p) noexcept nogil:
+    set_bit(PG_unevictable, &p.flags)
+cdef inline void __SetPageUnevictable(page *p) noexcept nogil:
+    set_bit(PG_unevictable, &p.flags)
+cdef inline void ClearPageUnevictable(page *p) noexcept nogil:
+    clear_bit(PG_unevictable, &p.flags)
+cdef inline void __ClearPageUnevictable(page *p) noexcept nogil:
+    clear_bit(PG_unevictable, &p.flags)
+cdef inline bint TestSetPageUnevictable(page *p) noexcept nogil:
+    return test_and_set_bit(PG_unevictable, &p.flags)
+cdef inline bint TestClearPageUnevictable(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_unevictable, &p.flags)
+
+cdef inline bint PageMlocked(const page *p) noexcept nogil:
+    return test_bit(PG_mlocked, &p.flags)
+cdef inline void SetPageMlocked(page *p) noexcept nogil:
+    set_bit(PG_mlocked, &p.flags)
+cdef inline void __SetPageMlocked(page *p) noexcept nogil:
+    set_bit(PG_mlocked, &p.flags)
+cdef inline void ClearPageMlocked(page *p) noexcept nogil:
+    clear_bit(PG_mlocked, &p.flags)
+cdef inline void __ClearPageMlocked(page *p) noexcept nogil:
+    clear_bit(PG_mlocked, &p.flags)
+cdef inline bint TestSetPageMlocked(page *p) noexcept nogil:
+    return test_and_set_bit(PG_mlocked, &p.flags)
+cdef inline bint TestClearPageMlocked(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_mlocked, &p.flags)
+
+cdef inline bint PageUncached(const page *p) noexcept nogil:
+    return test_bit(PG_uncached, &p.flags)
+cdef inline void SetPageUncached(page *p) noexcept nogil:
+    set_bit(PG_uncached, &p.flags)
+cdef inline void __SetPageUncached(page *p) noexcept nogil:
+    set_bit(PG_uncached, &p.flags)
+cdef inline void ClearPageUncached(page *p) noexcept nogil:
+    clear_bit(PG_uncached, &p.flags)
+cdef inline void __ClearPageUncached(page *p) noexcept nogil:
+    clear_bit(PG_uncached, &p.flags)
+cdef inline bint TestSetPageUncached(page *p) noexcept nogil:
+    return test_and_set_bit(PG_uncached, &p.flags)
+cdef inline bint TestClearPageUncached(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_uncached, &p.flags)
+
+cdef inline bint PageHWPoison(const page *p) noexcept nogil:
+    return test_bit(PG_hwpoison, &p.flags)
+cdef inline void SetPageHWPoison(page *p) noexcept nogil:
+    set_bit(PG_hwpoison, &p.flags)
+cdef inline void __SetPageHWPoison(page *p) noexcept nogil:
+    set_bit(PG_hwpoison, &p.flags)
+cdef inline void ClearPageHWPoison(page *p) noexcept nogil:
+    clear_bit(PG_hwpoison, &p.flags)
+cdef inline void __ClearPageHWPoison(page *p) noexcept nogil:
+    clear_bit(PG_hwpoison, &p.flags)
+cdef inline bint TestSetPageHWPoison(page *p) noexcept nogil:
+    return test_and_set_bit(PG_hwpoison, &p.flags)
+cdef inline bint TestClearPageHWPoison(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_hwpoison, &p.flags)
+
+cdef inline bint PageYoung(const page *p) noexcept nogil:
+    return test_bit(PG_young, &p.flags)
+cdef inline void SetPageYoung(page *p) noexcept nogil:
+    set_bit(PG_young, &p.flags)
+cdef inline void __SetPageYoung(page *p) noexcept nogil:
+    set_bit(PG_young, &p.flags)
+cdef inline void ClearPageYoung(page *p) noexcept nogil:
+    clear_bit(PG_young, &p.flags)
+cdef inline void __ClearPageYoung(page *p) noexcept nogil:
+    clear_bit(PG_young, &p.flags)
+cdef inline bint TestSetPageYoung(page *p) noexcept nogil:
+    return test_and_set_bit(PG_young, &p.flags)
+cdef inline bint TestClearPageYoung(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_young, &p.flags)
+
+cdef inline bint PageIdle(const page *p) noexcept nogil:
+    return test_bit(PG_idle, &p.flags)
+cdef inline void SetPageIdle(page *p) noexcept nogil:
+    set_bit(PG_idle, &p.flags)
+cdef inline void __SetPageIdle(page *p) noexcept nogil:
+    set_bit(PG_idle, &p.flags)
+cdef inline void ClearPageIdle(page *p) noexcept nogil:
+    clear_bit(PG_idle, &p.flags)
+cdef inline void __ClearPageIdle(page *p) noexcept nogil:
+    clear_bit(PG_idle, &p.flags)
+cdef inline bint TestSetPageIdle(page *p) noexcept nogil:
+    return test_and_set_bit(PG_idle, &p.flags)
+cdef inline bint TestClearPageIdle(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_idle, &p.flags)
+
+cdef inline bint PageMigrc(const page *p) noexcept nogil:
+    return test_bit(PG_migrc, &p.flags)
+cdef inline void SetPageMigrc(page *p) noexcept nogil:
+    set_bit(PG_migrc, &p.flags)
+cdef inline void __SetPageMigrc(page *p) noexcept nogil:
+    set_bit(PG_migrc, &p.flags)
+cdef inline void ClearPageMigrc(page *p) noexcept nogil:
+    clear_bit(PG_migrc, &p.flags)
+cdef inline void __ClearPageMigrc(page *p) noexcept nogil:
+    clear_bit(PG_migrc, &p.flags)
+cdef inline bint TestSetPageMigrc(page *p) noexcept nogil:
+    return test_and_set_bit(PG_migrc, &p.flags)
+cdef inline bint TestClearPageMigrc(page *p) noexcept nogil:
+    return test_and_clear_bit(PG_migrc, &p.flags)
+
 cdef inline bint PageAnonExclusive(const page *p) noexcept nogil:
     return test_bit(PG_anon_exclusive, &p.flags)
 cdef inline void SetPageAnonExclusive(page *p) noexcept nogil:

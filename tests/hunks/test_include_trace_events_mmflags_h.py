@@ -1,0 +1,17 @@
+"""Seed patch, include/trace/events/mmflags.h: the "migrc" page-flag name."""
+
+import pytest
+
+import kmm
+from kmm import _testing as T
+
+
+@pytest.mark.hunk("include/trace/events/mmflags.h#1")
+def test_migrc_name_prints_after_unevictable():
+    # DEF_PAGEFLAG_NAME(migrc) goes between unevictable and the
+    # IF_HAVE_PG_MLOCK(mlocked) entry, so dump_page() prints it there.
+    m = kmm.Machine(nodes=[{"cpus": 1, "mem": "16M"}])
+    pfn = m.alloc_pages(0)
+    for name in ("mlocked", "migrc", "unevictable", "swapbacked"):
+        T.folio_flag(m, pfn, name, "set")
+    assert m.page(pfn)["flags"] == ["swapbacked", "unevictable", "migrc", "mlocked"]

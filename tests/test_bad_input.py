@@ -1,0 +1,176 @@
+"""Misuse raises a KmmError subclass naming the key or value and what is
+accepted; nothing crashes and the machine stays sound."""
+
+import pytest
+
+import kmm
+from kmm import KmmConfigError, KmmError, KmmStateError
+
+GOOD = [{"cpus": 1, "mem": "16M"}]
+
+
+@pytest.mark.parametrize("nodes, fragment", [
+    ([{"cpus": 1, "mem": "1X"}], "'1X' is not a size"),
+    ([{"cpus": 1, "mem": "12345"}], "not a multiple of the 4096-byte page size"),
+    ([{"cpus": 1, "mem": 12345}], "not a multiple of the 4096-byte page size"),
+    ([{"cpus": 1, "mem": -1}], "-1 is negative"),
+    ([{"cpus": 1, "mem": "-1"}], "'-1' is not a size"),
+    ([{"cpus": 1, "mem": 1.5}], "is not a size"),
+    ([{"cpus": 1, "mem": True}], "is not a size"),
+    ([{"cpus": 0, "mem": "16M"}], "no node has CPUs"),
+    ([{"cpus": 65, "mem": "16M"}], "at most 64 (NR_CPUS)"),
+    ([{"cpus": 40, "mem": "16M"}, {"cpus": 40, "mem": "16M"}], "80 CPUs in all"),
+    ([{"cpus": 1, "mem": "4M"}] * 9, "at most 8 (MAX_NUMNODES)"),
+    ([{"cpus": 1, "mem": "2M"}], "below the 4M minimum"),
+    ([{"cpus": 1, "mem": 0}], "below the 4M minimum"),
+    ([{"cpus": 1}], "memoryless nodes are not modelled"),
+    ([{"cpus": 1, "mem": "16M"}, {"cpus": 0}], "nodes[1]: 'mem' is required"),
+    ([{"cpus": -1, "mem": "16M"}], "nodes[0].cpus: -1"),
+    ([{"cpus": "2", "mem": "16M"}], "expected a whole number"),
+    ([{"cpus": 1, "mem": "16M", "gpus": 1}], "unknown key(s) ['gpus']"),
+    ([], "expected a non-empty list"),
+    ("16M", "expected a non-empty list"),
+    (["16M"], "expected a dict"),
+    ([{"cpus": 1, "mem": "65G"}], "at most 64G"),
+])
+def test_bad_topology(nodes, fragment):
+    with pytest.raises(KmmConfigError) as e:
+        kmm.Machine(nodes=nodes)
+    assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(kconfig={"CONFIG_NOPE": True}), "unknown option 'CONFIG_NOPE'; accepted: CONFIG_MIGRC"),
+    (dict(kconfig={"CONFIG_DEBUG_VM": "maybe"}), "'maybe' is not a boolean; accepted: true/false"),
+    (dict(kconfig={"CONFIG_MIGRC_PAUSE": True}), "CONFIG_MIGRC_PAUSE=y needs CONFIG_MIGRC=y"),
+    (dict(kconfig=["CONFIG_MIGRC"]), "expected a dict of CONFIG_* names"),
+    (dict(sysctl={"vm.nope": 1}), "unknown key 'vm.nope'; accepted: vm.min_free_kbytes"),
+    (dict(sysctl={"vm.watermark_scale_factor": 0}), "0 is out of range; accepted: 1..3000"),
+    (dict(sysctl={"vm.watermark_scale_factor": 3001}), "3001 is out of range; accepted: 1..3000"),
+    (dict(sysctl={"vm.min_free_kbytes": -1}), "accepted: 0..2147483647"),
+    (dict(sysctl={"vm.min_free_kbytes": "lots"}), "'lots' is not a whole number"),
+    (dict(sysctl={"vm.lowmem_reserve_ratio": (1, 2, 3)}), "expected 4 whole numbers"),
+    (dict(sysctl={"kernel.numa_balancing": 4}), "accepted: 0..3"),
+    (dict(cpu={"x86_phys_bits": 60}), "cpu.x86_phys_bits: 60 is out of range; accepted: 36..52"),
+    (dict(cpu={"x86_bug_meltdown": True}), "unknown key 'x86_bug_meltdown'"),
+    (dict(seed=-1), "seed: -1"),
+    (dict(seed=2**64), "expected a whole number in 0..2**64-1"),
+])
+def test_bad_machine_options(kwargs, fragment):
+    with pytest.raises(KmmConfigError) as e:
+        kmm.Machine(nodes=GOOD, **kwargs)
+    assert fragment in str(e.value)
+
+
+def test_bad_preset():
+    with pytest.raises(KmmConfigError, match=r"unknown machine 'seeed'; accepted: seed"):
+        kmm.Machine.preset("seeed")
+    with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]"):
+        kmm.Machine.preset("seed", bogus=1)
+    with pytest.raises(KmmConfigError, match=r"CONFIG_NOPE"):
+        kmm.Machine.preset("seed", kconfig={"CONFIG_NOPE": 1})
+
+
+def test_bad_sysctl_writes_leave_state_alone(small):
+    before = small.zones()
+    with pytest.raises(KmmConfigError, match=r"sysctl: unknown key 'vm.swappiness'"):
+        small.set_sysctl("vm.swappiness", 60)
+    with pytest.raises(KmmConfigError, match=r"vm.watermark_scale_factor: 0 is out of range"):
+        small.set_sysctl("vm.watermark_scale_factor", 0)
+    with pytest.raises(KmmConfigError, match=r"vm.min_free_kbytes\[|vm.min_free_kbytes: "):
+        small.set_sysctl("vm.min_free_kbytes", 2**31)
+    assert small.zones() == before
+
+
+@pytest.mark.parametrize("call, exc, fragment", [
+    (lambda m: m.alloc_pages(11), KmmConfigError, "order: 11; accepted: a whole number in 0..10"),
+    (lambda m: m.alloc_pages(-1), KmmConfigError, "order: -1"),
+    (lambda m: m.alloc_pages("1"), KmmConfigError, "order: '1'"),
+    (lambda m: m.alloc_pages(2**70), KmmConfigError, "order: "),
+    (lambda m: m.alloc_pages(0, nid=1), KmmConfigError, "nid: 1; this machine has nodes 0..0"),
+    (lambda m: m.alloc_pages(0, nid=-1), KmmConfigError, "nid: -1"),
+    (lambda m: m.alloc_pages(0, nid="0"), KmmConfigError, "nid: '0'"),
+    (lambda m: m.alloc_pages(0, cpu=1), KmmConfigError, "cpu: 1; this machine has CPUs 0..0"),
+    (lambda m: m.alloc_pages(0, cpu=0.5), KmmConfigError, "cpu: 0.5"),
+    (lambda m: m.alloc_pages(0, gfp="GFP_BOGUS"), KmmConfigError, "unknown flag 'GFP_BOGUS'; accepted: GFP_KERNEL"),
+    (lambda m: m.alloc_pages(0, gfp=1 << 26), KmmConfigError, "outside __GFP_BITS_MASK"),
+    (lambda m: m.alloc_pages(0, gfp=None), KmmConfigError, "expected an int or names"),
+    (lambda m: m.free_pages(4096), KmmConfigError, "pfn: 4096; this machine has pfns 0..4095"),
+    (lambda m: m.free_pages(-1), KmmConfigError, "pfn: -1"),
+    (lambda m: m.free_pages("0"), KmmConfigError, "pfn: '0'"),
+    (lambda m: m.free_pages(0), KmmStateError, "pfn 0 is not allocated (refcount 0)"),
+    (lambda m: m.free_pages(0, 11), KmmConfigError, "order: 11"),
+    (lambda m: m.folio_put(5), KmmStateError, "pfn 5 has no reference to drop"),
+    (lambda m: m.folio_get(5), KmmStateError, "pfn 5 is free"),
+    (lambda m: m.page(10**9), KmmConfigError, "pfn: 1000000000"),
+    (lambda m: m.cpu_to_node(3), KmmConfigError, "cpu: 3"),
+    (lambda m: m.node_cpus(2), KmmConfigError, "nid: 2"),
+    (lambda m: m.node_is_toptier(None), KmmConfigError, "nid: None"),
+    (lambda m: m.next_demotion_node(8), KmmConfigError, "nid: 8"),
+    (lambda m: m.kswapd_woken(1), KmmConfigError, "nid: 1"),
+    (lambda m: m.node_free_pages(1), KmmConfigError, "nid: 1"),
+    (lambda m: m.zone(0, "Normal"), KmmConfigError, "node 0 has no populated Normal zone"),
+    (lambda m: m.zone(0, "HighMem"), KmmConfigError, "zone: 'HighMem'; accepted: DMA, DMA32"),
+    (lambda m: m.watermark_ok(0, "DMA", 0, "max"), KmmConfigError, "mark: 'max'; accepted"),
+    (lambda m: m.watermark_ok(0, "DMA", 0, 10, highest_zoneidx=4), KmmConfigError, "highest_zoneidx: 4"),
+    (lambda m: m.watermark_ok(0, "DMA", 12, 10), KmmConfigError, "order: 12"),
+    (lambda m: m.watermark_ok(0, "DMA", 0, -5), KmmConfigError, "mark: -5"),
+    (lambda m: m.vm_events_per_cpu("pgsteal"), KmmConfigError, "unknown name 'pgsteal'"),
+])
+def test_bad_api_calls(small, call, exc, fragment):
+    with pytest.raises(exc) as e:
+        call(small)
+    assert fragment in str(e.value)
+    assert isinstance(e.value, KmmError)
+    assert small.check_invariants() == []
+    assert small.vmstat()["nr_free_pages"] == 4096
+
+
+def test_double_free_and_double_put(small):
+    pfn = small.alloc_pages(0)
+    small.free_pages(pfn)
+    with pytest.raises(KmmStateError, match=rf"free_pages: pfn {pfn} is not allocated"):
+        small.free_pages(pfn)
+    pfn = small.alloc_pages(0)
+    small.folio_put(pfn)
+    with pytest.raises(KmmStateError, match=rf"folio_put: pfn {pfn} has no reference to drop"):
+        small.folio_put(pfn)
+    assert small.check_invariants() == []
+    assert small.vmstat()["nr_free_pages"] == 4096
+
+
+def test_free_with_wrong_order_or_alignment(small):
+    a = small.alloc_pages(0)         # pfn 0; pfn 1 is free
+    with pytest.raises(KmmStateError, match=r"pfn 1 inside the order-1 block at pfn 0 is free"):
+        small.free_pages(a, 1)
+    b = small.alloc_pages(0)         # pfn 1, separately allocated
+    with pytest.raises(KmmStateError, match=r"pfn 1 inside the order-1 block at pfn 0 is separately referenced"):
+        small.free_pages(a, 1)
+    c = small.alloc_pages(1)         # pfn 2
+    with pytest.raises(KmmStateError, match=r"pfn 1 does not start an order-1 block"):
+        small.free_pages(b, 1)
+    small.free_pages(c, 1)
+    small.free_pages(b)
+    small.free_pages(a)
+    assert small.check_invariants() == []
+    assert small.vmstat()["nr_free_pages"] == 4096
+
+
+def test_debug_vm_checks_after_each_operation():
+    m = kmm.Machine(nodes=GOOD, kconfig={"CONFIG_DEBUG_VM": True})
+    pfns = [m.alloc_pages(o) for o in (0, 1, 2, 3)]
+    for pfn, o in zip(pfns, (0, 1, 2, 3)):
+        m.free_pages(pfn, o)
+    assert m.check_invariants() == []
+
+
+def test_errors_are_value_and_runtime_errors():
+    assert issubclass(KmmConfigError, ValueError) and issubclass(KmmConfigError, KmmError)
+    assert issubclass(KmmStateError, RuntimeError) and issubclass(KmmStateError, KmmError)
+
+
+def test_cli_reports_errors(capsys):
+    from kmm import cli
+    with pytest.raises(SystemExit) as e:
+        cli.main(["nope"])
+    assert e.value.code == 2
