@@ -20,7 +20,8 @@ statistics so that the migrc patch's hunks land at the same places:
   migrc_undo_folios() at `out:`.
 - folio_migrate_mapping(): the extra expected reference of a folio under
   migrc.
-Those places are marked "(migrc: ...)" below.
+Those places are marked "(migrc, HUNK-ID: ...)" below; the seed's new
+functions (mm/migrate.c#1) go before putback_movable_pages().
 """
 
 from kmm.include_.kmm.machine cimport KMM, NODE_DATA
@@ -113,6 +114,8 @@ cdef inline void kmm_migrate_hook(int point) noexcept nogil:
     if _hook_fn != NULL and _hook_machine == <void *>KMM():
         _hook_fn(point)
 
+
+# (migrc, mm/migrate.c#1: the seed's migrc_* functions and fold_ubc_ro_to_migrc, here)
 
 # ---------------------------------------------------------------------------
 # Putting isolated folios back, and rebuilding PTEs from migration entries
@@ -225,7 +228,7 @@ cdef int folio_migrate_mapping(address_space *mapping, folio *newfolio, folio *f
     cdef zone *oldzone
     cdef zone *newzone
     cdef bint dirty
-    # (migrc: an extra expected reference for a folio under migrc, here)
+    # (migrc, mm/migrate.c#3: one more expected reference for a folio under migrc, here)
     if mapping == NULL:
         # anonymous page without a mapping
         if folio_ref_count(f) != expected_count:
@@ -593,7 +596,7 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
     cdef anon_vma *av
     INIT_LIST_HEAD(&unmap_folios)
     INIT_LIST_HEAD(&dst_folios)
-    # (migrc: mreq = migrc_req_start() for MR_DEMOTION / MR_NUMA_MISPLACED, here)
+    # (migrc, mm/migrate.c#4: mreq = migrc_req_start() for MR_DEMOTION / MR_NUMA_MISPLACED, here)
 
     while npass < nr_pass and retry and not jump:
         retry = 0
@@ -606,10 +609,10 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
             is_thp = False                         # order-0 folios only
             nr_pages = folio_nr_pages(f)
 
-            # (migrc: can_migrc_init(), here)
+            # (migrc, mm/migrate.c#5: can_migrc_init(), here)
             rc = migrate_folio_unmap(get_new_folio, put_new_folio, private, f, &dst, mode,
                                      reason, ret_folios)
-            # (migrc: can_migrc = mreq && can_migrc_test() && !folio_test_migrc(folio), here)
+            # (migrc, mm/migrate.c#5: can_migrc = mreq && can_migrc_test() && !folio_test_migrc(folio), here)
             #
             # Success: the folio will be freed; Unmap: the folio goes on
             # unmap_folios, dst on dst_folios; -EAGAIN, -ENOMEM: it stays on
@@ -635,14 +638,14 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
             elif rc == MIGRATEPAGE_UNMAP:
                 list_move_tail(&f.lru, &unmap_folios)
                 list_add_tail(&dst.lru, &dst_folios)
-                # (migrc: migrc_mark_pending() + fold_ubc_ro_to_migrc() if can_migrc, here)
+                # (migrc, mm/migrate.c#6: migrc_mark_pending() + fold_ubc_ro_to_migrc() if can_migrc, here)
             else:
                 # permanent failure (-EBUSY...): the folio went to
                 # ret_folios and is not retried
                 nr_failed += 1
                 stats.nr_thp_failed += is_thp
                 stats.nr_failed_pages += nr_pages
-            # (migrc: fold_ubc_ro(), here)
+            # (migrc, mm/migrate.c#7: fold_ubc_ro(), here)
             pos = nxt
         npass += 1
     if not jump:
@@ -683,7 +686,7 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
                 elif rc == MIGRATEPAGE_SUCCESS:
                     stats.nr_succeeded += nr_pages
                     stats.nr_thp_succeeded += is_thp
-                    # (migrc: migrc_expand_req() if migrc_under_processing(), here)
+                    # (migrc, mm/migrate.c#8: migrc_expand_req() if migrc_under_processing(), here)
                 else:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp
@@ -701,7 +704,7 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
         rc = rc_saved
 
     # out:
-    # (migrc: migrc_req_end(mreq), here)
+    # (migrc, mm/migrate.c#9: migrc_req_end(mreq), here)
     # clean up the folios left unmapped: their PTEs come back
     dpos = dst_folios.next
     dpos2 = dpos.next
@@ -712,7 +715,7 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
         dst = lru_to_folio(dpos)
         old_page_state = 0
         av = NULL
-        # (migrc: migrc_undo_folios() if migrc_under_processing(), here)
+        # (migrc, mm/migrate.c#10: migrc_undo_folios() if migrc_under_processing(), here)
         __migrate_folio_extract(dst, &old_page_state, &av)
         migrate_folio_undo_src(f, old_page_state & PAGE_WAS_MAPPED, av, True, ret_folios)
         list_del(&dst.lru)

@@ -440,6 +440,7 @@ cdef void set_tlb_ubc_flush_pending(mm_struct *mm, pte_t pteval, unsigned long u
         return
     if pte_write(pteval) or writable:
         tlb_ubc = &cur.tlb_ubc
+        # (migrc, mm/rmap.c#2: can_migrc_fail(), here)
     else:
         tlb_ubc = &cur.tlb_ubc_ro
     arch_tlbbatch_add_pending(&tlb_ubc.arch, mm, uaddr)
