@@ -122,6 +122,8 @@ KCONFIG = {
     "CONFIG_MIGRC_FIXES": (False, "the emulator's fixed variant with extra flush points (needs CONFIG_MIGRC)"),
     "CONFIG_DEBUG_TLBFLUSH": (True, "count nr_tlb_* events in /proc/vmstat"),
     "CONFIG_DEBUG_VM": (False, "check allocator/LRU/refcount invariants after each API operation"),
+    "CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH": (False, "debug: migration flushes each PTE at unmap (no TTU_BATCH_FLUSH), "
+                                          "as before commit 7e12beb8 'mm/migrate: batch flushing TLB'"),
 }
 
 INT_MAX = 2**31 - 1

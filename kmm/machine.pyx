@@ -180,6 +180,7 @@ cdef class Machine:
         m.kconfig.CONFIG_MIGRC_FIXES = k["CONFIG_MIGRC_FIXES"]
         m.kconfig.CONFIG_DEBUG_TLBFLUSH = k["CONFIG_DEBUG_TLBFLUSH"]
         m.kconfig.CONFIG_DEBUG_VM = k["CONFIG_DEBUG_VM"]
+        m.kconfig.CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH = k["CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH"]
         m.x86_bug_l1tf = self.cpu["x86_bug_l1tf"]
         m.x86_phys_bits = self.cpu["x86_phys_bits"]
         m.x86_cache_bits = self.cpu["x86_cache_bits"]
@@ -690,6 +691,131 @@ cdef class Machine:
         self._after()
         if rc < 0:
             raise KmmStateError(f"write of page {index} failed with errno {-rc}")
+
+    # == Migration (mm/migrate.c, mm/rmap.c, NUMA hint faults) ==================
+    # m.migrate() runs migrate_pages() on a range of a process, as reclaim's
+    # demotion or a NUMA-misplaced migration would; the _-methods support
+    # tests (see docs/migrate.md).
+
+    def migrate(self, proc, addr, npages, node=1, reason="demotion", cpu=0, hook=None,
+                mode="async"):
+        """Migrate the folios mapped in [addr, addr + npages pages) of proc to
+        `node`; returns how many were migrated.
+
+        The folios are isolated from the LRU (folio_isolate_lru, counted in
+        NR_ISOLATED_*), then migrate_pages(MIGRATE_ASYNC) runs on `cpu`, in
+        the context of the task current there (its tlb_ubc batches the
+        flushes), with the reason's allocator:
+        - "demotion": MR_DEMOTION, alloc_demote_folio (node first with
+          __GFP_THISNODE, then the lower tiers of the first folio's node; no
+          reclaim, may wake kswapd); the isolation is accounted as
+          shrink_inactive_list does (NR_ISOLATED dropped after the call).
+          pgdemote_* are not counted: this is not reclaim.
+        - "numa_misplaced": MR_NUMA_MISPLACED, alloc_misplaced_dst_folio
+          (node only, no reclaim at all).
+        mode: "async" (MIGRATE_ASYNC, what reclaim and NUMA balancing use),
+        "sync_light" or "sync" (migrate_pages_sync: the batch in async mode
+        first, then each leftover alone with that mode's unmap flags).
+        Folios not migrated are put back on the LRU.  hook: None, or a
+        callable run with "unmapped" (the batch's PTEs are migration
+        entries, the batched flush not yet done) and "flushed" (flushed,
+        nothing moved yet); an exception it raises is re-raised here."""
+        global _migrate_hook_fn, _migrate_hook_exc
+        cdef Process p
+        cdef unsigned int nr_succeeded = 0
+        cdef int c_cpu, c_node, c_reason
+        cdef long n
+        if not isinstance(proc, Process) or (<Process>proc).machine is not self:
+            raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
+        p = <Process>proc
+        p._check_alive()
+        p._check_range(addr, npages)
+        self._check_nid(node)
+        self._check_cpu(cpu)
+        if reason not in _MIGRATE_REASONS:
+            raise KmmConfigError(f"reason: {reason!r}; accepted: {', '.join(repr(r) for r in _MIGRATE_REASONS)}")
+        if mode not in _MIGRATE_MODES:
+            raise KmmConfigError(f"mode: {mode!r}; accepted: {', '.join(repr(x) for x in _MIGRATE_MODES)}")
+        if hook is not None and not callable(hook):
+            raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
+        if _migrate_hook_active:
+            raise KmmStateError("migrate: called again while a migration is running (from its hook)")
+        c_cpu = cpu
+        c_node = node
+        c_reason = _MIGRATE_REASONS[reason]
+        self._enter()
+        _migrate_hook_fn = hook
+        _migrate_hook_exc = None
+        _set_migrate_hook_active(True, self.m if hook is not None else NULL)
+        try:
+            n = _kmm_migrate_range(p.mm, addr, addr + npages * 4096, c_node, c_reason, c_cpu,
+                                   _MIGRATE_MODES[mode], &nr_succeeded)
+        finally:
+            _set_migrate_hook_active(False, NULL)
+            _migrate_hook_fn = None
+            self._enter()
+        if n < 0:
+            raise MemoryError("migrate: out of host memory")
+        if _migrate_hook_exc is not None:
+            exc = _migrate_hook_exc
+            _migrate_hook_exc = None
+            raise exc
+        self._after()
+        return nr_succeeded
+
+    def _prot_numa(self, proc, addr, npages, cpu=0, filters=True):
+        """Test support for NUMA hint faults (the NUMA scanner is not here):
+        make the present PTEs of [addr, addr + npages pages) PROT_NONE as
+        change_prot_numa() -> change_pte_range(MM_CP_PROT_NUMA) does, from
+        `cpu`: flush_tlb_batched_pending, pte_modify(pte, PAGE_NONE), the
+        access-time stamp of slower-tier pages in tiering mode, one ranged
+        flush per VMA (mmu_gather), NUMA_PTE_UPDATES.  filters=True applies
+        change_pte_range's skips (already PROT_NONE, special pages, shared
+        COW pages, dirty file pages, pages on the node of a single-user mm's
+        CPU, top-tier pages when only tiering is on); filters=False changes
+        every present normal page.  Returns the number of PTEs changed."""
+        cdef Process p
+        cdef long n
+        if not isinstance(proc, Process) or (<Process>proc).machine is not self:
+            raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
+        p = <Process>proc
+        p._check_alive()
+        p._check_range(addr, npages)
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        n = _kmm_change_prot_numa_range(p.mm, addr, addr + npages * 4096, bool(filters))
+        self.m.cpu = saved
+        self._after()
+        return n
+
+    def _folio_referenced(self, pfn, cpu=0):
+        """Test support: folio_referenced(folio, is_locked=0) on `cpu`, as
+        reclaim's folio_check_references calls it; returns (referenced,
+        vm_flags).  The accessed bits it clears are not flushed (x86)."""
+        cdef page *p = self._page(pfn)
+        cdef unsigned long vm_flags = 0
+        cdef int r
+        self._check_cpu(cpu)
+        if page_has_type(p) or p._refcount <= 0:
+            raise KmmStateError(f"_folio_referenced: pfn {pfn} is not an allocated folio")
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        r = folio_referenced(p, 0, NULL, &vm_flags)
+        self.m.cpu = saved
+        return r, vm_flags
+
+    def _clock_advance_ns(self, ns):
+        """Move the virtual clock (jiffies follow it) forward by ns."""
+        _whole("ns", ns, 0, 2**62)
+        self.m.clock_ns += ns
+
+    def node_vmstat(self, nid):
+        """One node's node_stat_item counters (/sys/devices/system/node/nodeN/vmstat)."""
+        self._check_nid(nid)
+        return {name: self.m.node_data[nid].vm_stat[i] for i, name in enumerate(_vmstat.NODE_STAT_NAMES)}
 
     # == x86 TLB ==================================================================
     # The emulated TLB hardware (kmm/hw/tlb.pyx) and the kernel's
@@ -1385,3 +1511,235 @@ cdef class Oracle:
 
     def clear(self):
         self.machine.m.nr_violations = 0
+
+
+# ---------------------------------------------------------------------------
+# Migration: the C side of Machine.migrate() / Machine._prot_numa()
+
+from kmm.include_.linux.list cimport list_head, list_add_tail, list_empty, list_del
+from kmm.include_.linux.migrate_mode cimport (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC,
+                                              MR_DEMOTION, MR_NUMA_MISPLACED)
+from kmm.include_.linux.mm cimport (page_pgdat, xchg_page_access_time, VM_SHARED, VM_MAYWRITE)
+from kmm.include_.linux.page_ref cimport page_ref_count as page_count
+from kmm.include_.kmm.machine cimport numa_node_id
+from kmm.mm.mmap cimport find_vma
+from kmm.include_.linux.mm_inline cimport folio_is_file_lru
+from kmm.include_.linux.mmzone cimport NR_ISOLATED_ANON
+from kmm.include_.linux.vmstat cimport mod_node_page_state, count_vm_events
+from kmm.include_.linux.vm_event_item cimport NUMA_PTE_UPDATES
+from kmm.include_.linux.nodemask cimport nodemask_t
+from kmm.include_.linux.jiffies cimport jiffies, jiffies_to_msecs
+from kmm.include_.linux.page_flags cimport folio_test_dirty
+from kmm.include_.asm_generic.tlb cimport mmu_gather, tlb_start_vma, tlb_end_vma, tlb_flush_pte_range
+from kmm.arch.x86.include_.asm.pgtable cimport pte_modify
+from kmm.arch.x86.include_.asm.pgtable_types cimport PAGE_NONE
+from kmm.include_.linux.pgtable cimport ptep_modify_prot_start, ptep_modify_prot_commit
+from kmm.mm.internal cimport migration_target_control
+from kmm.mm.memory cimport vm_normal_page
+from kmm.mm.memory_tiers cimport node_get_allowed_targets
+from kmm.mm.migrate cimport (migrate_pages, putback_movable_pages, alloc_misplaced_dst_folio,
+                             kmm_set_migrate_hook, KMM_MIGRATE_HOOK_UNMAPPED)
+from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
+from kmm.mm.rmap cimport flush_tlb_batched_pending, folio_referenced
+from kmm.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_folio
+
+_MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED}
+_MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
+
+cdef object _migrate_hook_fn = None
+cdef object _migrate_hook_exc = None
+cdef bint _migrate_hook_active = False
+cdef bint _migrate_hook_running = False
+
+cdef enum:
+    _NUMA_BALANCING_NORMAL = 0x1
+    _NUMA_BALANCING_MEMORY_TIERING = 0x2
+
+
+cdef void _set_migrate_hook_active(bint active, kmm_machine *m) noexcept:
+    global _migrate_hook_active
+    _migrate_hook_active = active
+    if m != NULL:
+        kmm_set_migrate_hook(_migrate_hook_tramp, <void *>m)
+    else:
+        kmm_set_migrate_hook(NULL, NULL)
+
+
+cdef void _migrate_hook_tramp(int point) noexcept nogil:
+    with gil:
+        _migrate_hook_call(point)
+
+
+cdef void _migrate_hook_call(int point) noexcept:
+    """Run the Python hook; keep the first exception for Machine.migrate()
+    and make sure the migrating machine (and CPU) stay current."""
+    global _migrate_hook_exc, _migrate_hook_running
+    cdef void *m = kmm_current()
+    cdef int cpu = (<kmm_machine *>m).cpu
+    # not again from a migration the hook itself caused (a hint fault)
+    if _migrate_hook_fn is None or _migrate_hook_exc is not None or _migrate_hook_running:
+        return
+    _migrate_hook_running = True
+    try:
+        _migrate_hook_fn("unmapped" if point == KMM_MIGRATE_HOOK_UNMAPPED else "flushed")
+    except BaseException as e:
+        _migrate_hook_exc = e
+    _migrate_hook_running = False
+    kmm_set_current(m)
+    (<kmm_machine *>m).cpu = cpu
+
+
+cdef inline page *_lru_to_page(list_head *p) noexcept nogil:
+    return <page *>(<char *>p - <size_t>&(<page *>NULL).lru)
+
+
+cdef long _kmm_migrate_range(mm_struct *mm, unsigned long start, unsigned long end, int node,
+                             int reason, int cpu, int mode, unsigned int *nr_succeeded) noexcept:
+    """Isolate the folios mapped in [start, end) and migrate them to node
+    (see Machine.migrate).  Returns the number isolated."""
+    cdef kmm_machine *m = KMM()
+    cdef int saved_cpu = m.cpu
+    cdef list_head folios
+    cdef list_head *pos
+    cdef unsigned long addr
+    cdef unsigned long *ptep
+    cdef vm_area_struct *vma = NULL
+    cdef page *p
+    cdef long nr_isolated = 0
+    cdef long isolated[8][2]                  # [node][file]: NR_ISOLATED taken, for demotion
+    cdef migration_target_control mtc
+    cdef nodemask_t allowed_mask = 0
+    cdef int nid, f, first_nid = -1
+    INIT_LIST_HEAD(&folios)
+    for nid in range(8):
+        isolated[nid][0] = 0
+        isolated[nid][1] = 0
+    m.cpu = cpu
+    with nogil:
+        addr = start
+        while addr < end:
+            if vma == NULL or addr >= vma.vm_end:
+                vma = find_vma(mm, addr)
+                if vma == NULL:
+                    break
+                if addr < vma.vm_start:
+                    addr = vma.vm_start
+                    continue
+            ptep = walk_pte(mm, addr)
+            if ptep != NULL and pte_present(ptep[0]):
+                p = vm_normal_page(vma, addr, ptep[0])
+                if p != NULL and folio_isolate_lru(p):
+                    f = folio_is_file_lru(p)
+                    mod_node_page_state(page_pgdat(p), NR_ISOLATED_ANON + f, 1)
+                    isolated[page_to_nid(p)][f] += 1
+                    if first_nid < 0:
+                        first_nid = page_to_nid(p)
+                    list_add_tail(&p.lru, &folios)
+                    nr_isolated += 1
+            addr += 4096
+        if nr_isolated:
+            if reason == MR_DEMOTION:
+                # demote_folio_list(): allocate from node, or fail quickly
+                # and quietly; then the allowed lower tiers
+                mtc.gfp_mask = (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | \
+                    __GFP_NOMEMALLOC | GFP_NOWAIT
+                mtc.nid = node
+                node_get_allowed_targets(m.node_data[first_nid], &allowed_mask)
+                mtc.nmask = &allowed_mask
+                migrate_pages(&folios, alloc_demote_folio, NULL, <unsigned long>&mtc,
+                              mode, MR_DEMOTION, nr_succeeded)
+                # shrink_inactive_list() drops NR_ISOLATED for all it took;
+                # the folios not demoted go back (move_folios_to_lru)
+                for nid in range(8):
+                    for f in range(2):
+                        if isolated[nid][f]:
+                            mod_node_page_state(m.node_data[nid], NR_ISOLATED_ANON + f,
+                                                -isolated[nid][f])
+                while not list_empty(&folios):
+                    p = _lru_to_page(folios.next)
+                    list_del(&p.lru)
+                    folio_putback_lru(p)
+            else:
+                if migrate_pages(&folios, alloc_misplaced_dst_folio, NULL, <unsigned long>node,
+                                 mode, MR_NUMA_MISPLACED, nr_succeeded):
+                    putback_movable_pages(&folios)
+    m.cpu = saved_cpu
+    return nr_isolated
+
+
+cdef long _kmm_change_prot_numa_range(mm_struct *mm, unsigned long start, unsigned long end,
+                                      bint filters) noexcept nogil:
+    """change_prot_numa() over every VMA in [start, end) (see
+    Machine._prot_numa).  Returns the number of PTEs made PROT_NONE."""
+    cdef kmm_machine *m = KMM()
+    cdef vm_area_struct *vma = find_vma(mm, start)
+    cdef unsigned long addr, vend
+    cdef unsigned long *ptep
+    cdef unsigned long *pmd_seen = NULL
+    cdef unsigned long oldpte, ptent
+    cdef page *p
+    cdef mmu_gather tlb
+    cdef long pages, total = 0
+    cdef int target_node, nid
+    cdef bint toptier
+    while vma != NULL and vma.vm_start < end:
+        addr = max(start, vma.vm_start)
+        vend = min(end, vma.vm_end)
+        pages = 0
+        tlb_gather_mmu(&tlb, mm)
+        tlb_start_vma(&tlb, vma)
+        # change_pte_range(): a single-user private mapping keeps the pages
+        # already on its CPU's node
+        target_node = -1
+        if not (vma.vm_flags & VM_SHARED) and mm.mm_users == 1:
+            target_node = numa_node_id()
+        pmd_seen = NULL
+        while addr < vend:
+            ptep = walk_pte(mm, addr)
+            if ptep == NULL:
+                addr += 4096
+                continue
+            if <unsigned long *>(<size_t>ptep & ~(<size_t>4095)) != pmd_seen:
+                pmd_seen = <unsigned long *>(<size_t>ptep & ~(<size_t>4095))
+                flush_tlb_batched_pending(mm)       # once per PTE table
+            oldpte = ptep[0]
+            if not pte_present(oldpte):
+                addr += 4096
+                continue
+            if pte_protnone(oldpte):
+                addr += 4096
+                continue
+            p = vm_normal_page(vma, addr, oldpte)
+            if p == NULL:
+                addr += 4096
+                continue
+            nid = page_to_nid(p)
+            toptier = node_is_toptier(nid)
+            if filters:
+                if (vma.vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE and page_count(p) != 1:
+                    addr += 4096                    # a shared copy-on-write page
+                    continue
+                if folio_is_file_lru(p) and folio_test_dirty(p):
+                    addr += 4096
+                    continue
+                if target_node == nid:
+                    addr += 4096
+                    continue
+                if not (m.sysctl_numa_balancing_mode & _NUMA_BALANCING_NORMAL) and toptier:
+                    addr += 4096
+                    continue
+            if (m.sysctl_numa_balancing_mode & _NUMA_BALANCING_MEMORY_TIERING) and not toptier:
+                xchg_page_access_time(p, jiffies_to_msecs(jiffies()))
+            oldpte = ptep_modify_prot_start(mm, addr, ptep)
+            ptent = pte_modify(oldpte, PAGE_NONE)
+            ptep_modify_prot_commit(mm, addr, ptep, oldpte, ptent)
+            tlb_flush_pte_range(&tlb, addr, 4096)   # present -> PROT_NONE needs a flush
+            pages += 1
+            addr += 4096
+        tlb_end_vma(&tlb, vma)
+        if pages > 0:
+            count_vm_events(NUMA_PTE_UPDATES, pages)
+        tlb_finish_mmu(&tlb)
+        total += pages
+        vma = vma.vm_next
+    return total

@@ -28,3 +28,11 @@ cdef struct alloc_context:
     int migratetype
     int highest_zoneidx
     bint spread_dirty_pages
+
+
+# The target of migrate_pages() callers that allocate with
+# alloc_migration_target() (demotion, move_pages, memory hotplug).
+cdef struct migration_target_control:
+    int nid                                  # preferred node, NUMA_NO_NODE: the source's
+    nodemask_t *nmask                        # allowed nodes, NULL: any
+    gfp_t gfp_mask

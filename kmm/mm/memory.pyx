@@ -408,18 +408,124 @@ cdef inline vm_fault_t _wp_copy(vm_fault *vmf, folio *f) noexcept nogil:
     return wp_page_copy(vmf)
 
 
+cdef inline void vma_set_access_pid_bit(vm_area_struct *vma) noexcept nogil:
+    """include/linux/mm.h: note in the VMA's NUMA-scan state that this task
+    touched it (one of 64 bits picked by hash_32(pid, 6))."""
+    cdef unsigned int pid_bit = (<unsigned int>get_current().pid * 0x61C88647U) >> (32 - 6)
+    vma.numab_state.access_pids[1] |= 1UL << pid_bit
+
+
+cdef int numa_migrate_prep(page *p, vm_area_struct *vma, unsigned long addr, int page_nid,
+                           int *flags) noexcept nogil:
+    """mm/memory.c: count the hint fault (local if the page is on this CPU's
+    node) and ask the memory policy where the page belongs; the page gets a
+    reference for the migration."""
+    get_page(p)
+    vma_set_access_pid_bit(vma)
+    count_vm_event(NUMA_HINT_FAULTS)               # count_vm_numa_event()
+    if page_nid == numa_node_id():
+        count_vm_event(NUMA_HINT_FAULTS_LOCAL)
+        flags[0] |= TNF_FAULT_LOCAL
+    return mpol_misplaced(p, vma, addr)
+
+
+cdef inline bint vma_wants_manual_pte_write_upgrade(vm_area_struct *vma) noexcept nogil:
+    """include/linux/mm.h: may a read-only PTE be made writable without a
+    write fault?  Private writable mappings, and shared ones that track
+    dirtying (write-notify: every emulated shared file mapping)."""
+    if vma.vm_flags & VM_SHARED:
+        return (vma.vm_flags & VM_WRITE) != 0      # vma_wants_writenotify()
+    return (vma.vm_flags & VM_WRITE) != 0
+
+
+cdef bint can_change_pte_writable(vm_area_struct *vma, unsigned long addr, pte_t pte) noexcept nogil:
+    """mm/mprotect.c: can this read-only PTE of a writable VMA become writable
+    here, as the write fault would make it?  Private: only for an exclusive
+    anonymous page; shared (write-notify): only once it is dirty.  No
+    soft-dirty or uffd-wp tracking is modelled."""
+    cdef page *p
+    if not (vma.vm_flags & VM_WRITE):
+        return False
+    if pte_protnone(pte):
+        return False
+    if not (vma.vm_flags & VM_SHARED):
+        p = vm_normal_page(vma, addr, pte)
+        return p != NULL and PageAnon(p) and PageAnonExclusive(p)
+    return pte_dirty(pte)
+
+
 cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
-    """mm/memory.c: NUMA hint fault on a PROT_NONE PTE: restore the VMA's
-    protection (young, writable only if it may be).  Migrating the page to
-    the accessing node arrives with the NUMA-balancing work."""
+    """mm/memory.c: a NUMA hint fault on a PROT_NONE PTE.  Count it, ask
+    whether the page is misplaced, and migrate it if so: the PTE then comes
+    back from the migration entry, READ-ONLY (the PROT_NONE PTE had lost
+    its write bit, so the entry is at best readable-exclusive).  Otherwise
+    (or if the migration fails) restore the VMA's protection in place, young,
+    and writable only if it was writable or may be made so
+    (can_change_pte_writable).  The restore needs no flush: nothing can
+    cache a PROT_NONE PTE."""
     cdef vm_area_struct *vma = vmf.vma
-    cdef pte_t old_pte, pte
+    cdef page *p = NULL
+    cdef int page_nid = NUMA_NO_NODE
+    cdef bint writable = False
+    cdef int last_cpupid
+    cdef int target_nid
+    cdef pte_t pte, old_pte
+    cdef int flags = 0
+    cdef bint map_it = True
+
     if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
         return 0
+
+    # the normal PTE
+    old_pte = ptep_get(vmf.pte)
+    pte = pte_modify(old_pte, vma.vm_page_prot)
+
+    # could it be writable?  (valid only under the PTL)
+    writable = pte_write(pte)
+    if not writable and vma_wants_manual_pte_write_upgrade(vma) and \
+            can_change_pte_writable(vma, vmf.address, pte):
+        writable = True
+
+    p = vm_normal_page(vma, vmf.address, pte)
+    if p != NULL:                                  # (no zone-device or compound pages)
+        # don't group on read-only pages
+        if not writable:
+            flags |= TNF_NO_GROUP
+        # shared between address spaces?
+        if page_mapcount(p) > 1 and (vma.vm_flags & VM_SHARED):
+            flags |= TNF_SHARED
+        page_nid = page_to_nid(p)
+        # in tiering mode a slow-tier page's cpupid field holds its access time
+        if (KMM().sysctl_numa_balancing_mode & NUMA_BALANCING_MEMORY_TIERING) and \
+                not node_is_toptier(page_nid):
+            last_cpupid = LAST_CPUPID_MASK
+        else:
+            last_cpupid = page_cpupid_last(p)
+        target_nid = numa_migrate_prep(p, vma, vmf.address, page_nid, &flags)
+        if target_nid == NUMA_NO_NODE:
+            put_page(p)
+        else:
+            # (the PTL is dropped here)
+            writable = False
+            # migrate to the requested node
+            if migrate_misplaced_page(p, vma, target_nid):
+                page_nid = target_nid
+                flags |= TNF_MIGRATED
+                task_numa_fault(last_cpupid, page_nid, 1, flags)
+                return 0
+            flags |= TNF_MIGRATE_FAIL
+            if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+                return 0
+
+    # out_map: make it present again
     old_pte = ptep_modify_prot_start(vma.vm_mm, vmf.address, vmf.pte)
     pte = pte_modify(old_pte, vma.vm_page_prot)
     pte = pte_mkyoung(pte)
+    if writable:
+        pte = pte_mkwrite(pte)
     ptep_modify_prot_commit(vma.vm_mm, vmf.address, vmf.pte, old_pte, pte)
+    if page_nid != NUMA_NO_NODE:
+        task_numa_fault(last_cpupid, page_nid, 1, flags)
     return 0
 
 
@@ -628,3 +734,15 @@ cdef void free_all_pgtables(mm_struct *mm) noexcept nogil:
 
 
 from kmm.mm.rmap cimport flush_tlb_batched_pending
+from kmm.include_.kmm.machine cimport get_current
+from kmm.include_.linux.nodemask cimport NUMA_NO_NODE
+from kmm.include_.linux.sched cimport (TNF_NO_GROUP, TNF_SHARED, TNF_FAULT_LOCAL, TNF_MIGRATED,
+                                       TNF_MIGRATE_FAIL)
+from kmm.include_.linux.vm_event_item cimport NUMA_HINT_FAULTS, NUMA_HINT_FAULTS_LOCAL
+from kmm.mm.memory_tiers cimport node_is_toptier
+from kmm.mm.mempolicy cimport mpol_misplaced
+from kmm.mm.migrate cimport migrate_misplaced_page
+from kmm.kernel.sched.fair cimport task_numa_fault
+
+cdef enum:
+    NUMA_BALANCING_MEMORY_TIERING = 0x2

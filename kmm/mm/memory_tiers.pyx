@@ -60,3 +60,15 @@ cdef int next_demotion_node(int node) noexcept nogil:
 
 cdef bint node_is_toptier(int node) noexcept nogil:
     return node_isset(node, KMM().toptier_nodes)
+
+
+cdef void node_get_allowed_targets(pglist_data *pgdat, nodemask_t *targets) noexcept nogil:
+    """mm/memory-tiers.c: every node of the tiers below pgdat's (its
+    memtier's lower_tier_mask).  With the emulator's two tiers: the
+    CPU-less nodes for a top-tier node, none for a lower-tier node."""
+    cdef kmm_machine *m = KMM()
+    if node_isset(pgdat.node_id, m.toptier_nodes):
+        targets[0] = m.node_states_memory & ~m.toptier_nodes
+    else:
+        targets[0] = 0
+

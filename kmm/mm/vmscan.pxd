@@ -10,3 +10,7 @@ cdef void wakeup_kswapd(zone *z, gfp_t gfp_flags, int order, int highest_zoneidx
 cdef unsigned long try_to_free_pages(zonelist *zl, int order, gfp_t gfp_mask,
                                      nodemask_t *nodemask) noexcept nogil
 cdef int kswapd_run(int nid) noexcept nogil
+from kmm.include_.linux.mm_types cimport folio
+cdef bint folio_isolate_lru(folio *f) noexcept nogil
+cdef void folio_putback_lru(folio *f) noexcept nogil
+cdef folio *alloc_demote_folio(folio *src, unsigned long private) noexcept nogil

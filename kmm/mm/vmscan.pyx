@@ -94,3 +94,53 @@ cdef int kswapd_run(int nid) noexcept nogil:
     pgdat.kswapd = tsk
     pgdat.kswapd_wait_active = True
     return 0
+
+
+# ---------------------------------------------------------------------------
+# Isolating folios from the LRU for migration, putting them back, and the
+# destination allocator of demotion.
+
+from kmm.include_.linux.mm_types cimport folio
+from kmm.include_.linux.mm cimport folio_get, folio_put
+from kmm.include_.linux.page_flags cimport folio_test_clear_lru
+from kmm.include_.linux.mm_inline cimport folio_lruvec, lruvec_del_folio
+from kmm.include_.linux.gfp_types cimport __GFP_THISNODE
+from kmm.mm.internal cimport migration_target_control
+from kmm.mm.swap cimport folio_add_lru
+from kmm.mm.migrate cimport alloc_migration_target
+
+
+cdef bint folio_isolate_lru(folio *f) noexcept nogil:
+    """mm/vmscan.c: take a folio off its LRU list, with a reference for the
+    isolator; false if it was not on one (someone else isolated it).  The
+    caller accounts NR_ISOLATED_*."""
+    if folio_test_clear_lru(f):
+        folio_get(f)
+        lruvec_del_folio(folio_lruvec(f), f)
+        return True
+    return False
+
+
+cdef void folio_putback_lru(folio *f) noexcept nogil:
+    """mm/vmscan.c: return an isolated folio to the LRU and drop the
+    isolation reference."""
+    folio_add_lru(f)
+    folio_put(f)
+
+
+cdef folio *alloc_demote_folio(folio *src, unsigned long private) noexcept nogil:
+    """mm/vmscan.c: a demotion target: first the preferred target node only
+    (__GFP_THISNODE), so that kswapd there is woken to make room rather than
+    spilling to other lower-tier nodes; then any allowed lower-tier node.
+    demote_folio_list's gfp mask forbids direct reclaim."""
+    cdef migration_target_control *mtc = <migration_target_control *>private
+    cdef nodemask_t *allowed_mask = mtc.nmask
+    cdef folio *dst
+    mtc.nmask = NULL
+    mtc.gfp_mask |= __GFP_THISNODE
+    dst = alloc_migration_target(src, private)
+    if dst != NULL:
+        return dst
+    mtc.gfp_mask &= ~__GFP_THISNODE
+    mtc.nmask = allowed_mask
+    return alloc_migration_target(src, private)

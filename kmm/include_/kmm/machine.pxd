@@ -55,6 +55,7 @@ cdef struct kmm_kconfig:
     bint CONFIG_MIGRC_FIXES                  # the emulator's fixed variant
     bint CONFIG_DEBUG_TLBFLUSH               # count nr_tlb_* events
     bint CONFIG_DEBUG_VM                     # run the invariant checks
+    bint CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH   # debug: migration unmaps without TTU_BATCH_FLUSH
 
 
 cdef struct kmm_machine:

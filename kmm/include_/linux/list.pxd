@@ -80,6 +80,23 @@ cdef inline void list_splice_tail_init(list_head *list, list_head *head) noexcep
         __list_splice(list, head.prev, head)
         INIT_LIST_HEAD(list)
 
+cdef inline void list_splice_tail(list_head *list, list_head *head) noexcept nogil:
+    if not list_empty(list):
+        __list_splice(list, head.prev, head)
+
+cdef inline void list_cut_before(list_head *list, list_head *head, list_head *entry) noexcept nogil:
+    """Move the entries of head before entry (not included) to list, which
+    is overwritten; entry == head.next leaves list empty."""
+    if head.next == entry:
+        INIT_LIST_HEAD(list)
+        return
+    list.next = head.next
+    list.next.prev = list
+    list.prev = entry.prev
+    list.prev.next = list
+    head.next = entry
+    entry.prev = head
+
 cdef inline Py_ssize_t list_count_nodes(list_head *head) noexcept nogil:
     cdef Py_ssize_t n = 0
     cdef list_head *p = head.next

@@ -218,3 +218,49 @@ cdef inline void dec_mm_counter(mm_struct *mm, int member) noexcept nogil:
 
 cdef inline void add_mm_counter(mm_struct *mm, int member, long value) noexcept nogil:
     mm.rss_stat[member] += value
+
+
+# ---------------------------------------------------------------------------
+# Pins (include/linux/mm.h): a page pinned for DMA holds GUP_PIN_COUNTING_BIAS
+# references per pin; an order-0 folio "may be pinned" once its refcount
+# reaches the bias.  The emulator has no GUP, so only a test that takes
+# that many references can make it true.
+
+cdef enum:
+    GUP_PIN_COUNTING_BIAS = 1 << 10
+
+cdef inline bint folio_maybe_dma_pinned(const folio *f) noexcept nogil:
+    return f._refcount >= GUP_PIN_COUNTING_BIAS
+
+
+# ---------------------------------------------------------------------------
+# last_cpupid (include/linux/mm.h, CONFIG_NUMA_BALANCING): the last CPU and
+# pid (low 8 bits) that took a NUMA hint fault on the page, packed in
+# LAST_CPUPID_SHIFT = 8 + NR_CPUS_BITS(13) = 21 bits (page_cpupid_xchg_last
+# above keeps them in page->flags).
+
+cdef enum:
+    LAST__PID_SHIFT = 8
+    LAST__PID_MASK = (1 << LAST__PID_SHIFT) - 1
+    LAST__CPU_SHIFT = 13
+    LAST__CPU_MASK = (1 << LAST__CPU_SHIFT) - 1
+    PAGE_ACCESS_TIME_BUCKETS = 0          # LAST_CPUPID_SHIFT >= PAGE_ACCESS_TIME_MIN_BITS (12)
+    PAGE_ACCESS_TIME_MASK = LAST_CPUPID_MASK << PAGE_ACCESS_TIME_BUCKETS
+
+cdef inline int cpu_pid_to_cpupid(int cpu, int pid) noexcept nogil:
+    return ((cpu & LAST__CPU_MASK) << LAST__PID_SHIFT) | (pid & LAST__PID_MASK)
+
+cdef inline int cpupid_to_pid(int cpupid) noexcept nogil:
+    return cpupid & LAST__PID_MASK
+
+cdef inline int cpupid_to_cpu(int cpupid) noexcept nogil:
+    return (cpupid >> LAST__PID_SHIFT) & LAST__CPU_MASK
+
+cdef inline bint cpupid_pid_unset(int cpupid) noexcept nogil:
+    return cpupid_to_pid(cpupid) == (-1 & LAST__PID_MASK)
+
+cdef inline bint cpupid_cpu_unset(int cpupid) noexcept nogil:
+    return cpupid_to_cpu(cpupid) == (-1 & LAST__CPU_MASK)
+
+cdef inline bint __cpupid_match_pid(int task_pid, int cpupid) noexcept nogil:
+    return (task_pid & LAST__PID_MASK) == cpupid_to_pid(cpupid)

@@ -9,6 +9,14 @@ cdef enum:
     PF_KSWAPD = 0x00020000
     PF_KTHREAD = 0x00200000
 
+# task_numa_fault() flags (include/linux/sched.h)
+cdef enum:
+    TNF_MIGRATED = 0x01
+    TNF_NO_GROUP = 0x02
+    TNF_SHARED = 0x04
+    TNF_FAULT_LOCAL = 0x08
+    TNF_MIGRATE_FAIL = 0x10
+
 cdef enum:
     TASK_COMM_LEN = 16
 

@@ -50,3 +50,16 @@ cdef void pte_free(mm_struct *mm, page *pte_page) noexcept nogil:
 
 cdef page *pgd_alloc(mm_struct *mm) noexcept nogil:
     return pte_alloc_one(mm)
+
+
+from kmm.include_.linux.mm_types cimport vm_area_struct
+from kmm.include_.linux.pgtable cimport ptep_test_and_clear_young
+
+
+cdef bint ptep_clear_flush_young(vm_area_struct *vma, unsigned long address,
+                                 unsigned long *ptep) noexcept nogil:
+    """arch/x86/mm/pgtable.c: clear the accessed bit WITHOUT a TLB flush.  A
+    CPU that still caches the translation does not set the bit again until
+    the entry is evicted; x86 accepts that: reclaim then sees the page as
+    older than it is, which costs no correctness."""
+    return ptep_test_and_clear_young(vma.vm_mm, address, ptep)

@@ -1,0 +1,7 @@
+from kmm.include_.linux.mm_types cimport page
+from kmm.include_.linux.mmzone cimport pglist_data
+from kmm.include_.linux.sched cimport task_struct
+
+cdef bint pgdat_free_space_enough(pglist_data *pgdat) noexcept nogil
+cdef bint should_numa_migrate_memory(task_struct *p, page *pg, int src_nid, int dst_cpu) noexcept nogil
+cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) noexcept nogil

@@ -1,0 +1,45 @@
+# The cdef API of kmm/mm/migrate.pyx (mm/migrate.c).
+
+from kmm.include_.linux.list cimport list_head
+from kmm.include_.linux.mm_types cimport page, folio, vm_area_struct, address_space, anon_vma
+from kmm.include_.linux.mmzone cimport pglist_data
+from kmm.include_.linux.migrate cimport new_folio_t, free_folio_t
+
+cdef enum:
+    NR_MAX_BATCHED_MIGRATION = 512           # HPAGE_PMD_NR (x86-64 THP), 512 without THP too
+    NR_MAX_MIGRATE_PAGES_RETRY = 10
+    NR_MAX_MIGRATE_ASYNC_RETRY = 3
+    NR_MAX_MIGRATE_SYNC_RETRY = NR_MAX_MIGRATE_PAGES_RETRY - NR_MAX_MIGRATE_ASYNC_RETRY
+
+# mm/migrate.c: what one migrate_pages() call did, in folios and base pages
+cdef struct migrate_pages_stats:
+    int nr_succeeded                         # base pages migrated
+    int nr_failed_pages                      # base pages not migrated
+    int nr_thp_succeeded
+    int nr_thp_failed
+    int nr_thp_split
+
+# Emulator-only: a test may run code at two points of migrate_pages_batch()
+# (kmm_set_migrate_hook), to look at the page tables or access memory from
+# other CPUs while the batch's folios are unmapped.
+cdef enum:
+    KMM_MIGRATE_HOOK_UNMAPPED = 1            # the batch is unmapped; try_to_unmap_flush() not yet done
+    KMM_MIGRATE_HOOK_FLUSHED = 2             # the flush is done; nothing copied yet
+
+ctypedef void (*kmm_migrate_hook_t)(int point) noexcept nogil
+cdef void kmm_set_migrate_hook(kmm_migrate_hook_t fn, void *machine) noexcept nogil
+
+cdef void remove_migration_ptes(folio *src, folio *dst, bint locked) noexcept nogil
+cdef int folio_migrate_mapping(address_space *mapping, folio *newfolio, folio *f,
+                               int extra_count) noexcept nogil
+cdef void folio_migrate_flags(folio *newfolio, folio *f) noexcept nogil
+cdef void folio_migrate_copy(folio *newfolio, folio *f) noexcept nogil
+cdef int migrate_folio(address_space *mapping, folio *dst, folio *src, int mode) noexcept nogil
+cdef int migrate_pages(list_head *from_, new_folio_t get_new_folio, free_folio_t put_new_folio,
+                       unsigned long private, int mode, int reason,
+                       unsigned int *ret_succeeded) noexcept nogil
+cdef void putback_movable_pages(list_head *l) noexcept nogil
+cdef folio *alloc_migration_target(folio *src, unsigned long private) noexcept nogil
+cdef folio *alloc_misplaced_dst_folio(folio *src, unsigned long data) noexcept nogil
+cdef bint migrate_balanced_pgdat(pglist_data *pgdat, unsigned long nr_migrate_pages) noexcept nogil
+cdef int migrate_misplaced_page(page *p, vm_area_struct *vma, int node) noexcept nogil
