@@ -280,3 +280,53 @@ PRESETS = {
         cpu={"x86_bug_l1tf": True, "x86_phys_bits": 40},
     ),
 }
+
+
+# The seed patch's 25 hunks in patch order (FILE#N = the Nth hunk of FILE);
+# the position is the hunk's bit in the machine's ablation mask.  Hunks that
+# change behaviour can be switched off one by one (Machine(ablate=[...])).
+MIGRC_HUNKS = (
+    ("include/linux/mm_types.h#1", None),
+    ("include/linux/mmzone.h#1", None),
+    ("include/linux/mmzone.h#2", None),
+    ("include/linux/page-flags.h#1", None),
+    ("include/linux/page-flags.h#2", None),
+    ("include/linux/sched.h#1", None),
+    ("include/trace/events/mmflags.h#1", None),
+    ("mm/internal.h#1", None),
+    ("mm/memory.c#1", "do_wp_page flushes and frees pending folios before a page turns writable"),
+    ("mm/migrate.c#1", None),
+    ("mm/migrate.c#2", None),
+    ("mm/migrate.c#3", "folio_migrate_mapping expects migrc's extra reference"),
+    ("mm/migrate.c#4", "migrate_pages_batch starts a request for demotion/promotion"),
+    ("mm/migrate.c#5", "migrate_pages_batch decides can_migrc per folio"),
+    ("mm/migrate.c#6", "migrate_pages_batch marks both folios pending, folds the ro batch"),
+    ("mm/migrate.c#7", "migrate_pages_batch folds what remains of tlb_ubc_ro into tlb_ubc"),
+    ("mm/migrate.c#8", "migrate_pages_batch queues a moved source on the request"),
+    ("mm/migrate.c#9", "migrate_pages_batch hangs the request on its node"),
+    ("mm/migrate.c#10", "migrate_pages_batch undoes the marks of folios not moved"),
+    ("mm/page_alloc.c#1", "post_alloc_hook clears PG_migrc"),
+    ("mm/page_alloc.c#2", "__zone_watermark_ok counts pending folios as free"),
+    ("mm/page_alloc.c#3", "zone_watermark_fast counts pending folios as free"),
+    ("mm/page_alloc.c#4", "get_page_from_freelist flushes pending folios and retries"),
+    ("mm/rmap.c#1", None),
+    ("mm/rmap.c#2", "set_tlb_ubc_flush_pending fails can_migrc on a writable/dirty PTE"),
+)
+ABLATABLE = {h: i for i, (h, what) in enumerate(MIGRC_HUNKS) if what}
+
+
+def check_ablate(ablate) -> int:
+    """Hunk ids to switch off -> the ablation bit mask."""
+    if ablate is None:
+        return 0
+    if isinstance(ablate, str) or not isinstance(ablate, (list, tuple, set, frozenset)):
+        raise KmmConfigError(f"ablate: {ablate!r}; expected a list of hunk ids like ['mm/memory.c#1']")
+    mask = 0
+    for h in ablate:
+        if h not in ABLATABLE:
+            known = dict(MIGRC_HUNKS)
+            why = "it changes no behaviour" if h in known else "no such hunk in the seed patch"
+            raise KmmConfigError(f"ablate: {h!r} cannot be switched off ({why}); accepted: "
+                                 + ", ".join(ABLATABLE))
+        mask |= 1 << ABLATABLE[h]
+    return mask

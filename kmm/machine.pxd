@@ -9,6 +9,7 @@ cdef class Machine:
     cdef readonly dict cpu
     cdef readonly object seed
     cdef dict _sysctl
+    cdef unsigned long long _ablate
     cdef list _processes
     cdef readonly object oracle
     cdef readonly object tlb                 # the TLB configuration (kmm/config.py check_tlb)

@@ -36,6 +36,7 @@ from kmm.mm.page_alloc cimport (build_all_zonelists, init_per_zone_wmark_min,
 from kmm.mm.memory_tiers cimport establish_demotion_targets, next_demotion_node, node_is_toptier
 from kmm.mm.swapfile cimport swapfile_init
 from kmm.mm.vmscan cimport kswapd_run
+from kmm.mm.migrate cimport migrc_flush_free_folios
 # x86 TLB: the emulated caches and arch/x86/mm/tlb.c (see the TLB section below)
 from libc.stdint cimport uintptr_t
 from kmm.include_.linux.cpumask cimport cpumask_test_cpu
@@ -113,8 +114,9 @@ cdef class Machine:
     def __cinit__(self):
         self.m = NULL
 
-    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None):
+    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None):
         specs = _cfg.parse_nodes(nodes)
+        self._ablate = _cfg.check_ablate(ablate)
         self.tlb = _cfg.check_tlb(tlb)
         self._tlb_mms = []
         self.kconfig = _cfg.check_kconfig(kconfig)
@@ -132,7 +134,7 @@ cdef class Machine:
         (dicts such as sysctl and kconfig are merged)."""
         if not isinstance(name, str) or name not in _cfg.PRESETS:
             raise KmmConfigError(f"preset: unknown machine {name!r}; accepted: {', '.join(_cfg.PRESETS)}")
-        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed"}
+        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate"}
         if unknown:
             raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
                                  f"nodes, kconfig, sysctl, cpu, seed")
@@ -180,6 +182,7 @@ cdef class Machine:
         m.kconfig.CONFIG_MIGRC_FIXES = k["CONFIG_MIGRC_FIXES"]
         m.kconfig.CONFIG_DEBUG_TLBFLUSH = k["CONFIG_DEBUG_TLBFLUSH"]
         m.kconfig.CONFIG_DEBUG_VM = k["CONFIG_DEBUG_VM"]
+        m.migrc_ablate = self._ablate
         m.kconfig.CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH = k["CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH"]
         m.x86_bug_l1tf = self.cpu["x86_bug_l1tf"]
         m.x86_phys_bits = self.cpu["x86_phys_bits"]
@@ -266,6 +269,36 @@ cdef class Machine:
             problems = _debug_vm.check_invariants()
             if problems:
                 raise KmmStateError("CONFIG_DEBUG_VM: " + "; ".join(problems))
+
+    @property
+    def ablated(self):
+        """The seed-patch hunks switched off on this machine."""
+        return [h for h, bit in _cfg.ABLATABLE.items() if (self.m.migrc_ablate >> bit) & 1]
+
+    def migrc_pending(self):
+        """Source folios held by migrc for a deferred flush, per zone
+        (zone->migrc_pending_nr), and the requests hung on each node."""
+        cdef pglist_data *pgdat
+        out = {}
+        for nid in range(self.m.nr_node_ids):
+            pgdat = self.m.node_data[nid]
+            out[nid] = {
+                "pending": sum(pgdat.node_zones[z].migrc_pending_nr for z in range(MAX_NR_ZONES)),
+                "has_requests": pgdat.migrc_reqs.first != NULL,
+            }
+        return out
+
+    def migrc_flush_free_folios(self, int cpu=0):
+        """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything
+        was pending."""
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        r = migrc_flush_free_folios(NULL)
+        self.m.cpu = saved
+        self._after()
+        return bool(r)
 
     # -- topology --------------------------------------------------------
     @property

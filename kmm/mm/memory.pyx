@@ -7,6 +7,8 @@ there is no fault-around (fault_around_bytes = PAGE_SIZE), no swap, no
 userfaultfd and no THP.
 """
 
+from kmm.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
+from kmm.mm.migrate cimport migrc_flush_free_folios
 from kmm.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kmm.include_.linux.mm_types cimport (page, folio, mm_struct, vm_area_struct, address_space,
@@ -381,6 +383,11 @@ cdef vm_fault_t do_wp_page(vm_fault *vmf) noexcept nogil:
     vmf.page = vm_normal_page(vma, vmf.address, vmf.orig_pte)
     if vmf.page != NULL:
         f = page_folio(vmf.page)
+    # mm/memory.c#1 (migrc): the page is about to become writable while
+    # other CPUs may still read its old copy through a deferred-flush
+    # translation: flush and free everything migrc holds first.
+    if migrc_hunk(MIGRC_HUNK_MEMORY_C_1) and f != NULL and migrc_unpend_if_pending(f):
+        migrc_flush_free_folios(NULL)
     if vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
         if vmf.page == NULL:
             return VM_FAULT_SIGBUS
@@ -746,3 +753,6 @@ from kmm.kernel.sched.fair cimport task_numa_fault
 
 cdef enum:
     NUMA_BALANCING_MEMORY_TIERING = 0x2
+
+
+HUNKS = {"mm/memory.c#1": ("do_wp_page",)}

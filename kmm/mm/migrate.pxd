@@ -43,3 +43,26 @@ cdef folio *alloc_migration_target(folio *src, unsigned long private) noexcept n
 cdef folio *alloc_misplaced_dst_folio(folio *src, unsigned long data) noexcept nogil
 cdef bint migrate_balanced_pgdat(pglist_data *pgdat, unsigned long nr_migrate_pages) noexcept nogil
 cdef int migrate_misplaced_page(page *p, vm_area_struct *vma, int node) noexcept nogil
+
+# The seed patch (mm/migrate.c#1) and patch 3/3
+from kmm.include_.linux.mm_types cimport migrc_req
+from kmm.include_.linux.nodemask cimport nodemask_t
+
+cdef void migrc_mark_pending(folio *fsrc, folio *fdst) noexcept nogil
+cdef bint migrc_under_processing(folio *fsrc, folio *fdst) noexcept nogil
+cdef void migrc_undo_folios(folio *fsrc, folio *fdst) noexcept nogil
+cdef void migrc_expand_req(folio *fsrc, folio *fdst, migrc_req *req) noexcept nogil
+cdef migrc_req *migrc_req_start() noexcept nogil
+cdef void migrc_req_end(migrc_req *req) noexcept nogil
+cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil
+cdef void fold_ubc_ro_to_migrc(migrc_req *req) noexcept nogil
+cdef void migrc_pause() noexcept nogil
+cdef void migrc_resume() noexcept nogil
+cdef bint migrc_paused() noexcept nogil
+cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil
+
+cdef enum:
+    KMM_MIGRC_HOOK_BEFORE_FLUSH = 1          # migrc_flush_free_folios(): gathered, not yet flushed
+
+ctypedef void (*kmm_migrc_hook_t)(int point) noexcept nogil
+cdef void kmm_set_migrc_hook(kmm_migrc_hook_t fn, void *machine) noexcept nogil

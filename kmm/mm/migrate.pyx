@@ -24,7 +24,20 @@ Those places are marked "(migrc, HUNK-ID: ...)" below; the seed's new
 functions (mm/migrate.c#1) go before putback_movable_pages().
 """
 
-from kmm.include_.kmm.machine cimport KMM, NODE_DATA
+from libc.stdlib cimport malloc, free
+from kmm.include_.kmm.machine cimport KMM, NODE_DATA, kmm_machine, get_current
+from kmm.include_.linux.list cimport llist_head, llist_node, llist_add, llist_del_all
+from kmm.include_.linux.mm_types cimport migrc_req
+from kmm.include_.linux.mm_types_task cimport tlbflush_unmap_batch
+from kmm.include_.linux.nodemask cimport nodemask_t
+from kmm.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
+from kmm.arch.x86.include_.asm.tlbflush cimport arch_tlbbatch_clear, arch_tlbbatch_fold
+from kmm.arch.x86.mm.tlb cimport arch_tlbbatch_flush
+from kmm.mm.internal cimport (migrc_hunk, can_migrc_init, can_migrc_test, MIGRC_HUNK_MIGRATE_C_3,
+                              MIGRC_HUNK_MIGRATE_C_4, MIGRC_HUNK_MIGRATE_C_5,
+                              MIGRC_HUNK_MIGRATE_C_6, MIGRC_HUNK_MIGRATE_C_7,
+                              MIGRC_HUNK_MIGRATE_C_8, MIGRC_HUNK_MIGRATE_C_9,
+                              MIGRC_HUNK_MIGRATE_C_10)
 from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add, list_add_tail,
                                       list_del, list_move, list_move_tail, list_empty,
                                       list_splice, list_splice_init, list_splice_tail,
@@ -67,7 +80,7 @@ from kmm.mm.internal cimport migration_target_control
 from kmm.mm.page_alloc cimport __folio_alloc, zone_watermark_ok
 from kmm.mm.rmap cimport (rmap_walk, rmap_walk_locked, page_vma_mapped_walk, try_to_migrate,
                           try_to_unmap_flush, page_add_anon_rmap, page_add_file_rmap,
-                          folio_get_anon_vma, put_anon_vma)
+                          folio_get_anon_vma, put_anon_vma, fold_ubc_ro)
 from kmm.mm.swap cimport folio_add_lru
 from kmm.mm.vmscan cimport wakeup_kswapd, folio_isolate_lru, folio_putback_lru
 from kmm.mm.memory_tiers cimport node_is_toptier
@@ -115,7 +128,183 @@ cdef inline void kmm_migrate_hook(int point) noexcept nogil:
         _hook_fn(point)
 
 
-# (migrc, mm/migrate.c#1: the seed's migrc_* functions and fold_ubc_ro_to_migrc, here)
+# ---------------------------------------------------------------------------
+# The seed patch (mm/migrate.c#1): keep both the source and the destination
+# of a read-only migration until one deferred TLB flush covers them.
+
+cdef void migrc_mark_pending(folio *fsrc, folio *fdst) noexcept nogil:
+    """mm/migrate.c (migrc): hold the source (one more reference) and mark
+    both folios; ->lru is still in use, so the request is joined later."""
+    folio_get(fsrc)
+    __folio_set_migrc(fsrc)
+    __folio_set_migrc(fdst)
+
+
+cdef bint migrc_under_processing(folio *fsrc, folio *fdst) noexcept nogil:
+    """mm/migrate.c (migrc): only a source AND destination both marked are
+    this migration's; a source marked alone was deferred by an earlier one."""
+    return folio_test_migrc(fsrc) and folio_test_migrc(fdst)
+
+
+cdef void migrc_undo_folios(folio *fsrc, folio *fdst) noexcept nogil:
+    """mm/migrate.c (migrc): the folio was not moved; the batch's flush has
+    run, so drop the marks and the extra reference."""
+    __folio_clear_migrc(fsrc)
+    __folio_clear_migrc(fdst)
+    folio_put(fsrc)
+
+
+cdef void migrc_expand_req(folio *fsrc, folio *fdst, migrc_req *req) noexcept nogil:
+    """mm/migrate.c (migrc): queue a moved source on the request and count
+    it as pending in its zone."""
+    if req.nid == -1:
+        req.nid = folio_nid(fsrc)
+    if req.nid != folio_nid(fsrc):              # WARN_ON(): one node per request
+        KMM().migrc_nr_warnings += 1
+    list_add(&fsrc.lru, &req.folios)
+    folio_zone(fsrc).migrc_pending_nr += 1
+
+
+cdef migrc_req *migrc_req_start() noexcept nogil:
+    """mm/migrate.c (migrc): a new, empty request (kmalloc may fail: NULL)."""
+    cdef migrc_req *req = <migrc_req *>malloc(sizeof(migrc_req))
+    if req == NULL:
+        return NULL
+    arch_tlbbatch_clear(&req.arch)
+    INIT_LIST_HEAD(&req.folios)
+    req.nid = -1
+    return req
+
+
+cdef void migrc_req_end(migrc_req *req) noexcept nogil:
+    """mm/migrate.c (migrc): hang a non-empty request on its node."""
+    if req == NULL:
+        return
+    if list_empty(&req.folios):
+        free(req)
+        return
+    llist_add(&req.llnode, &NODE_DATA(req.nid).migrc_reqs)
+
+
+cdef inline migrc_req *llnode_to_req(llist_node *n) noexcept nogil:
+    return <migrc_req *>(<char *>n - <size_t>&(<migrc_req *>NULL).llnode)
+
+
+cdef void migrc_gather(list_head *folios, arch_tlbflush_unmap_batch *arch,
+                       llist_head *reqs) noexcept nogil:
+    """mm/migrate.c (migrc): take every request of a node: their CPUs into
+    arch, their folios onto folios."""
+    cdef llist_node *nodes = llist_del_all(reqs)
+    cdef llist_node *nxt
+    cdef migrc_req *req
+    while nodes != NULL:
+        nxt = nodes.next
+        req = llnode_to_req(nodes)
+        arch_tlbbatch_fold(arch, &req.arch)
+        list_splice(&req.folios, folios)
+        free(req)
+        nodes = nxt
+
+
+cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
+    """mm/migrate.c (migrc): do the deferred TLB flush of the given nodes'
+    requests (all nodes if NULL) and release the source folios held for it.
+    Returns whether anything was pending."""
+    cdef kmm_machine *m = KMM()
+    cdef nodemask_t all_nodes
+    cdef arch_tlbflush_unmap_batch arch
+    cdef list_head folios
+    cdef list_head *pos
+    cdef list_head *nxt
+    cdef folio *f
+    cdef int nid
+    INIT_LIST_HEAD(&folios)
+    if nodes == NULL:
+        all_nodes = (1ULL << m.nr_node_ids) - 1     # node_possible_map
+        nodes = &all_nodes
+    arch_tlbbatch_clear(&arch)
+    for nid in range(m.nr_node_ids):
+        if (nodes[0] >> nid) & 1:
+            migrc_gather(&folios, &arch, &NODE_DATA(nid).migrc_reqs)
+    if list_empty(&folios):
+        return False
+    kmm_migrc_hook(KMM_MIGRC_HOOK_BEFORE_FLUSH)
+    arch_tlbbatch_flush(&arch)
+    pos = folios.next
+    while pos != &folios:
+        nxt = pos.next
+        f = lru_to_folio(pos)
+        folio_zone(f).migrc_pending_nr -= 1
+        folio_put(f)
+        pos = nxt
+    return True
+
+
+cdef void fold_ubc_ro_to_migrc(migrc_req *req) noexcept nogil:
+    """mm/migrate.c (migrc): move what tlb_ubc_ro gathered for this folio
+    into the request instead of the batch's flush."""
+    cdef tlbflush_unmap_batch *tlb_ubc_ro = &get_current().tlb_ubc_ro
+    if not tlb_ubc_ro.flush_required:
+        return
+    arch_tlbbatch_fold(&req.arch, &tlb_ubc_ro.arch)
+    arch_tlbbatch_clear(&tlb_ubc_ro.arch)
+    tlb_ubc_ro.flush_required = False
+
+
+# ---------------------------------------------------------------------------
+# Patch 3/3 (CONFIG_MIGRC_PAUSE): no new deferrals while an allocation is
+# struggling, and what a paused batch gathered is flushed with the batch.
+
+cdef void migrc_pause() noexcept nogil:
+    KMM().migrc_pause_cnt += 1
+
+cdef void migrc_resume() noexcept nogil:
+    KMM().migrc_pause_cnt -= 1
+
+cdef bint migrc_paused() noexcept nogil:
+    return KMM().migrc_pause_cnt != 0
+
+
+cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil:
+    """Patch 3/3: a request half-built when migrc got paused hands its CPUs
+    to tlb_ubc, so the batch's own flush covers them."""
+    cdef tlbflush_unmap_batch *tlb_ubc = &get_current().tlb_ubc
+    if req == NULL:
+        return
+    arch_tlbbatch_fold(&tlb_ubc.arch, &req.arch)
+    arch_tlbbatch_clear(&req.arch)
+    tlb_ubc.flush_required = True
+
+
+# Emulator-only: a test may run code just before migrc_flush_free_folios()
+# flushes and frees (the hazard catalogue's interleaving point).
+cdef kmm_migrc_hook_t _migrc_hook_fn = NULL
+cdef void *_migrc_hook_machine = NULL
+
+cdef void kmm_set_migrc_hook(kmm_migrc_hook_t fn, void *machine) noexcept nogil:
+    global _migrc_hook_fn, _migrc_hook_machine
+    _migrc_hook_fn = fn
+    _migrc_hook_machine = machine
+
+cdef inline void kmm_migrc_hook(int point) noexcept nogil:
+    if _migrc_hook_fn != NULL and _migrc_hook_machine == <void *>KMM():
+        _migrc_hook_fn(point)
+
+
+HUNKS = {
+    "mm/migrate.c#1": ("migrc_mark_pending", "migrc_under_processing", "migrc_undo_folios",
+                       "migrc_expand_req", "migrc_req_start", "migrc_req_end", "migrc_gather",
+                       "migrc_flush_free_folios", "fold_ubc_ro_to_migrc"),
+    "mm/migrate.c#2": ("folio_expected_refs",),
+    "mm/migrate.c#3": ("folio_migrate_mapping",),
+    "mm/migrate.c#4": ("migrate_pages_batch",),
+    "mm/migrate.c#5": ("migrate_pages_batch",),
+    "mm/migrate.c#6": ("migrate_pages_batch",),
+    "mm/migrate.c#7": ("migrate_pages_batch",),
+    "mm/migrate.c#8": ("migrate_pages_batch",),
+    "mm/migrate.c#9": ("migrate_pages_batch",),
+    "mm/migrate.c#10": ("migrate_pages_batch",),
+}
 
 # ---------------------------------------------------------------------------
 # Putting isolated folios back, and rebuilding PTEs from migration entries
@@ -228,7 +417,8 @@ cdef int folio_migrate_mapping(address_space *mapping, folio *newfolio, folio *f
     cdef zone *oldzone
     cdef zone *newzone
     cdef bint dirty
-    # (migrc, mm/migrate.c#3: one more expected reference for a folio under migrc, here)
+    if migrc_hunk(MIGRC_HUNK_MIGRATE_C_3) and migrc_under_processing(f, newfolio):
+        expected_count += 1                      # mm/migrate.c#3: migrc holds one more
     if mapping == NULL:
         # anonymous page without a mapping
         if folio_ref_count(f) != expected_count:
@@ -594,9 +784,15 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
     cdef int jump = 0                              # 1: goto move, 2: goto out
     cdef int old_page_state
     cdef anon_vma *av
+    cdef migrc_req *mreq = NULL
+    cdef bint can_migrc = False
     INIT_LIST_HEAD(&unmap_folios)
     INIT_LIST_HEAD(&dst_folios)
-    # (migrc, mm/migrate.c#4: mreq = migrc_req_start() for MR_DEMOTION / MR_NUMA_MISPLACED, here)
+    # mm/migrate.c#4: migrc only for NUMA migrations (demotion, promotion);
+    # patch 3/3: no new request while migrc is paused
+    if migrc_hunk(MIGRC_HUNK_MIGRATE_C_4) and (reason == MR_DEMOTION or reason == MR_NUMA_MISPLACED) \
+            and not (KMM().kconfig.CONFIG_MIGRC_PAUSE and migrc_paused()):
+        mreq = migrc_req_start()
 
     while npass < nr_pass and retry and not jump:
         retry = 0
@@ -609,10 +805,14 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
             is_thp = False                         # order-0 folios only
             nr_pages = folio_nr_pages(f)
 
-            # (migrc, mm/migrate.c#5: can_migrc_init(), here)
+            if migrc_hunk(MIGRC_HUNK_MIGRATE_C_5):
+                can_migrc_init()                   # mm/migrate.c#5
             rc = migrate_folio_unmap(get_new_folio, put_new_folio, private, f, &dst, mode,
                                      reason, ret_folios)
-            # (migrc, mm/migrate.c#5: can_migrc = mreq && can_migrc_test() && !folio_test_migrc(folio), here)
+            # mm/migrate.c#5: a request exists, every mapping was read-only
+            # (and there was one), and the folio is not held by migrc already
+            can_migrc = migrc_hunk(MIGRC_HUNK_MIGRATE_C_5) and mreq != NULL and \
+                can_migrc_test() and not folio_test_migrc(f)
             #
             # Success: the folio will be freed; Unmap: the folio goes on
             # unmap_folios, dst on dst_folios; -EAGAIN, -ENOMEM: it stays on
@@ -638,14 +838,19 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
             elif rc == MIGRATEPAGE_UNMAP:
                 list_move_tail(&f.lru, &unmap_folios)
                 list_add_tail(&dst.lru, &dst_folios)
-                # (migrc, mm/migrate.c#6: migrc_mark_pending() + fold_ubc_ro_to_migrc() if can_migrc, here)
+                if can_migrc and migrc_hunk(MIGRC_HUNK_MIGRATE_C_6):
+                    # mm/migrate.c#6: ->lru is busy: only mark now, queue
+                    # on the request after a successful move
+                    migrc_mark_pending(f, dst)
+                    fold_ubc_ro_to_migrc(mreq)
             else:
                 # permanent failure (-EBUSY...): the folio went to
                 # ret_folios and is not retried
                 nr_failed += 1
                 stats.nr_thp_failed += is_thp
                 stats.nr_failed_pages += nr_pages
-            # (migrc, mm/migrate.c#7: fold_ubc_ro(), here)
+            if migrc_hunk(MIGRC_HUNK_MIGRATE_C_7):
+                fold_ubc_ro()                      # mm/migrate.c#7: the rest goes to tlb_ubc
             pos = nxt
         npass += 1
     if not jump:
@@ -657,6 +862,8 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
         # move:
         kmm_migrate_hook(KMM_MIGRATE_HOOK_UNMAPPED)
         # flush the TLBs for every unmapped folio
+        if KMM().kconfig.CONFIG_MIGRC_PAUSE and migrc_paused():
+            fold_migrc_to_ubc(mreq)                # patch 3/3: paused mid-batch
         try_to_unmap_flush()
         kmm_migrate_hook(KMM_MIGRATE_HOOK_FLUSHED)
 
@@ -686,7 +893,8 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
                 elif rc == MIGRATEPAGE_SUCCESS:
                     stats.nr_succeeded += nr_pages
                     stats.nr_thp_succeeded += is_thp
-                    # (migrc, mm/migrate.c#8: migrc_expand_req() if migrc_under_processing(), here)
+                    if migrc_hunk(MIGRC_HUNK_MIGRATE_C_8) and migrc_under_processing(f, dst):
+                        migrc_expand_req(f, dst, mreq)     # mm/migrate.c#8
                 else:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp
@@ -704,7 +912,10 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
         rc = rc_saved
 
     # out:
-    # (migrc, mm/migrate.c#9: migrc_req_end(mreq), here)
+    if migrc_hunk(MIGRC_HUNK_MIGRATE_C_9):
+        migrc_req_end(mreq)                        # mm/migrate.c#9
+    elif mreq != NULL and list_empty(&mreq.folios):
+        free(mreq)
     # clean up the folios left unmapped: their PTEs come back
     dpos = dst_folios.next
     dpos2 = dpos.next
@@ -715,7 +926,8 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
         dst = lru_to_folio(dpos)
         old_page_state = 0
         av = NULL
-        # (migrc, mm/migrate.c#10: migrc_undo_folios() if migrc_under_processing(), here)
+        if migrc_hunk(MIGRC_HUNK_MIGRATE_C_10) and migrc_under_processing(f, dst):
+            migrc_undo_folios(f, dst)              # mm/migrate.c#10
         __migrate_folio_extract(dst, &old_page_state, &av)
         migrate_folio_undo_src(f, old_page_state & PAGE_WAS_MAPPED, av, True, ret_folios)
         list_del(&dst.lru)

@@ -26,6 +26,7 @@ from kmm.include_.linux.vmstat cimport (__mod_zone_freepage_state, zone_page_sta
                                        __count_numa_events)
 from kmm.include_.linux.vm_event_item cimport PGALLOC_DMA, PGFREE
 from kmm.mm.internal cimport *
+from kmm.mm.migrate cimport migrc_flush_free_folios, migrc_pause, migrc_resume, migrc_paused
 from kmm.mm.vmscan cimport wakeup_kswapd, try_to_free_pages
 
 cdef extern from *:
@@ -262,6 +263,9 @@ cdef void post_alloc_hook(page *p, unsigned int order, gfp_t gfp_flags) noexcept
     set_page_count(p, 1)
     for i in range(1U << order):
         (p + i).kmm_alloc_gen += 1           # oracle: a new life for the page
+    if migrc_hunk(MIGRC_HUNK_PAGE_ALLOC_C_1):
+        for i in range(1U << order):         # mm/page_alloc.c#1
+            migrc_init_page(p + i)
 
 
 cdef void prep_new_page(page *p, unsigned int order, gfp_t gfp_flags,
@@ -286,6 +290,8 @@ cdef bint __zone_watermark_ok(zone *z, unsigned int order, unsigned long mark,
     """mm/page_alloc.c: may 2^order pages go while free_pages stay above mark?"""
     cdef long min = <long>mark
     cdef unsigned int o
+    if migrc_hunk(MIGRC_HUNK_PAGE_ALLOC_C_2):
+        free_pages += migrc_pending_nr_in_zone(z)     # mm/page_alloc.c#2
     free_pages -= __zone_watermark_unusable_free(z, order, alloc_flags)
     if alloc_flags & ALLOC_RESERVES:
         if alloc_flags & ALLOC_MIN_RESERVE:
@@ -318,6 +324,8 @@ cdef bint zone_watermark_fast(zone *z, unsigned int order, unsigned long mark,
     cdef long usable_free, reserved
     if order == 0:
         usable_free = free_pages
+        if migrc_hunk(MIGRC_HUNK_PAGE_ALLOC_C_3):
+            usable_free = free_pages + migrc_pending_nr_in_zone(z)   # mm/page_alloc.c#3
         reserved = __zone_watermark_unusable_free(z, 0, alloc_flags)
         usable_free -= min(usable_free, reserved)
         if usable_free > <long>mark + z.lowmem_reserve[highest_zoneidx]:
@@ -577,6 +585,18 @@ cdef page *get_page_from_freelist(gfp_t gfp_mask, unsigned int order, int alloc_
         zn = z.zone
         mark = wmark_pages(zn, alloc_flags & ALLOC_WMARK_MASK)
         if not zone_watermark_fast(zn, order, mark, ac.highest_zoneidx, alloc_flags, gfp_mask):
+            if migrc_hunk(MIGRC_HUNK_PAGE_ALLOC_C_4):
+                # mm/page_alloc.c#4: free the held source folios, then look
+                # at the zone again with the updated counters
+                migrc_flush_free_folios(ac.nodemask)
+                if zone_watermark_fast(zn, order, mark, ac.highest_zoneidx, alloc_flags, gfp_mask):
+                    p = rmqueue(ac.preferred_zoneref.zone, zn, order, gfp_mask, alloc_flags,
+                                ac.migratetype)
+                    if p != NULL:
+                        prep_new_page(p, order, gfp_mask, alloc_flags)
+                        return p
+                    z = next_zones_zonelist(z + 1, ac.highest_zoneidx, ac.nodemask)
+                    continue
             if not (alloc_flags & ALLOC_NO_WATERMARKS):
                 # node_reclaim_mode is 0 (the default): try the next zone.
                 z = next_zones_zonelist(z + 1, ac.highest_zoneidx, ac.nodemask)
@@ -621,12 +641,15 @@ cdef page *__alloc_pages_slowpath(gfp_t gfp_mask, unsigned int order,
                                   alloc_context *ac) noexcept nogil:
     """mm/page_alloc.c: wake kswapd, retry at WMARK_MIN, then direct reclaim
     if the caller may block.  No compaction, no OOM killer: where the kernel
-    would OOM-kill, this returns NULL."""
+    would OOM-kill, this returns NULL.  With patch 3/3 (CONFIG_MIGRC_PAUSE),
+    a failed attempt after retry: pauses migrc and frees every held folio;
+    migrc resumes when the allocation ends (got_pg / nopage)."""
     cdef bint can_direct_reclaim = (gfp_mask & __GFP_DIRECT_RECLAIM) != 0
     cdef unsigned int alloc_flags = gfp_to_alloc_flags(gfp_mask, order)
-    cdef page *p
+    cdef page *p = NULL
     cdef unsigned long progress
     cdef int no_progress_loops = 0
+    cdef bint paused = False
     if alloc_flags & ALLOC_KSWAPD:
         wake_all_kswapds(order, gfp_mask, ac)
     p = get_page_from_freelist(gfp_mask, order, alloc_flags & ~ALLOC_NO_WATERMARKS, ac)
@@ -637,23 +660,30 @@ cdef page *__alloc_pages_slowpath(gfp_t gfp_mask, unsigned int order,
             wake_all_kswapds(order, gfp_mask, ac)
         p = get_page_from_freelist(gfp_mask, order, alloc_flags, ac)
         if p != NULL:
-            return p
+            break                                   # got_pg
+        if KMM().kconfig.CONFIG_MIGRC and KMM().kconfig.CONFIG_MIGRC_PAUSE and not paused:
+            migrc_pause()                           # patch 3/3
+            paused = True
+            migrc_flush_free_folios(NULL)
         if not can_direct_reclaim:
-            return NULL
+            break                                   # nopage
         # __alloc_pages_direct_reclaim
         progress = try_to_free_pages(ac.zonelist, order, gfp_mask, ac.nodemask)
         if progress:
             p = get_page_from_freelist(gfp_mask, order, alloc_flags, ac)
             if p != NULL:
-                return p
+                break
         if gfp_mask & __GFP_NORETRY:
-            return NULL
+            break
         # should_reclaim_retry(): give up after MAX_RECLAIM_RETRIES rounds
         # without progress.
         if progress == 0:
             no_progress_loops += 1
         if no_progress_loops > 16:
-            return NULL
+            break
+    if paused:
+        migrc_resume()
+    return p
 
 
 cdef inline bint prepare_alloc_pages(gfp_t gfp_mask, unsigned int order, int preferred_nid,
@@ -699,3 +729,11 @@ cdef page *alloc_pages_node(int nid, gfp_t gfp_mask, unsigned int order) noexcep
     if nid == -1:
         nid = numa_node_id()
     return __alloc_pages(gfp_mask, order, nid, NULL)
+
+
+HUNKS = {
+    "mm/page_alloc.c#1": ("post_alloc_hook",),
+    "mm/page_alloc.c#2": ("__zone_watermark_ok",),
+    "mm/page_alloc.c#3": ("zone_watermark_fast",),
+    "mm/page_alloc.c#4": ("get_page_from_freelist",),
+}

@@ -8,6 +8,7 @@ VMAs mapping the file.  _mapcount counts the PTEs mapping a page, from -1.
 """
 
 from libc.stdlib cimport calloc, free
+from kmm.mm.internal cimport migrc_hunk, can_migrc_fail, MIGRC_HUNK_RMAP_C_2
 from kmm.include_.kmm.machine cimport KMM
 from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add, list_add_tail,
                                       list_del, list_empty)
@@ -440,7 +441,8 @@ cdef void set_tlb_ubc_flush_pending(mm_struct *mm, pte_t pteval, unsigned long u
         return
     if pte_write(pteval) or writable:
         tlb_ubc = &cur.tlb_ubc
-        # (migrc, mm/rmap.c#2: can_migrc_fail(), here)
+        if migrc_hunk(MIGRC_HUNK_RMAP_C_2):
+            can_migrc_fail()                       # mm/rmap.c#2: a writable or dirty mapping
     else:
         tlb_ubc = &cur.tlb_ubc_ro
     arch_tlbbatch_add_pending(&tlb_ubc.arch, mm, uaddr)
@@ -702,3 +704,9 @@ cdef int folio_referenced(folio *f, int is_locked, void *memcg, unsigned long *v
     if we_locked:
         folio_unlock(f)
     return -1 if rwc.contended else pra.referenced
+
+
+HUNKS = {
+    "mm/rmap.c#1": ("fold_ubc_ro",),
+    "mm/rmap.c#2": ("set_tlb_ubc_flush_pending",),
+}

@@ -114,6 +114,10 @@ cdef struct kmm_machine:
     unsigned long debug_vm_checks
     # the shared zero page anonymous read faults map (mm/memory.c my_zero_pfn)
     unsigned long zero_pfn
+    # the seed patch: hunks switched off one by one (bit = hunk's patch order)
+    unsigned long long migrc_ablate
+    int migrc_pause_cnt                      # patch 3/3: migrc_pause() nesting
+    unsigned long migrc_nr_warnings          # WARN_ON() hits in migrc code
     # the TLB-coherence oracle (kmm/debug/oracle.pyx)
     bint oracle_enabled
     unsigned int kmm_next_version
