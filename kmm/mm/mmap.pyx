@@ -13,7 +13,8 @@ from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add_tail, 
 from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, file, address_space,
                                           anon_vma, anon_vma_chain)
 from kmm.include_.linux.mm cimport (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD,
-                                    VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, vma_pages)
+                                    VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, VM_ACCOUNT,
+                                    VM_NORESERVE, vma_pages)
 from kmm.include_.asm_generic.tlb cimport mmu_gather
 from kmm.include_.linux.pgtable cimport TASK_SIZE_MAX
 from kmm.arch.x86.mm.pgprot cimport vm_get_page_prot
@@ -144,6 +145,11 @@ cdef unsigned long mmap_region(mm_struct *mm, file *f, unsigned long addr, unsig
     cdef vm_area_struct *vma
     cdef unsigned long end = addr + len
     cdef unsigned long pglen = len >> 12
+    # accountable_mapping(): a private writable mapping is charged to the
+    # overcommit accounting and marked VM_ACCOUNT (mprotect then neither
+    # charges it again nor sets a flag that would stop it merging back)
+    if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE:
+        vm_flags |= VM_ACCOUNT
     while next != NULL and next.vm_start < addr:
         prev = next
         next = next.vm_next
