@@ -601,10 +601,13 @@ cdef class Machine:
             ths.append(th)
         proc.threads = tuple(ths)
         self._processes.append(proc)
+        # Each CLONE_VM thread holds an mm_users reference (copy_mm() does
+        # mmget()), so mm_users is the thread count, which mirrored code
+        # reads (change_pte_range's single-threaded test).  exit() drops
+        # them all.
+        mm.mm_users = threads
         for th in ths:
             self._switch_to(th.cpu, th.task)
-        # the threads share one mm_users reference: the process's (CLONE_VM
-        # threads in Linux each hold one; exit drops them all at once here)
         return proc
 
     @property
@@ -1334,7 +1337,8 @@ cdef class Process:
             if t.on_cpu:
                 m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
         m._enter()
-        mmput(self.mm)
+        for t in self.threads:
+            mmput(self.mm)          # the last thread's mmput() tears the mm down
         self.alive = False
         m._processes.remove(self)
         m._after()
