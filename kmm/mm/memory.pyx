@@ -37,8 +37,20 @@ from kmm.mm.swap cimport folio_add_lru
 from kmm.mm.filemap cimport filemap_fault, filemap_page_mkwrite
 from kmm.mm.page_writeback cimport folio_mark_dirty
 from kmm.mm.pgtable_generic cimport ptep_clear_flush
-from kmm.include_.linux.vm_event_item cimport PGFAULT, PGREUSE
-from kmm.include_.linux.vmstat cimport count_vm_event
+from kmm.include_.linux.vm_event_item cimport (PGFAULT, PGREUSE, NUMA_HINT_FAULTS,
+                                              NUMA_HINT_FAULTS_LOCAL)
+from kmm.include_.linux.vmstat cimport count_vm_event, count_vm_numa_event
+from kmm.include_.linux.nodemask cimport NUMA_NO_NODE
+from kmm.mm.mmap cimport vma_wants_manual_pte_write_upgrade
+from kmm.mm.mprotect cimport can_change_pte_writable
+
+cdef enum:
+    # include/linux/sched/numa_balancing.h: task_numa_fault() flags
+    TNF_MIGRATED = 0x01
+    TNF_NO_GROUP = 0x02
+    TNF_SHARED = 0x04
+    TNF_FAULT_LOCAL = 0x08
+    TNF_MIGRATE_FAIL = 0x10
 
 
 cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil:
@@ -409,17 +421,57 @@ cdef inline vm_fault_t _wp_copy(vm_fault *vmf, folio *f) noexcept nogil:
     return wp_page_copy(vmf)
 
 
+cdef int numa_migrate_prep(page *p, vm_area_struct *vma, unsigned long addr, int page_nid,
+                           int *flags) noexcept nogil:
+    """mm/memory.c: count the hinting fault (and whether it was local), take
+    a reference for the migration, and ask the policy where the page should
+    be.  Until mpol_misplaced() is mirrored the page is never misplaced
+    (NUMA_NO_NODE); vma_set_access_pid_bit is not modelled."""
+    get_page(p)
+    count_vm_numa_event(NUMA_HINT_FAULTS)
+    if page_nid == numa_node_id():
+        count_vm_numa_event(NUMA_HINT_FAULTS_LOCAL)
+        flags[0] |= TNF_FAULT_LOCAL
+    return NUMA_NO_NODE
+
+
 cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
-    """mm/memory.c: NUMA hint fault on a PROT_NONE PTE: restore the VMA's
-    protection (young, writable only if it may be).  Migrating the page to
-    the accessing node arrives with the NUMA-balancing work."""
+    """mm/memory.c: NUMA hint fault on a PROT_NONE PTE: count it, then
+    restore the VMA's protection (young; writable again if the PTE may be
+    made writable without a write fault, as can_change_pte_writable decides).
+    Migrating a misplaced page arrives with mpol_misplaced() and
+    migrate_misplaced_page(); task_numa_fault() with the scheduler side."""
     cdef vm_area_struct *vma = vmf.vma
     cdef pte_t old_pte, pte
+    cdef page *p
+    cdef int page_nid, target_nid
+    cdef int flags = 0
+    cdef bint writable
     if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
         return 0
+    old_pte = ptep_get(vmf.pte)
+    pte = pte_modify(old_pte, vma.vm_page_prot)
+    writable = pte_write(pte)
+    if not writable and vma_wants_manual_pte_write_upgrade(vma) and \
+            can_change_pte_writable(vma, vmf.address, pte):
+        writable = True
+    p = vm_normal_page(vma, vmf.address, pte)
+    if p != NULL:                                # no zone-device or compound pages here
+        if not writable:
+            flags |= TNF_NO_GROUP
+        if page_mapcount(p) > 1 and (vma.vm_flags & VM_SHARED):
+            flags |= TNF_SHARED
+        page_nid = page_to_nid(p)
+        # (last_cpupid is read here for task_numa_fault, not yet mirrored)
+        target_nid = numa_migrate_prep(p, vma, vmf.address, page_nid, &flags)
+        # NUMA_NO_NODE: the page stays where it is
+        put_page(p)
+    # out_map: restore, no flush needed (the old entry was not present)
     old_pte = ptep_modify_prot_start(vma.vm_mm, vmf.address, vmf.pte)
     pte = pte_modify(old_pte, vma.vm_page_prot)
     pte = pte_mkyoung(pte)
+    if writable:
+        pte = pte_mkwrite(pte)
     ptep_modify_prot_commit(vma.vm_mm, vmf.address, vmf.pte, old_pte, pte)
     return 0
 
