@@ -20,6 +20,7 @@ cdef vm_area_struct *find_vma_intersection(mm_struct *mm, unsigned long start,
 cdef vm_area_struct *vma_merge(mm_struct *mm, vm_area_struct *prev, unsigned long addr,
                                unsigned long end, unsigned long vm_flags, anon_vma *av,
                                file *f, unsigned long pgoff) noexcept nogil
+cdef anon_vma *find_mergeable_anon_vma(vm_area_struct *vma) noexcept nogil
 cdef bint vma_wants_writenotify(vm_area_struct *vma, pgprot_t vm_page_prot) noexcept nogil
 cdef vm_area_struct *vm_area_alloc(mm_struct *mm) noexcept nogil
 cdef void vma_set_page_prot(vm_area_struct *vma) noexcept nogil

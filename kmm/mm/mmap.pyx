@@ -14,7 +14,7 @@ from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, file, addre
                                           anon_vma, anon_vma_chain)
 from kmm.include_.linux.mm cimport (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD,
                                     VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, VM_ACCOUNT,
-                                    VM_NORESERVE, VM_SPECIAL, vma_pages)
+                                    VM_NORESERVE, VM_SPECIAL, VM_ACCESS_FLAGS, vma_pages)
 from kmm.include_.linux.mm_types cimport pgprot_t
 from kmm.include_.asm_generic.tlb cimport mmu_gather
 from kmm.include_.linux.pgtable cimport TASK_SIZE_MAX
@@ -160,6 +160,41 @@ cdef inline int dup_anon_vma(vm_area_struct *dst, vm_area_struct *src) noexcept 
     if src.anon_vma != NULL and dst.anon_vma == NULL:
         return anon_vma_clone(dst, src)
     return 0
+
+
+cdef inline bint anon_vma_compatible(vm_area_struct *a, vm_area_struct *b) noexcept nogil:
+    """mm/mmap.c: adjacent, same file, flags differing only in what mprotect
+    changes, and offsets that continue: mprotect could merge them later."""
+    return (a.vm_end == b.vm_start and a.vm_file == b.vm_file
+            and not ((a.vm_flags ^ b.vm_flags) & ~(<unsigned long>VM_ACCESS_FLAGS))
+            and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> 12))
+
+
+cdef inline anon_vma *reusable_anon_vma(vm_area_struct *old, vm_area_struct *a,
+                                        vm_area_struct *b) noexcept nogil:
+    """mm/mmap.c: old's anon_vma, if a and b are compatible and old is linked
+    to that one anon_vma only (not a forked child's VMA)."""
+    cdef list_head *chain = &old.anon_vma_chain
+    if anon_vma_compatible(a, b):
+        if old.anon_vma != NULL and not list_empty(chain) and chain.next == chain.prev:
+            return old.anon_vma
+    return NULL
+
+
+cdef anon_vma *find_mergeable_anon_vma(vm_area_struct *vma) noexcept nogil:
+    """mm/mmap.c: an anon_vma of a neighbour (the next VMA first, then the
+    previous one) that vma could share, so that an mprotect which later
+    gives them the same flags can merge them again.  NULL if none."""
+    cdef anon_vma *av = NULL
+    cdef vm_area_struct *next = vma.vm_next
+    cdef vm_area_struct *prev = vma.vm_prev
+    if next != NULL and next.vm_start == vma.vm_end:
+        av = reusable_anon_vma(next, vma, next)
+        if av != NULL:
+            return av
+    if prev != NULL:
+        av = reusable_anon_vma(prev, prev, vma)
+    return av
 
 
 cdef vm_area_struct *find_vma_intersection(mm_struct *mm, unsigned long start,
