@@ -635,10 +635,13 @@ cdef class Machine:
             ths.append(th)
         proc.threads = tuple(ths)
         self._processes.append(proc)
+        # Each CLONE_VM thread holds an mm_users reference (copy_mm() does
+        # mmget()), so mm_users is the thread count, which mirrored code
+        # reads (change_pte_range's single-threaded test).  exit() drops
+        # them all.
+        mm.mm_users = threads
         for th in ths:
             self._switch_to(th.cpu, th.task)
-        # the threads share one mm_users reference: the process's (CLONE_VM
-        # threads in Linux each hold one; exit drops them all at once here)
         return proc
 
     @property
@@ -812,13 +815,15 @@ cdef class Machine:
         if not isinstance(proc, Process) or (<Process>proc).machine is not self:
             raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
         p = <Process>proc
+        if filters:
+            return p._change_prot_numa(addr, npages, cpu=cpu)   # the kernel's own path
         p._check_alive()
         p._check_range(addr, npages)
         self._check_cpu(cpu)
         self._enter()
         saved = self.m.cpu
         self.m.cpu = cpu
-        n = _kmm_change_prot_numa_range(p.mm, addr, addr + npages * 4096, bool(filters))
+        n = _kmm_change_prot_numa_range(p.mm, addr, addr + npages * 4096, False)
         self.m.cpu = saved
         self._after()
         return n
@@ -1247,8 +1252,10 @@ from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_w
                                                 pte_young, pte_pfn, pte_special)
 from kmm.kernel.fork cimport mm_alloc, mmput
 from kmm.kernel.sched.core cimport context_switch
-from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, PROT_READ, PROT_WRITE, PROT_EXEC,
-                          MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
+from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_READ, PROT_WRITE,
+                          PROT_EXEC, MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
+from kmm.mm.mprotect cimport do_mprotect_pkey
+from kmm.mm.mempolicy cimport change_prot_numa
 from kmm.mm.filemap cimport filemap_read, generic_perform_write
 from libc.stdlib cimport calloc as _calloc, free as _free
 from kmm.hw.mmu cimport cpu_access
@@ -1413,13 +1420,18 @@ cdef class Process:
             raise KmmStateError(f"mmap failed with errno {-<long>addr}")
         return addr
 
-    def munmap(self, addr, npages):
-        """munmap(2)."""
+    def munmap(self, addr, npages, cpu=None):
+        """munmap(2), run on cpu (default: thread 0's CPU, the caller)."""
         cdef int rc
+        cdef int c
         self._check_alive()
         self._check_range(addr, npages)
+        c = self._syscall_cpu(cpu)
         self.machine._enter()
+        saved = self.machine.m.cpu
+        self.machine.m.cpu = c
         rc = do_vmi_munmap(self.mm, addr, npages * 4096)
+        self.machine.m.cpu = saved
         self.machine._after()
         if rc:
             raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with errno {-rc}")
@@ -1503,6 +1515,80 @@ cdef class Process:
         d = self.pte(addr)
         return d["pfn"] if d is not None and d.get("present") else None
 
+    # == mprotect(2) and NUMA hinting (mm/mprotect.c, mm/mempolicy.c) =======
+
+    def _syscall_cpu(self, cpu):
+        """The CPU a system call of this process runs on: cpu if given, else
+        thread 0's (the calling thread's) CPU."""
+        if cpu is None:
+            return (<Thread>self.threads[0]).cpu
+        self.machine._check_cpu(cpu)
+        return cpu
+
+    def mprotect(self, addr, npages, prot, cpu=None):
+        """mprotect(2) of npages pages at addr to prot ('r', 'rw', 'none', ...
+        as for mmap), run on cpu (default: thread 0's CPU).  Splits and
+        merges VMAs as the kernel does, and flushes each VMA's changed PTEs
+        at its end.  Raises KmmStateError with the errno: ENOMEM when part
+        of the range is not mapped (VMAs before the hole stay changed),
+        EACCES when a mapping may not get that access (e.g. 'w' on a
+        read-only shared file mapping, which lacks VM_MAYWRITE)."""
+        cdef int rc, c
+        cdef unsigned long p
+        self._check_alive()
+        p = parse_prot(prot)
+        self._check_range(addr, npages)
+        c = self._syscall_cpu(cpu)
+        self.machine._enter()
+        saved = self.machine.m.cpu
+        self.machine.m.cpu = c
+        rc = do_mprotect_pkey(self.mm, addr, npages * 4096, p, -1)
+        self.machine.m.cpu = saved
+        self.machine._after()
+        if rc:
+            name = {-12: "ENOMEM", -13: "EACCES", -22: "EINVAL"}.get(rc, "")
+            raise KmmStateError(f"mprotect({addr:#x}, {npages} pages, {prot!r}) failed with "
+                                f"errno {-rc} {name}".rstrip())
+
+    def _change_prot_numa(self, addr, npages, cpu=0):
+        """NUMA hinting's PTE update: change_prot_numa() on each VMA part of
+        [addr, addr + npages pages), run on cpu, as task_numa_work calls it
+        per VMA (its choice of VMAs and its 2 MB chunking are the caller's
+        business).  Returns the number of PTEs made PROT_NONE."""
+        cdef unsigned long start, end, total = 0
+        cdef vm_area_struct *vma
+        self._check_alive()
+        self._check_range(addr, npages)
+        if isinstance(cpu, bool) or not isinstance(cpu, int):
+            raise KmmConfigError(f"cpu: {cpu!r}; expected a CPU number")
+        self.machine._check_cpu(cpu)
+        start = addr
+        end = addr + npages * 4096
+        self.machine._enter()
+        saved = self.machine.m.cpu
+        self.machine.m.cpu = cpu
+        vma = find_vma(self.mm, start)
+        while vma != NULL and vma.vm_start < end:
+            total += change_prot_numa(vma, max(start, vma.vm_start), min(end, vma.vm_end))
+            vma = vma.vm_next
+        self.machine.m.cpu = saved
+        self.machine._after()
+        return total
+
+    @property
+    def mm_users(self):
+        """mm->mm_users: one per thread (CLONE_VM)."""
+        self._check_alive()
+        return self.mm.mm_users
+
+    @property
+    def tlb_flush_pending(self):
+        """mm->tlb_flush_pending: mmu_gathers in flight (0 between operations)."""
+        self._check_alive()
+        return self.mm.tlb_flush_pending
+
+    # == end of mprotect(2) and NUMA hinting ===================================
+
     def exit(self):
         """The process exits: its threads leave their CPUs (which go idle,
         lazily keeping the mm loaded) and its mappings are torn down."""
@@ -1513,7 +1599,8 @@ cdef class Process:
             if t.on_cpu:
                 m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
         m._enter()
-        mmput(self.mm)
+        for t in self.threads:
+            mmput(self.mm)          # the last thread's mmput() tears the mm down
         self.alive = False
         m._processes.remove(self)
         m._after()

@@ -134,7 +134,7 @@ def test_shared_file_mapping_write_notify():
     assert m.oracle.violations == []
 
 
-def test_munmap_frees_pages_after_one_local_flush():
+def test_munmap_frees_pages_and_tables_after_the_flushes():
     m = machine()
     p = m.spawn()
     free0 = m.vmstat()["nr_free_pages"]
@@ -146,15 +146,20 @@ def test_munmap_frees_pages_after_one_local_flush():
     after = vm(m)
     assert p.rss == (0, 0)
     assert p.pte(addr) is None
-    # 10 data pages back; the PTE table freed too (its 2 MiB span holds no
-    # other VMA), so free_pgd_range() queued it for after the flush
-    assert after["nr_free_pages"] - before["nr_free_pages"] == 11
-    assert after["nr_page_table_pages"] - before["nr_page_table_pages"] == -1
-    # single-CPU mm: tlb_end_vma flushes the 10-page range locally, page by page
+    # The only VMA is gone (no prev, no next: floor 0, no ceiling), so
+    # free_pgtables() frees the PTE, PMD and PUD tables of its span too,
+    # after the final flush: 10 data pages + 3 table pages come back and
+    # only the PGD (the mm's own) remains.
+    assert after["nr_free_pages"] - before["nr_free_pages"] == 13
+    assert after["nr_page_table_pages"] - before["nr_page_table_pages"] == -3
+    assert m.vmstat()["nr_free_pages"] == free0
+    # single-CPU mm: tlb_end_vma flushes the 10-page range locally, page by
+    # page; tlb_finish_mmu then flushes for the freed tables, over a range
+    # from the PUD table's 512G-aligned address up to the PTE table's (more
+    # than 33 strides), so that one is a full flush.
     assert after["nr_tlb_local_flush_one"] - before["nr_tlb_local_flush_one"] == 10
+    assert after["nr_tlb_local_flush_all"] - before["nr_tlb_local_flush_all"] == 1
     assert after["nr_tlb_remote_flush"] == before["nr_tlb_remote_flush"]
-    # the PUD and PMD tables remain (the PGD was allocated at spawn)
-    assert m.vmstat()["nr_free_pages"] == free0 - 2
 
 
 def test_munmap_of_34_pages_flushes_the_whole_mm():
@@ -166,8 +171,9 @@ def test_munmap_of_34_pages_flushes_the_whole_mm():
     before = vm(m)
     p.munmap(addr, 34)
     after = vm(m)
-    # more than tlb_single_page_flush_ceiling (33) pages: a full flush
-    assert after["nr_tlb_local_flush_all"] - before["nr_tlb_local_flush_all"] == 1
+    # more than tlb_single_page_flush_ceiling (33) pages: a full flush at
+    # tlb_end_vma, and a second one for the freed tables (as above)
+    assert after["nr_tlb_local_flush_all"] - before["nr_tlb_local_flush_all"] == 2
     assert after["nr_tlb_local_flush_one"] == before["nr_tlb_local_flush_one"]
 
 

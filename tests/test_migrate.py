@@ -389,7 +389,7 @@ def test_local_hint_fault_in_normal_mode_is_not_misplaced():
     already there is not misplaced (should_numa_migrate_memory is not even
     asked, so last_cpupid stays unset).  NUMA_HINT_FAULTS_LOCAL counts."""
     m = two_cpu_nodes(mode=1)
-    p, a = written(m, npages=1)
+    p, a = written(m, threads=1, npages=1)
     pfn = p.pfn(a)
     assert m._prot_numa(p, a, 1) == 0                # single-user mm: local pages are skipped
     assert m._prot_numa(p, a, 1, filters=False) == 1

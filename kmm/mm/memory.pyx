@@ -30,7 +30,8 @@ from kmm.arch.x86.mm.tlb cimport flush_tlb_page
 from kmm.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t,
                                          swp_offset_pfn)
 from kmm.debug.oracle cimport kmm_new_version
-from kmm.mm.mmu_gather cimport __tlb_remove_page, tlb_flush_mmu, pte_free_tlb
+from kmm.mm.mmu_gather cimport (__tlb_remove_page, tlb_flush_mmu, pte_free_tlb, pmd_free_tlb,
+                                pud_free_tlb)
 from kmm.mm.page_alloc cimport __folio_alloc
 from kmm.mm.rmap cimport (anon_vma_prepare, folio_add_new_anon_rmap, page_add_file_rmap,
                           page_remove_rmap, page_move_anon_rmap)
@@ -38,8 +39,20 @@ from kmm.mm.swap cimport folio_add_lru
 from kmm.mm.filemap cimport filemap_fault, filemap_page_mkwrite
 from kmm.mm.page_writeback cimport folio_mark_dirty
 from kmm.mm.pgtable_generic cimport ptep_clear_flush
-from kmm.include_.linux.vm_event_item cimport PGFAULT, PGREUSE
-from kmm.include_.linux.vmstat cimport count_vm_event
+from kmm.include_.linux.vm_event_item cimport (PGFAULT, PGREUSE, NUMA_HINT_FAULTS,
+                                              NUMA_HINT_FAULTS_LOCAL)
+from kmm.include_.linux.vmstat cimport count_vm_event, count_vm_numa_event
+from kmm.include_.linux.nodemask cimport NUMA_NO_NODE
+from kmm.mm.mmap cimport vma_wants_manual_pte_write_upgrade
+from kmm.mm.mprotect cimport can_change_pte_writable
+
+cdef enum:
+    # include/linux/sched/numa_balancing.h: task_numa_fault() flags
+    TNF_MIGRATED = 0x01
+    TNF_NO_GROUP = 0x02
+    TNF_SHARED = 0x04
+    TNF_FAULT_LOCAL = 0x08
+    TNF_MIGRATE_FAIL = 0x10
 
 
 cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil:
@@ -436,31 +449,6 @@ cdef int numa_migrate_prep(page *p, vm_area_struct *vma, unsigned long addr, int
     return mpol_misplaced(p, vma, addr)
 
 
-cdef inline bint vma_wants_manual_pte_write_upgrade(vm_area_struct *vma) noexcept nogil:
-    """include/linux/mm.h: may a read-only PTE be made writable without a
-    write fault?  Private writable mappings, and shared ones that track
-    dirtying (write-notify: every emulated shared file mapping)."""
-    if vma.vm_flags & VM_SHARED:
-        return (vma.vm_flags & VM_WRITE) != 0      # vma_wants_writenotify()
-    return (vma.vm_flags & VM_WRITE) != 0
-
-
-cdef bint can_change_pte_writable(vm_area_struct *vma, unsigned long addr, pte_t pte) noexcept nogil:
-    """mm/mprotect.c: can this read-only PTE of a writable VMA become writable
-    here, as the write fault would make it?  Private: only for an exclusive
-    anonymous page; shared (write-notify): only once it is dirty.  No
-    soft-dirty or uffd-wp tracking is modelled."""
-    cdef page *p
-    if not (vma.vm_flags & VM_WRITE):
-        return False
-    if pte_protnone(pte):
-        return False
-    if not (vma.vm_flags & VM_SHARED):
-        p = vm_normal_page(vma, addr, pte)
-        return p != NULL and PageAnon(p) and PageAnonExclusive(p)
-    return pte_dirty(pte)
-
-
 cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
     """mm/memory.c: a NUMA hint fault on a PROT_NONE PTE.  Count it, ask
     whether the page is misplaced, and migrate it if so: the PTE then comes
@@ -688,13 +676,84 @@ cdef void unmap_vmas(mmu_gather *tlb, vm_area_struct *vma, unsigned long start_a
         vma = vma.vm_next
 
 
-cdef void free_pgd_range(mmu_gather *tlb, mm_struct *mm, unsigned long addr, unsigned long end,
-                         unsigned long floor, unsigned long ceiling) noexcept nogil:
-    """mm/memory.c: free the PTE tables covering [addr, end) that no mapping
-    outside [floor, ceiling) can share (ceiling 0: no limit).  Upper-level
-    tables are kept until the mm goes away."""
+cdef inline void free_pte_range(mmu_gather *tlb, unsigned long *pmd, unsigned long addr) noexcept nogil:
+    """mm/memory.c: unhook the PTE table under pmd; the gather frees it
+    after the flush."""
+    cdef page *token = entry_page(pmd[0])
+    pmd[0] = 0                                   # pmd_clear()
+    pte_free_tlb(tlb, token, addr)
+
+
+cdef inline void free_pmd_range(mmu_gather *tlb, unsigned long *pud, unsigned long addr,
+                                unsigned long end, unsigned long floor,
+                                unsigned long ceiling) noexcept nogil:
+    """mm/memory.c: free the PTE tables of [addr, end), then the PMD table
+    itself if no mapping outside [floor, ceiling) can share its 1G span."""
+    cdef unsigned long start = addr
+    cdef unsigned long next
     cdef unsigned long *pmd
     cdef page *table
+    while True:
+        next = pmd_addr_end(addr, end)
+        pmd = pmd_offset(pud, addr)
+        if not pmd_none(pmd[0]):
+            free_pte_range(tlb, pmd, addr)
+        addr = next
+        if addr == end:
+            break
+    start &= PUD_MASK
+    if start < floor:
+        return
+    if ceiling:
+        ceiling &= PUD_MASK
+        if ceiling == 0:
+            return
+    if end - 1 > ceiling - 1:
+        return
+    table = entry_page(pud[0])
+    pud[0] = 0                                   # pud_clear()
+    pmd_free_tlb(tlb, table, start)
+
+
+cdef inline void free_pud_range(mmu_gather *tlb, unsigned long *p4d, unsigned long addr,
+                                unsigned long end, unsigned long floor,
+                                unsigned long ceiling) noexcept nogil:
+    """mm/memory.c: the same one level up.  With 4-level paging the p4d is
+    folded into the pgd, so p4d is the PGD entry and its span is 512G."""
+    cdef unsigned long start = addr
+    cdef unsigned long next
+    cdef unsigned long *pud
+    cdef page *table
+    while True:
+        next = pud_addr_end(addr, end)
+        pud = pud_offset(p4d, addr)
+        if not pud_none(pud[0]):
+            free_pmd_range(tlb, pud, addr, next, floor, ceiling)
+        addr = next
+        if addr == end:
+            break
+    start &= PGDIR_MASK                          # P4D_MASK
+    if start < floor:
+        return
+    if ceiling:
+        ceiling &= PGDIR_MASK
+        if ceiling == 0:
+            return
+    if end - 1 > ceiling - 1:
+        return
+    table = entry_page(p4d[0])
+    p4d[0] = 0                                   # p4d_clear(), i.e. the PGD entry
+    pud_free_tlb(tlb, table, start)
+
+
+cdef void free_pgd_range(mmu_gather *tlb, mm_struct *mm, unsigned long addr, unsigned long end,
+                         unsigned long floor, unsigned long ceiling) noexcept nogil:
+    """mm/memory.c: free the page tables covering [addr, end) that no
+    mapping outside [floor, ceiling) can share (ceiling 0: no limit), at
+    every level below the PGD.  free_p4d_range() is folded away (4-level
+    paging), which leaves the PGD page itself to the mm."""
+    cdef unsigned long next
+    cdef unsigned long *pgd
     addr &= PMD_MASK
     if addr < floor:
         addr += PMD_SIZE
@@ -708,13 +767,15 @@ cdef void free_pgd_range(mmu_gather *tlb, mm_struct *mm, unsigned long addr, uns
         end -= PMD_SIZE
     if addr > end - 1:
         return
-    while addr < end and addr != 0:
-        pmd = walk_pmd(mm, addr)
-        if pmd != NULL and not pmd_none(pmd[0]):
-            table = pfn_to_page((pmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
-            pmd[0] = 0
-            pte_free_tlb(tlb, table, addr)
-        addr += PMD_SIZE
+    # tlb_change_page_size() does nothing on x86
+    while True:
+        next = pgd_addr_end(addr, end)
+        pgd = pgd_offset(mm, addr)
+        if not pgd_none(pgd[0]):
+            free_pud_range(tlb, pgd, addr, next, floor, ceiling)
+        addr = next
+        if addr == end:
+            break
 
 
 cdef void _free_level(mm_struct *mm, unsigned long entry, int level) noexcept nogil:

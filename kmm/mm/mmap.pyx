@@ -13,7 +13,9 @@ from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add_tail, 
 from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, file, address_space,
                                           anon_vma, anon_vma_chain)
 from kmm.include_.linux.mm cimport (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD,
-                                    VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, vma_pages)
+                                    VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, VM_ACCOUNT,
+                                    VM_NORESERVE, VM_SPECIAL, VM_ACCESS_FLAGS, vma_pages)
+from kmm.include_.linux.mm_types cimport pgprot_t
 from kmm.include_.asm_generic.tlb cimport mmu_gather
 from kmm.include_.linux.pgtable cimport TASK_SIZE_MAX
 from kmm.arch.x86.mm.pgprot cimport vm_get_page_prot
@@ -51,11 +53,23 @@ cdef vm_area_struct *vm_area_alloc(mm_struct *mm) noexcept nogil:
     return vma
 
 
+cdef bint vma_wants_writenotify(vm_area_struct *vma, pgprot_t vm_page_prot) noexcept nogil:
+    """mm/mmap.c: must writes to this shared writable mapping fault first?
+    Every emulated file has ->page_mkwrite (filemap_page_mkwrite, for dirty
+    tracking), and shared anonymous memory is not modelled, so: shared,
+    writable and file-backed.  (No soft-dirty or uffd-wp tracking, no
+    VM_PFNMAP mappings.)"""
+    if (vma.vm_flags & (VM_WRITE | VM_SHARED)) != (VM_WRITE | VM_SHARED):
+        return False
+    return vma.vm_file != NULL
+
+
 cdef void vma_set_page_prot(vm_area_struct *vma) noexcept nogil:
-    """Shared writable file mappings are write-notified: their PTEs start
-    read-only so the first write reaches ->page_mkwrite (dirty tracking)."""
+    """mm/mmap.c: Shared writable file mappings are write-notified: their
+    PTEs start read-only so the first write reaches ->page_mkwrite (dirty
+    tracking)."""
     cdef unsigned long vm_flags = vma.vm_flags
-    if vma.vm_file != NULL and (vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
+    if vma_wants_writenotify(vma, vm_get_page_prot(vm_flags)):
         vm_flags &= ~VM_SHARED
     vma.vm_page_prot = vm_get_page_prot(vm_flags)
 
@@ -101,13 +115,192 @@ cdef void remove_vma(vm_area_struct *vma) noexcept nogil:
     free(vma)
 
 
-cdef inline bint is_mergeable_anon_vma(anon_vma *a, anon_vma *b) noexcept nogil:
-    return a == NULL or b == NULL or a == b
+cdef inline bint is_mergeable_anon_vma(anon_vma *a, anon_vma *b, vm_area_struct *vma) noexcept nogil:
+    """mm/mmap.c: one side without an anon_vma may take the other's, unless
+    vma's chain links it to several (a VMA forked from a parent's); else
+    they must be the same."""
+    cdef list_head *chain
+    if a == NULL or b == NULL:
+        if vma == NULL:
+            return True
+        chain = &vma.anon_vma_chain
+        if not list_empty(chain) and chain.next == chain.prev:     # list_is_singular()
+            return True
+    return a == b
 
 
 cdef inline bint can_vma_merge(vm_area_struct *vma, unsigned long vm_flags, file *f,
                                anon_vma *av) noexcept nogil:
-    return vma.vm_flags == vm_flags and vma.vm_file == f and is_mergeable_anon_vma(vma.anon_vma, av)
+    return vma.vm_flags == vm_flags and vma.vm_file == f and is_mergeable_anon_vma(vma.anon_vma, av, NULL)
+
+
+cdef inline bint is_mergeable_vma(vm_area_struct *vma, file *f, unsigned long vm_flags) noexcept nogil:
+    """mm/mmap.c: same flags and file (no vm_ops->close, userfaultfd
+    contexts or anon names in the emulator; VM_SOFTDIRTY is not modelled)."""
+    return vma.vm_flags == vm_flags and vma.vm_file == f
+
+
+cdef inline bint can_vma_merge_before(vm_area_struct *vma, unsigned long vm_flags, anon_vma *av,
+                                      file *f, unsigned long vm_pgoff) noexcept nogil:
+    """mm/mmap.c: may [.., vm_pgoff) go just below vma (same offset run)?"""
+    return (is_mergeable_vma(vma, f, vm_flags) and is_mergeable_anon_vma(av, vma.anon_vma, vma)
+            and vma.vm_pgoff == vm_pgoff)
+
+
+cdef inline bint can_vma_merge_after(vm_area_struct *vma, unsigned long vm_flags, anon_vma *av,
+                                     file *f, unsigned long vm_pgoff) noexcept nogil:
+    """mm/mmap.c: may a range starting at vm_pgoff go just above vma?"""
+    return (is_mergeable_vma(vma, f, vm_flags) and is_mergeable_anon_vma(av, vma.anon_vma, vma)
+            and vma.vm_pgoff + vma_pages(vma) == vm_pgoff)
+
+
+cdef inline int dup_anon_vma(vm_area_struct *dst, vm_area_struct *src) noexcept nogil:
+    """mm/mmap.c: dst takes over src's pages, so it must be linked to src's
+    anon_vma if it has none yet."""
+    if src.anon_vma != NULL and dst.anon_vma == NULL:
+        return anon_vma_clone(dst, src)
+    return 0
+
+
+cdef inline bint anon_vma_compatible(vm_area_struct *a, vm_area_struct *b) noexcept nogil:
+    """mm/mmap.c: adjacent, same file, flags differing only in what mprotect
+    changes, and offsets that continue: mprotect could merge them later."""
+    return (a.vm_end == b.vm_start and a.vm_file == b.vm_file
+            and not ((a.vm_flags ^ b.vm_flags) & ~(<unsigned long>VM_ACCESS_FLAGS))
+            and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> 12))
+
+
+cdef inline anon_vma *reusable_anon_vma(vm_area_struct *old, vm_area_struct *a,
+                                        vm_area_struct *b) noexcept nogil:
+    """mm/mmap.c: old's anon_vma, if a and b are compatible and old is linked
+    to that one anon_vma only (not a forked child's VMA)."""
+    cdef list_head *chain = &old.anon_vma_chain
+    if anon_vma_compatible(a, b):
+        if old.anon_vma != NULL and not list_empty(chain) and chain.next == chain.prev:
+            return old.anon_vma
+    return NULL
+
+
+cdef anon_vma *find_mergeable_anon_vma(vm_area_struct *vma) noexcept nogil:
+    """mm/mmap.c: an anon_vma of a neighbour (the next VMA first, then the
+    previous one) that vma could share, so that an mprotect which later
+    gives them the same flags can merge them again.  NULL if none."""
+    cdef anon_vma *av = NULL
+    cdef vm_area_struct *next = vma.vm_next
+    cdef vm_area_struct *prev = vma.vm_prev
+    if next != NULL and next.vm_start == vma.vm_end:
+        av = reusable_anon_vma(next, vma, next)
+        if av != NULL:
+            return av
+    if prev != NULL:
+        av = reusable_anon_vma(prev, prev, vma)
+    return av
+
+
+cdef vm_area_struct *find_vma_intersection(mm_struct *mm, unsigned long start,
+                                           unsigned long end) noexcept nogil:
+    """mm/mmap.c: the first VMA overlapping [start, end), or NULL."""
+    cdef vm_area_struct *vma
+    if start >= end:
+        return NULL
+    vma = find_vma(mm, start)
+    if vma != NULL and vma.vm_start < end:
+        return vma
+    return NULL
+
+
+cdef vm_area_struct *vma_merge(mm_struct *mm, vm_area_struct *prev, unsigned long addr,
+                               unsigned long end, unsigned long vm_flags, anon_vma *av,
+                               file *f, unsigned long pgoff) noexcept nogil:
+    """mm/mmap.c: can [addr, end), about to get vm_flags, join prev (ending
+    at addr) and/or the VMA starting at end?  For mprotect the range is
+    already mapped: by curr, which starts at addr (cases 5-8), or as the
+    tail of prev (case 4).  Returns the VMA now covering the range, or NULL
+    when nothing merges (the caller then splits).  Mempolicies, vm_ops and
+    userfaultfd contexts do not exist here."""
+    cdef vm_area_struct *curr
+    cdef vm_area_struct *next
+    cdef vm_area_struct *res
+    cdef vm_area_struct *vma
+    cdef vm_area_struct *adjust = NULL
+    cdef vm_area_struct *remove = NULL
+    cdef vm_area_struct *remove2 = NULL
+    cdef bint merge_prev = False
+    cdef bint merge_next = False
+    cdef unsigned long vma_start = addr
+    cdef unsigned long vma_end = end
+    cdef unsigned long vma_pgoff = pgoff
+    cdef unsigned long pglen = (end - addr) >> 12
+    cdef long adj_start = 0
+    cdef int err = 0
+    if vm_flags & VM_SPECIAL:
+        return NULL
+    # does the range overlap an existing VMA (cases 5 - 8)?
+    curr = find_vma_intersection(mm, prev.vm_end if prev != NULL else 0, end)
+    if curr == NULL or end == curr.vm_end:
+        next = vma_lookup(mm, end)
+    else:
+        next = NULL                 # case 5: curr continues past end
+    if prev != NULL:
+        vma_start = prev.vm_start
+        vma_pgoff = prev.vm_pgoff
+        if addr == prev.vm_end and can_vma_merge_after(prev, vm_flags, av, f, pgoff):
+            merge_prev = True
+    if next != NULL and can_vma_merge_before(next, vm_flags, av, f, pgoff + pglen):
+        merge_next = True
+    if not merge_prev and not merge_next:
+        return NULL
+    res = vma = prev
+    if merge_prev and merge_next and is_mergeable_anon_vma(prev.anon_vma, next.anon_vma, NULL):
+        remove = next                       # case 1: prev grows over the hole and next
+        vma_end = next.vm_end
+        err = dup_anon_vma(prev, next)
+        if curr != NULL:                    # case 6: ... over curr and next
+            remove = curr
+            remove2 = next
+            if next.anon_vma == NULL:
+                err = dup_anon_vma(prev, curr)
+    elif merge_prev:                        # case 2: prev grows
+        if curr != NULL:
+            if end == curr.vm_end:          # case 7: over all of curr
+                remove = curr
+            else:                           # case 5: over curr's head
+                adjust = curr
+                adj_start = <long>(end - curr.vm_start)
+            if not err:
+                err = dup_anon_vma(prev, curr)
+    else:                                   # merge_next
+        res = next
+        if prev != NULL and addr < prev.vm_end:     # case 4: next grows down over prev's tail
+            vma_end = addr
+            adjust = next
+            adj_start = -<long>(prev.vm_end - addr)
+            err = dup_anon_vma(next, prev)
+        else:                               # case 3: next grows down (8: over curr)
+            vma = next
+            vma_start = addr
+            vma_end = next.vm_end
+            vma_pgoff = next.vm_pgoff - pglen
+            if curr != NULL:
+                vma_pgoff = curr.vm_pgoff
+                remove = curr
+                err = dup_anon_vma(next, curr)
+    if err:
+        return NULL
+    vma.vm_start = vma_start
+    vma.vm_end = vma_end
+    vma.vm_pgoff = vma_pgoff
+    if adj_start:
+        adjust.vm_start += adj_start
+        adjust.vm_pgoff += adj_start >> 12
+    # vma_complete(): the VMAs swallowed go away
+    if remove != NULL:
+        vma_unlink(mm, remove)
+        remove_vma(remove)
+    if remove2 != NULL:
+        vma_unlink(mm, remove2)
+        remove_vma(remove2)
+    return res
 
 
 cdef unsigned long get_unmapped_area(mm_struct *mm, unsigned long len) noexcept nogil:
@@ -144,6 +337,11 @@ cdef unsigned long mmap_region(mm_struct *mm, file *f, unsigned long addr, unsig
     cdef vm_area_struct *vma
     cdef unsigned long end = addr + len
     cdef unsigned long pglen = len >> 12
+    # accountable_mapping(): a private writable mapping is charged to the
+    # overcommit accounting and marked VM_ACCOUNT (mprotect then neither
+    # charges it again nor sets a flag that would stop it merging back)
+    if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE:
+        vm_flags |= VM_ACCOUNT
     while next != NULL and next.vm_start < addr:
         prev = next
         next = next.vm_next

@@ -3,8 +3,8 @@ freeing the gathered pages and page tables after their TLB flush."""
 
 from libc.stdlib cimport realloc, free
 from kmm.include_.linux.mm_types cimport page, mm_struct
-from kmm.include_.asm_generic.tlb cimport (mmu_gather, __tlb_reset_range, tlb_flush_mmu_tlbonly,
-                                           TLB_FLUSH_ALL)
+from kmm.include_.asm_generic.tlb cimport (mmu_gather, __tlb_reset_range, __tlb_adjust_range,
+                                           tlb_flush_mmu_tlbonly, TLB_FLUSH_ALL)
 from kmm.include_.linux.mm cimport put_page
 from kmm.arch.x86.mm.pgtable cimport pte_free
 
@@ -56,21 +56,45 @@ cdef bint __tlb_remove_page(mmu_gather *tlb, page *p) noexcept nogil:
     return False
 
 
-cdef void pte_free_tlb(mmu_gather *tlb, page *pte_page, unsigned long address) noexcept nogil:
-    """A page table leaves the tree: any CPU (even a lazy one) may be walking
-    it, so the flush must reach all of them (freed_tables) before it is freed."""
+cdef void __tlb_remove_table(mmu_gather *tlb, page *table) noexcept nogil:
+    """A page table left the tree: any CPU (even a lazy one) may be walking
+    it, so it is freed only after a flush that reaches all of them
+    (freed_tables)."""
     cdef page **grown
-    tlb.freed_tables = 1
     if tlb.nr_tables == tlb.max_tables:
         grown = <page **>realloc(tlb.tables, (tlb.max_tables * 2 + 16) * sizeof(page *))
         if grown == NULL:
             tlb_flush_mmu(tlb)      # flush first, then free at once
-            pte_free(tlb.mm, pte_page)
+            pte_free(tlb.mm, table)
             return
         tlb.tables = grown
         tlb.max_tables = tlb.max_tables * 2 + 16
-    tlb.tables[tlb.nr_tables] = pte_page
+    tlb.tables[tlb.nr_tables] = table
     tlb.nr_tables += 1
+
+
+# include/asm-generic/tlb.h pte_free_tlb / pmd_free_tlb / pud_free_tlb: the
+# flush must cover one page at the address the freed table mapped from, and
+# its stride is the span of one entry of the level that lost the table (so
+# tlb_get_unmap_shift() turns a tables-only flush into 2M/1G strides).
+
+cdef void pte_free_tlb(mmu_gather *tlb, page *pte_page, unsigned long address) noexcept nogil:
+    __tlb_adjust_range(tlb, address, 4096)
+    tlb.freed_tables = 1
+    tlb.cleared_pmds = 1
+    __tlb_remove_table(tlb, pte_page)
+
+cdef void pmd_free_tlb(mmu_gather *tlb, page *pmd_page, unsigned long address) noexcept nogil:
+    __tlb_adjust_range(tlb, address, 4096)
+    tlb.freed_tables = 1
+    tlb.cleared_puds = 1
+    __tlb_remove_table(tlb, pmd_page)
+
+cdef void pud_free_tlb(mmu_gather *tlb, page *pud_page, unsigned long address) noexcept nogil:
+    __tlb_adjust_range(tlb, address, 4096)
+    tlb.freed_tables = 1
+    tlb.cleared_p4ds = 1
+    __tlb_remove_table(tlb, pud_page)
 
 
 cdef inline void tlb_flush_mmu_free(mmu_gather *tlb) noexcept nogil:

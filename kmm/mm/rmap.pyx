@@ -21,6 +21,7 @@ from kmm.include_.linux.page_flags cimport (__folio_set_swapbacked, SetPageAnonE
                                             ClearPageAnonExclusive)
 from kmm.include_.linux.rmap cimport RMAP_EXCLUSIVE
 from kmm.include_.linux.vmstat cimport __mod_node_page_state
+from kmm.mm.mmap cimport find_mergeable_anon_vma
 
 
 cdef inline anon_vma_chain *avc_from_same_vma(list_head *p) noexcept nogil:
@@ -51,18 +52,24 @@ cdef void anon_vma_chain_link(vm_area_struct *vma, anon_vma_chain *avc, anon_vma
 
 
 cdef int anon_vma_prepare(vm_area_struct *vma) noexcept nogil:
-    """mm/rmap.c: give the VMA an anon_vma before its first anonymous page.
-    Returns -ENOMEM (-12) on failure."""
+    """mm/rmap.c: give the VMA an anon_vma before its first anonymous page:
+    a compatible neighbour's if there is one, else a new one.  Returns
+    -ENOMEM (-12) on failure."""
     cdef anon_vma *av
     cdef anon_vma_chain *avc
     if vma.anon_vma != NULL:
         return 0
     avc = <anon_vma_chain *>calloc(1, sizeof(anon_vma_chain))
-    av = anon_vma_alloc()
-    if avc == NULL or av == NULL:
-        free(avc)
-        free(av)
+    if avc == NULL:
         return -12
+    av = find_mergeable_anon_vma(vma)
+    if av != NULL:
+        av.refcount += 1            # one reference per chain entry (see put_anon_vma)
+    else:
+        av = anon_vma_alloc()
+        if av == NULL:
+            free(avc)
+            return -12
     vma.anon_vma = av
     anon_vma_chain_link(vma, avc, av)
     av.num_active_vmas += 1

@@ -71,11 +71,26 @@ cdef inline void tlb_update_vma_flags(mmu_gather *tlb, vm_area_struct *vma) noex
     tlb.vma_exec = (vma.vm_flags & 0x4) != 0     # VM_EXEC
     tlb.vma_pfn = (vma.vm_flags & (0x400 | 0x10000000)) != 0
 
+cdef inline unsigned int tlb_get_unmap_shift(mmu_gather *tlb) noexcept nogil:
+    """The smallest page-table level whose entries were cleared decides the
+    flush stride: a PTE (4K), or, when only tables were freed, the span one
+    entry of the freed table's parent maps."""
+    if tlb.cleared_ptes:
+        return 12           # PAGE_SHIFT
+    if tlb.cleared_pmds:
+        return 21           # PMD_SHIFT
+    if tlb.cleared_puds:
+        return 30           # PUD_SHIFT
+    if tlb.cleared_p4ds:
+        return 39           # P4D_SHIFT (4-level paging: the PGDIR shift)
+    return 12
+
 cdef inline void tlb_flush_mmu_tlbonly(mmu_gather *tlb) noexcept nogil:
     if not (tlb.freed_tables or tlb.cleared_ptes or tlb.cleared_pmds
             or tlb.cleared_puds or tlb.cleared_p4ds):
         return
-    tlb_flush(tlb.mm, tlb.start, tlb.end, tlb.fullmm, tlb.need_flush_all, tlb.freed_tables)
+    tlb_flush(tlb.mm, tlb.start, tlb.end, tlb.fullmm, tlb.need_flush_all, tlb.freed_tables,
+              tlb_get_unmap_shift(tlb))
     __tlb_reset_range(tlb)
 
 cdef inline void tlb_start_vma(mmu_gather *tlb, vm_area_struct *vma) noexcept nogil:

@@ -99,6 +99,12 @@ cdef inline bint folio_test_anon(const folio *f) noexcept nogil:
 cdef inline bint PageAnon(const page *p) noexcept nogil:
     return (p.mapping & PAGE_MAPPING_ANON) != 0
 
+cdef inline bint PageKsm(const page *p) noexcept nogil:
+    """include/linux/page-flags.h: a KSM page has both mapping bits set.
+    The emulator has no KSM, so this is never true; it is kept for the
+    paths that test it."""
+    return (p.mapping & PAGE_MAPPING_FLAGS) == PAGE_MAPPING_FLAGS
+
 cdef inline bint PageMappingFlags(const page *p) noexcept nogil:
     return (p.mapping & PAGE_MAPPING_FLAGS) != 0
 
@@ -151,11 +157,21 @@ cdef enum:
     VM_LOCKED = 0x2000
     VM_IO = 0x4000
     VM_DONTCOPY = 0x20000
+    VM_DONTEXPAND = 0x40000
     VM_ACCOUNT = 0x100000
     VM_NORESERVE = 0x200000
     VM_HUGETLB = 0x400000
     VM_MIXEDMAP = 0x10000000
     VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC
+    VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
+
+cdef enum:
+    # change_protection() flags
+    MM_CP_TRY_CHANGE_WRITABLE = 1 << 0     # make PTEs writable where no write fault is needed
+    MM_CP_PROT_NUMA = 1 << 1               # NUMA hinting: PAGE_NONE, with the scanner's skips
+    MM_CP_UFFD_WP = 1 << 2
+    MM_CP_UFFD_WP_RESOLVE = 1 << 3
+    MM_CP_UFFD_WP_ALL = MM_CP_UFFD_WP | MM_CP_UFFD_WP_RESOLVE
 
 cdef enum:
     FAULT_FLAG_WRITE = 1 << 0
@@ -200,6 +216,13 @@ cdef struct vm_fault:
     page *page
     unsigned long *pte
 
+
+cdef inline bint is_cow_mapping(unsigned long flags) noexcept nogil:
+    """Private and possibly writable: its pages are copied on write."""
+    return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
+
+cdef inline int page_count(const page *p) noexcept nogil:
+    return p._refcount
 
 cdef inline bint vma_is_anonymous(const vm_area_struct *vma) noexcept nogil:
     return vma.vm_file == NULL

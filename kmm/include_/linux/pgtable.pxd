@@ -24,11 +24,19 @@ cdef extern from *:
     #define KMM_PAGE_MASK (~((1UL << 12) - 1))
     #define KMM_PMD_SIZE (1UL << 21)
     #define KMM_PMD_MASK (~((1UL << 21) - 1))
+    #define KMM_PUD_SIZE (1UL << 30)
+    #define KMM_PUD_MASK (~((1UL << 30) - 1))
+    #define KMM_PGDIR_SIZE (1UL << 39)
+    #define KMM_PGDIR_MASK (~((1UL << 39) - 1))
     #define KMM_TASK_SIZE_MAX (1UL << 47)
     """
     const unsigned long PAGE_MASK "KMM_PAGE_MASK"
     const unsigned long PMD_SIZE "KMM_PMD_SIZE"
     const unsigned long PMD_MASK "KMM_PMD_MASK"
+    const unsigned long PUD_SIZE "KMM_PUD_SIZE"
+    const unsigned long PUD_MASK "KMM_PUD_MASK"
+    const unsigned long PGDIR_SIZE "KMM_PGDIR_SIZE"
+    const unsigned long PGDIR_MASK "KMM_PGDIR_MASK"
     const unsigned long TASK_SIZE_MAX "KMM_TASK_SIZE_MAX"
 
 cdef struct kmm_pt:
@@ -55,6 +63,25 @@ cdef inline kmm_pt *page_pt(page *p) noexcept nogil:
 cdef inline kmm_pt *entry_table(unsigned long entry) noexcept nogil:
     """The table an upper-level entry points to."""
     return <kmm_pt *>KMM().mem_map[(entry & PTE_PFN_MASK) >> PAGE_SHIFT].private
+
+# The end of the current entry's span, or end if that comes first (the "- 1"
+# comparisons keep an end of 0, the top of the address space, working).
+cdef inline unsigned long pgd_addr_end(unsigned long addr, unsigned long end) noexcept nogil:
+    cdef unsigned long boundary = (addr + PGDIR_SIZE) & PGDIR_MASK
+    return boundary if boundary - 1 < end - 1 else end
+
+cdef inline unsigned long pud_addr_end(unsigned long addr, unsigned long end) noexcept nogil:
+    cdef unsigned long boundary = (addr + PUD_SIZE) & PUD_MASK
+    return boundary if boundary - 1 < end - 1 else end
+
+cdef inline unsigned long pmd_addr_end(unsigned long addr, unsigned long end) noexcept nogil:
+    cdef unsigned long boundary = (addr + PMD_SIZE) & PMD_MASK
+    return boundary if boundary - 1 < end - 1 else end
+
+cdef inline page *entry_page(unsigned long entry) noexcept nogil:
+    """The table page an upper-level entry points to (pmd_pgtable(),
+    pud_pgtable(), ... as a struct page)."""
+    return &KMM().mem_map[(entry & PTE_PFN_MASK) >> PAGE_SHIFT]
 
 cdef inline bint pgd_none(unsigned long e) noexcept nogil:
     return e == 0

@@ -20,6 +20,14 @@ cdef inline void __count_vm_events(int item, long delta) noexcept nogil:
 cdef inline void count_vm_events(int item, long delta) noexcept nogil:
     __count_vm_events(item, delta)
 
+cdef inline void count_vm_numa_event(int item) noexcept nogil:
+    """include/linux/vmstat.h (CONFIG_NUMA_BALANCING)"""
+    count_vm_event(item)
+
+cdef inline void count_vm_numa_events(int item, long delta) noexcept nogil:
+    """include/linux/vmstat.h (CONFIG_NUMA_BALANCING)"""
+    count_vm_events(item, delta)
+
 cdef inline void count_vm_tlb_event(int item) noexcept nogil:
     """include/linux/vmstat.h: counts only with CONFIG_DEBUG_TLBFLUSH."""
     if KMM().kconfig.CONFIG_DEBUG_TLBFLUSH:

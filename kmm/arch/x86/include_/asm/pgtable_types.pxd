@@ -33,10 +33,23 @@ cdef extern from *:
     #define KMM_PAGE_PCD       (1UL << 4)
     #define KMM_PAGE_ACCESSED  (1UL << 5)
     #define KMM_PAGE_DIRTY     (1UL << 6)
+    #define KMM_PAGE_PSE       (1UL << 7)
+    #define KMM_PAGE_PAT       (1UL << 7)
     #define KMM_PAGE_GLOBAL    (1UL << 8)
+    #define KMM_PAGE_SOFTW1    (1UL << 9)
+    #define KMM_PAGE_SOFTW2    (1UL << 10)
+    #define KMM_PAGE_SOFTW3    (1UL << 11)
+    #define KMM_PAGE_PAT_LARGE (1UL << 12)
+    #define KMM_PAGE_SOFTW4    (1UL << 57)
+    #define KMM_PAGE_SOFTW5    (1UL << 58)
+    #define KMM_PAGE_PKEY_BIT0 (1UL << 59)
+    #define KMM_PAGE_PKEY_BIT1 (1UL << 60)
+    #define KMM_PAGE_PKEY_BIT2 (1UL << 61)
+    #define KMM_PAGE_PKEY_BIT3 (1UL << 62)
     #define KMM_PAGE_SPECIAL   (1UL << 9)
     #define KMM_PAGE_UFFD_WP   (1UL << 10)
     #define KMM_PAGE_SOFT_DIRTY (1UL << 11)
+    #define KMM_PAGE_SAVED_DIRTY KMM_PAGE_SOFTW5
     #define KMM_PAGE_NX        (1UL << 63)
     #define KMM_PAGE_PROTNONE  KMM_PAGE_GLOBAL
     #define KMM_PTE_PFN_MASK   (((1UL << 52) - 1) & ~0xfffUL)
@@ -60,7 +73,20 @@ cdef extern from *:
     const unsigned long _PAGE_PCD "KMM_PAGE_PCD"
     const unsigned long _PAGE_ACCESSED "KMM_PAGE_ACCESSED"
     const unsigned long _PAGE_DIRTY "KMM_PAGE_DIRTY"
+    const unsigned long _PAGE_PSE "KMM_PAGE_PSE"
+    const unsigned long _PAGE_PAT "KMM_PAGE_PAT"
     const unsigned long _PAGE_GLOBAL "KMM_PAGE_GLOBAL"
+    const unsigned long _PAGE_SOFTW1 "KMM_PAGE_SOFTW1"
+    const unsigned long _PAGE_SOFTW2 "KMM_PAGE_SOFTW2"
+    const unsigned long _PAGE_SOFTW3 "KMM_PAGE_SOFTW3"
+    const unsigned long _PAGE_PAT_LARGE "KMM_PAGE_PAT_LARGE"
+    const unsigned long _PAGE_SOFTW4 "KMM_PAGE_SOFTW4"
+    const unsigned long _PAGE_SOFTW5 "KMM_PAGE_SOFTW5"
+    const unsigned long _PAGE_SAVED_DIRTY "KMM_PAGE_SAVED_DIRTY"
+    const unsigned long _PAGE_PKEY_BIT0 "KMM_PAGE_PKEY_BIT0"
+    const unsigned long _PAGE_PKEY_BIT1 "KMM_PAGE_PKEY_BIT1"
+    const unsigned long _PAGE_PKEY_BIT2 "KMM_PAGE_PKEY_BIT2"
+    const unsigned long _PAGE_PKEY_BIT3 "KMM_PAGE_PKEY_BIT3"
     const unsigned long _PAGE_SPECIAL "KMM_PAGE_SPECIAL"
     const unsigned long _PAGE_UFFD_WP "KMM_PAGE_UFFD_WP"
     const unsigned long _PAGE_SOFT_DIRTY "KMM_PAGE_SOFT_DIRTY"

@@ -8,15 +8,17 @@ from kmm.arch.x86.mm.tlb cimport flush_tlb_mm_range
 
 
 cdef inline void tlb_flush(mm_struct *mm, unsigned long start, unsigned long end, bint fullmm,
-                           bint need_flush_all, bint freed_tables) noexcept nogil:
+                           bint need_flush_all, bint freed_tables,
+                           unsigned int stride_shift) noexcept nogil:
     """arch/x86/include/asm/tlb.h: one flush_tlb_mm_range() over the gathered
-    range (all of the mm for a full-mm teardown).  The kernel passes the
+    range (all of the mm for a full-mm teardown), in strides of the smallest
+    level cleared (tlb_get_unmap_shift()).  The kernel passes the
     mmu_gather; Cython cannot cimport that struct here without an import
     cycle, so its fields come one by one."""
     if fullmm or need_flush_all:
         start = 0
         end = <unsigned long>-1
-    flush_tlb_mm_range(mm, start, end, 12, freed_tables)
+    flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables)
 
 
 cdef inline void invlpg(unsigned long addr) noexcept nogil:

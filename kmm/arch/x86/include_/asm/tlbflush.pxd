@@ -1,8 +1,8 @@
 # Mirrors arch/x86/include/asm/tlbflush.h: the per-CPU TLB state
 # (cpu_tlbstate, cpu_tlbstate_shared), struct flush_tlb_info, and the
 # header's static inlines that need no machine state (inc_mm_tlb_gen,
-# arch_tlbbatch_add_pending, and patch 1/3's arch_tlbbatch_clear /
-# arch_tlbbatch_fold).
+# arch_tlbbatch_add_pending, patch 1/3's arch_tlbbatch_clear /
+# arch_tlbbatch_fold, and pte_needs_flush).
 #
 # This file must stay a leaf (no KMM()): kmm/include_/kmm/machine.pxd embeds
 # its structs in the per-CPU data, and Cython cannot complete a struct across
@@ -14,6 +14,11 @@
 from kmm.include_.linux.cpumask cimport cpumask_t, cpumask_or, cpumask_clear
 from kmm.include_.linux.mm_types cimport mm_struct, mm_cpumask
 from kmm.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
+from kmm.arch.x86.include_.asm.pgtable_types cimport (
+    PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PWT, _PAGE_PCD, _PAGE_ACCESSED,
+    _PAGE_DIRTY, _PAGE_PSE, _PAGE_GLOBAL, _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_SOFTW1, _PAGE_SOFTW2,
+    _PAGE_SOFTW3, _PAGE_SOFTW4, _PAGE_SAVED_DIRTY, _PAGE_PKEY_BIT0, _PAGE_PKEY_BIT1,
+    _PAGE_PKEY_BIT2, _PAGE_PKEY_BIT3, _PAGE_NX)
 
 cdef enum:
     TLB_NR_DYN_ASIDS = 6
@@ -86,3 +91,42 @@ cdef inline void arch_tlbbatch_fold(arch_tlbflush_unmap_batch *bdst,
     """arch/x86/include/asm/tlbflush.h (migrc patch 1/3): merge bsrc's CPUs
     into bdst (bsrc is left as it is)."""
     cpumask_or(&bdst.cpumask, &bdst.cpumask, &bsrc.cpumask)
+
+
+cdef inline bint pte_flags_need_flush(unsigned long oldflags, unsigned long newflags,
+                                      bint ignore_access) noexcept nogil:
+    """arch/x86/include/asm/tlbflush.h: does going from oldflags to newflags
+    leave a TLB entry that must not be used?
+    - DIRTY, PRESENT, ACCESSED: only when cleared (a stale entry with the
+      bit clear makes the CPU walk and set it, no harm);
+    - RW, USER, caching, PSE, GLOBAL (PROTNONE), PAT, protection keys, NX:
+      any change, in either direction;
+    - software bits never (the CPU ignores them).
+    The kernel's CONFIG_DEBUG_VM check for bits in none of these classes is
+    left out: every bit below the pfn is classified and the emulator sets
+    none above it but NX."""
+    cdef unsigned long flush_on_clear = _PAGE_DIRTY | _PAGE_PRESENT | _PAGE_ACCESSED
+    cdef unsigned long software_flags = (_PAGE_SOFTW1 | _PAGE_SOFTW2 | _PAGE_SOFTW3 |
+                                         _PAGE_SOFTW4 | _PAGE_SAVED_DIRTY)
+    cdef unsigned long flush_on_change = (_PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD |
+                                          _PAGE_PSE | _PAGE_GLOBAL | _PAGE_PAT |
+                                          _PAGE_PAT_LARGE | _PAGE_PKEY_BIT0 | _PAGE_PKEY_BIT1 |
+                                          _PAGE_PKEY_BIT2 | _PAGE_PKEY_BIT3 | _PAGE_NX)
+    cdef unsigned long diff = (oldflags ^ newflags) & ~software_flags
+    if ignore_access:
+        diff &= ~_PAGE_ACCESSED
+    if diff & oldflags & flush_on_clear:
+        return True
+    return (diff & flush_on_change) != 0
+
+
+cdef inline bint pte_needs_flush(unsigned long oldpte, unsigned long newpte) noexcept nogil:
+    """arch/x86/include/asm/tlbflush.h: must a user PTE change from oldpte to
+    newpte be flushed?  Never if oldpte was not present (nothing can be
+    cached: a PROT_NONE entry included); always if the pfn changed;
+    otherwise by the flags, ignoring ACCESSED."""
+    if not (oldpte & _PAGE_PRESENT):
+        return False
+    if (oldpte & PTE_PFN_MASK) != (newpte & PTE_PFN_MASK):
+        return True
+    return pte_flags_need_flush(oldpte & ~PTE_PFN_MASK, newpte & ~PTE_PFN_MASK, True)
