@@ -23,3 +23,20 @@ cdef class Machine:
     cdef void _tlb_free(self) noexcept
     cdef mm_struct *_tlb_mm(self, mm) except NULL
 
+
+
+cdef class Process:
+    cdef mm_struct *mm
+    cdef readonly Machine machine
+    cdef readonly tuple threads
+    cdef readonly bint alive
+    cdef readonly int pid
+    cdef _check_alive(self)
+
+
+cdef class Thread:
+    cdef task_struct *task
+    cdef readonly Process process
+    cdef readonly int cpu
+    cdef readonly int index
+    cdef _access(self, addr, bint write)

@@ -640,6 +640,11 @@ cdef class Machine:
         # reads (change_pte_range's single-threaded test).  exit() drops
         # them all.
         mm.mm_users = threads
+        saved = self.m.cpu
+        for th in ths:
+            self.m.cpu = th.cpu
+            init_numa_balancing(th.task)          # sched_fork(): NUMA-balancing state
+        self.m.cpu = saved
         for th in ths:
             self._switch_to(th.cpu, th.task)
         return proc
@@ -1252,6 +1257,7 @@ from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_w
                                                 pte_young, pte_pfn, pte_special)
 from kmm.kernel.fork cimport mm_alloc, mmput
 from kmm.kernel.sched.core cimport context_switch
+from kmm.kernel.sched.fair cimport init_numa_balancing
 from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_READ, PROT_WRITE,
                           PROT_EXEC, MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
 from kmm.mm.mprotect cimport do_mprotect_pkey
@@ -1302,10 +1308,6 @@ cdef class File:
 
 cdef class Thread:
     """A user thread, pinned to one CPU."""
-    cdef task_struct *task
-    cdef readonly Process process
-    cdef readonly int cpu
-    cdef readonly int index
 
     @property
     def pid(self):
@@ -1369,11 +1371,6 @@ cdef class Thread:
 
 cdef class Process:
     """A user process: one mm_struct and its threads."""
-    cdef mm_struct *mm
-    cdef readonly Machine machine
-    cdef readonly tuple threads
-    cdef readonly bint alive
-    cdef readonly int pid
 
     def __repr__(self):
         return f"<kmm.Process pid={self.pid} threads={len(self.threads)} alive={self.alive}>"
@@ -1588,6 +1585,40 @@ cdef class Process:
         return self.mm.tlb_flush_pending
 
     # == end of mprotect(2) and NUMA hinting ===================================
+
+    def add_thread(self, cpu):
+        """clone(CLONE_VM) one more thread onto `cpu` (switched in at once);
+        returns it.  Its NUMA-balancing state starts as for a new thread."""
+        cdef task_struct *tsk
+        cdef Thread th
+        cdef Machine m = self.machine
+        self._check_alive()
+        if isinstance(cpu, bool) or not isinstance(cpu, int):
+            raise KmmConfigError(f"cpu: {cpu!r} is not a CPU number")
+        m._check_cpu(cpu)
+        if any(t.cpu == cpu for t in self.threads):
+            raise KmmConfigError(f"cpu: {cpu}; a thread of this process already runs there")
+        m._enter()
+        tsk = alloc_task_struct_node(m.m.cpus[cpu].node)
+        if tsk == NULL:
+            raise MemoryError("add_thread: cannot allocate a task")
+        tsk.mm = self.mm
+        tsk.active_mm = self.mm
+        tsk.cpu = cpu
+        tsk.tgid = self.pid
+        self.mm.mm_users += 1                     # copy_mm(): mmget()
+        th = Thread.__new__(Thread)
+        th.task = tsk
+        th.process = self
+        th.cpu = cpu
+        th.index = len(self.threads)
+        self.threads = self.threads + (th,)
+        saved = m.m.cpu
+        m.m.cpu = cpu
+        init_numa_balancing(tsk)
+        m.m.cpu = saved
+        m._switch_to(cpu, tsk)
+        return th
 
     def exit(self):
         """The process exits: its threads leave their CPUs (which go idle,

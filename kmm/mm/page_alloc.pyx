@@ -26,6 +26,7 @@ from kmm.include_.linux.vmstat cimport (__mod_zone_freepage_state, zone_page_sta
                                        __count_numa_events)
 from kmm.include_.linux.vm_event_item cimport PGALLOC_DMA, PGFREE
 from kmm.mm.internal cimport *
+from kmm.include_.linux.math cimport int_sqrt
 from kmm.mm.migrate cimport migrc_flush_free_folios, migrc_pause, migrc_resume, migrc_paused
 from kmm.mm.vmscan cimport wakeup_kswapd, try_to_free_pages
 
@@ -366,23 +367,6 @@ cdef unsigned long nr_free_buffer_pages() noexcept nogil:
     return nr_free_zone_pages(gfp_zone(GFP_USER))
 
 
-cdef inline unsigned long int_sqrt(unsigned long x) noexcept nogil:
-    """lib/math/int_sqrt.c: floor(sqrt(x)) by the bitwise method."""
-    cdef unsigned long b, m, y = 0
-    if x <= 1:
-        return x
-    m = 1UL << ((63 - __builtin_clzl(x)) & ~1UL)
-    while m != 0:
-        b = y + m
-        y >>= 1
-        if x >= b:
-            x -= b
-            y += m
-        m >>= 2
-    return y
-
-cdef extern from *:
-    int __builtin_clzl(unsigned long) nogil
 
 
 cdef void calculate_min_free_kbytes() noexcept nogil:

@@ -130,7 +130,8 @@ cdef class Workload:
     # -- setup -----------------------------------------------------------------
     def setup(self, machine, process):
         """mmap the workload's regions (anonymous, private, rw) in process,
-        whose threads 0..nthreads-1 will run it.  Returns None."""
+        whose threads 0..nthreads-1 will run it (the run engine clones
+        threads 1.. when the parallel phase starts).  Returns None."""
         from kmm.machine import Machine
         if self.is_setup:
             raise KmmStateError(f"{type(self).__name__}.setup: already set up; "
@@ -141,9 +142,8 @@ cdef class Workload:
             raise KmmConfigError("process: not a process of this machine")
         if not process.alive:
             raise KmmStateError(f"process {process.pid} has exited")
-        if len(process.threads) < self.nthreads:
-            raise KmmConfigError(f"process: {len(process.threads)} thread(s); the workload "
-                                 f"runs {self.nthreads} (spawn(threads={self.nthreads}))")
+        if self.nthreads > machine.nr_cpus:
+            raise KmmConfigError(f"threads: {self.nthreads}; the machine has {machine.nr_cpus} CPUs")
         need = self.total_pages
         free_pages = sum(machine.node_free_pages(n) for n in range(machine.nr_node_ids))
         if need > free_pages:

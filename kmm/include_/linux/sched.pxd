@@ -45,6 +45,7 @@ cdef struct task_struct:
     unsigned int numa_scan_period
     unsigned int numa_scan_period_max
     unsigned long long node_stamp
+    unsigned long long se_sum_exec_runtime    # se.sum_exec_runtime: ns this task has run
     unsigned long long numa_work_pending_ns   # emulator: when task_numa_work is queued (0 = none)
     int numa_preferred_nid
     int pgdat_node                            # kswapd: its node; -1 otherwise

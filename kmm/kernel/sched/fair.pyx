@@ -23,6 +23,14 @@ from kmm.include_.linux.mm cimport (LAST_CPUPID_MASK, PAGE_ACCESS_TIME_MASK, cpu
 from kmm.include_.linux.mmzone cimport (zone, pglist_data, WMARK_PROMO, ZONE_MOVABLE,
                                        PGPROMOTE_CANDIDATE, PAGE_SHIFT, populated_zone, wmark_pages)
 from kmm.include_.linux.vmstat cimport mod_node_page_state, node_page_state
+from kmm.include_.kmm.machine cimport get_current
+from kmm.include_.linux.mm_types cimport mm_struct, vm_area_struct, MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
+from kmm.include_.linux.mm cimport (VM_IO, VM_PFNMAP, VM_HUGETLB, VM_MIXEDMAP, VM_READ, VM_WRITE,
+                                    VM_ACCESS_FLAGS)
+from kmm.include_.linux.sched cimport PF_KTHREAD
+from kmm.include_.linux.jiffies cimport HZ
+from kmm.mm.mmap cimport find_vma
+from kmm.mm.mempolicy cimport change_prot_numa
 from kmm.include_.linux.jiffies cimport jiffies, jiffies_to_msecs, MSEC_PER_SEC
 from kmm.include_.linux.nodemask cimport NUMA_NO_NODE
 from kmm.mm.memory_tiers cimport node_is_toptier
@@ -185,3 +193,196 @@ cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) n
              not cpupid_valid(last_cpupid)):
         return
     # (p->numa_faults, numa_group, task_numa_placement: not modelled)
+
+
+# ---------------------------------------------------------------------------
+# The NUMA scanner: task_tick_numa() queues task_numa_work(), which marks a
+# window of the address space PROT_NONE so the next touches take hint faults.
+
+cdef enum:
+    MAX_SCAN_WINDOW = 2560          # MB/s
+    VMA_PID_RESET_PERIOD = 4 * HZ   # jiffies
+    TICK_NSEC = 1000000000 // HZ
+
+
+cdef inline unsigned long get_mm_rss(mm_struct *mm) noexcept nogil:
+    return mm.rss_stat[MM_FILEPAGES] + mm.rss_stat[MM_ANONPAGES] + mm.rss_stat[MM_SHMEMPAGES]
+
+
+cdef unsigned int task_nr_scan_windows(task_struct *p) noexcept nogil:
+    """kernel/sched/fair.c: the task's RSS in scan_size windows (at least 1)."""
+    cdef unsigned long nr_scan_pages = (<unsigned long>KMM().sysctl_numa_balancing_scan_size) << (20 - 12)
+    cdef unsigned long rss = get_mm_rss(p.mm)
+    if rss == 0:
+        rss = nr_scan_pages
+    rss = (rss + nr_scan_pages - 1) // nr_scan_pages * nr_scan_pages
+    return <unsigned int>(rss // nr_scan_pages)
+
+
+cdef unsigned int task_scan_min(task_struct *p) noexcept nogil:
+    """Never scan faster than MAX_SCAN_WINDOW MB/s, nor cover the RSS more
+    often than scan_period_min."""
+    cdef unsigned int scan_size = KMM().sysctl_numa_balancing_scan_size
+    cdef unsigned int windows = 1
+    cdef unsigned int floor, scan
+    if scan_size < MAX_SCAN_WINDOW:
+        windows = MAX_SCAN_WINDOW // scan_size
+    floor = 1000 // windows
+    scan = KMM().sysctl_numa_balancing_scan_period_min // task_nr_scan_windows(p)
+    return max(floor, scan)
+
+
+cdef unsigned int task_scan_start(task_struct *p) noexcept nogil:
+    """No numa_group is modelled: the start period is task_scan_min()."""
+    return task_scan_min(p)
+
+
+cdef unsigned int task_scan_max(task_struct *p) noexcept nogil:
+    cdef unsigned int smin = task_scan_min(p)
+    cdef unsigned int smax = KMM().sysctl_numa_balancing_scan_period_max // task_nr_scan_windows(p)
+    return max(smin, smax)
+
+
+cdef inline void reset_ptenuma_scan(task_struct *p) noexcept nogil:
+    p.mm.numa_scan_seq += 1
+    p.mm.numa_scan_offset = 0
+
+
+cdef inline bint vma_is_accessed(vm_area_struct *vma) noexcept nogil:
+    """kernel/sched/fair.c (v6.6-rc5): scan a VMA only if this task took a
+    hint fault in it lately (pid hash bits), or early in the mm's life."""
+    cdef task_struct *p = get_current()
+    cdef unsigned long pids
+    if p.mm.numa_scan_seq < 2:
+        return True
+    pids = vma.numab_state.access_pids[0] | vma.numab_state.access_pids[1]
+    return (pids >> (hash_32(p.pid, 6))) & 1
+
+
+cdef inline unsigned int hash_32(unsigned int val, unsigned int bits) noexcept nogil:
+    """include/linux/hash.h"""
+    return (val * 0x61C88647U) >> (32 - bits)
+
+
+cdef inline bint vma_migratable(vm_area_struct *vma) noexcept nogil:
+    return not (vma.vm_flags & (VM_IO | VM_PFNMAP))
+
+
+cdef void task_numa_work(task_struct *p) noexcept nogil:
+    """kernel/sched/fair.c: run in the task's context on return to user
+    mode: if the mm's scan is due, mark up to scan_size MB (and at most 8x
+    that of virtual space) PROT_NONE from where the last scan stopped."""
+    cdef mm_struct *mm = p.mm
+    cdef unsigned long now = jiffies()
+    cdef unsigned long migrate, next_scan, start, end
+    cdef long pages, virtpages
+    cdef unsigned long nr_pte_updates
+    cdef vm_area_struct *vma
+    p.numa_work_pending_ns = 0
+    if mm == NULL:
+        return
+    if mm.numa_next_scan == 0:
+        mm.numa_next_scan = now + KMM().sysctl_numa_balancing_scan_delay
+    migrate = mm.numa_next_scan
+    if now < migrate:
+        return
+    if p.numa_scan_period == 0:
+        p.numa_scan_period_max = task_scan_max(p)
+        p.numa_scan_period = task_scan_start(p)
+    next_scan = now + p.numa_scan_period
+    mm.numa_next_scan = next_scan
+    p.node_stamp += 2 * TICK_NSEC
+    pages = (<long>KMM().sysctl_numa_balancing_scan_size) << (20 - 12)
+    virtpages = pages * 8
+    if pages == 0:
+        return
+    start = mm.numa_scan_offset
+    vma = find_vma(mm, start)
+    if vma == NULL:
+        reset_ptenuma_scan(p)
+        start = 0
+        vma = mm.mmap
+    while vma != NULL:
+        if not vma_migratable(vma) or (vma.vm_flags & (VM_HUGETLB | VM_MIXEDMAP)):
+            vma = vma.vm_next
+            continue
+        if vma.vm_file != NULL and (vma.vm_flags & (VM_READ | VM_WRITE)) == VM_READ:
+            vma = vma.vm_next
+            continue
+        if not (vma.vm_flags & VM_ACCESS_FLAGS):
+            vma = vma.vm_next
+            continue
+        if vma.numab_state.next_scan == 0:
+            vma.numab_state.next_scan = now + KMM().sysctl_numa_balancing_scan_delay
+            vma.numab_state.next_pid_reset = vma.numab_state.next_scan + VMA_PID_RESET_PERIOD
+        if mm.numa_scan_seq and now < vma.numab_state.next_scan:
+            vma = vma.vm_next
+            continue
+        if mm.numa_scan_seq and now > vma.numab_state.next_pid_reset:
+            vma.numab_state.next_pid_reset += VMA_PID_RESET_PERIOD
+            vma.numab_state.access_pids[0] = vma.numab_state.access_pids[1]
+            vma.numab_state.access_pids[1] = 0
+        if not vma_is_accessed(vma):
+            vma = vma.vm_next
+            continue
+        while True:
+            start = max(start, vma.vm_start)
+            end = (start + (<unsigned long>pages << 12) + (1UL << 21) - 1) & ~((1UL << 21) - 1)
+            end = min(end, vma.vm_end)
+            nr_pte_updates = change_prot_numa(vma, start, end)
+            if nr_pte_updates:
+                pages -= (end - start) >> 12
+            virtpages -= (end - start) >> 12
+            start = end
+            if pages <= 0 or virtpages <= 0:
+                break
+            if end == vma.vm_end:
+                break
+        if pages <= 0 or virtpages <= 0:
+            break
+        vma = vma.vm_next
+    if vma != NULL:
+        mm.numa_scan_offset = start
+    else:
+        reset_ptenuma_scan(p)
+
+
+cdef bint task_tick_numa(task_struct *curr) noexcept nogil:
+    """kernel/sched/fair.c: on a scheduler tick, queue task_numa_work() once
+    the task has run for its scan period and the mm's scan is due.  Returns
+    whether work was queued (it runs on return to user mode)."""
+    cdef unsigned long long now, period
+    if curr.mm == NULL or (curr.flags & PF_KTHREAD) or curr.numa_work_pending_ns:
+        return False
+    now = curr.se_sum_exec_runtime
+    period = <unsigned long long>curr.numa_scan_period * 1000000
+    if now > curr.node_stamp + period:
+        if curr.node_stamp == 0:
+            curr.numa_scan_period = task_scan_start(curr)
+        curr.node_stamp += period
+        if jiffies() >= curr.mm.numa_next_scan:
+            curr.numa_work_pending_ns = KMM().clock_ns
+            return True
+    return False
+
+
+cdef void init_numa_balancing(task_struct *p) noexcept nogil:
+    """kernel/sched/fair.c (called at fork): the first scan waits
+    scan_delay; a new thread of an existing mm starts its clock staggered
+    by the other users so the threads do not all scan at once."""
+    cdef mm_struct *mm = p.mm
+    cdef unsigned long long delay
+    p.numa_scan_seq = mm.numa_scan_seq if mm != NULL else 0
+    p.numa_scan_period = KMM().sysctl_numa_balancing_scan_delay
+    p.numa_work_pending_ns = 0
+    p.node_stamp = 0
+    p.se_sum_exec_runtime = 0
+    if mm == NULL:
+        return
+    if mm.mm_users == 1 or mm.numa_next_scan == 0:
+        mm.numa_next_scan = jiffies() + KMM().sysctl_numa_balancing_scan_delay
+        mm.numa_scan_seq = 0
+    delay = min(<unsigned long long>task_scan_max(p) * 1000000,
+                <unsigned long long>p.numa_scan_period * mm.mm_users * 1000000)
+    delay += 2 * TICK_NSEC
+    p.node_stamp = delay
