@@ -639,11 +639,12 @@ cdef class Machine:
         # mmget()), so mm_users is the thread count, which mirrored code
         # reads (change_pte_range's single-threaded test).  exit() drops
         # them all.
-        mm.mm_users = threads
         saved = self.m.cpu
         for th in ths:
+            mm.mm_users = th.index + 1                # this thread's clone() has happened
             self.m.cpu = th.cpu
-            init_numa_balancing(th.task)          # sched_fork(): NUMA-balancing state
+            # sched_fork(): the first thread has a new mm, the others CLONE_VM
+            init_numa_balancing(0 if th.index == 0 else 0x100, th.task)
         self.m.cpu = saved
         for th in ths:
             self._switch_to(th.cpu, th.task)
@@ -854,6 +855,39 @@ cdef class Machine:
         """Move the virtual clock (jiffies follow it) forward by ns."""
         _whole("ns", ns, 0, 2**62)
         self.m.clock_ns += ns
+
+    def advance(self, seconds):
+        """Move the virtual clock forward (jiffies follow it)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9:
+            raise KmmConfigError(f"seconds: {seconds!r}; expected a non-negative number of virtual seconds")
+        self.m.clock_ns += <unsigned long long>(seconds * 1e9)
+
+    def run_kswapd(self, int nid, cpu=None):
+        """Run node nid's kswapd once, as the engine does when it is woken:
+        it preempts the task on `cpu` (default: the node's first CPU, or
+        CPU 0 for a CPU-less node), borrowing its mm lazily, balances the
+        node (balance_pgdat) and sleeps.  Returns the pages it reclaimed."""
+        cdef task_struct *curr
+        cdef pglist_data *pgdat
+        cdef unsigned long reclaimed
+        self._check_nid(nid)
+        if cpu is None:
+            cpus = self.node_cpus(nid)
+            cpu = cpus[0] if cpus else 0
+        if isinstance(cpu, bool) or not isinstance(cpu, int):
+            raise KmmConfigError(f"cpu: {cpu!r} is not a CPU number")
+        self._check_cpu(cpu)
+        self._enter()
+        pgdat = self.m.node_data[nid]
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        curr = self.m.cpus[cpu].current_task
+        context_switch(curr, pgdat.kswapd)
+        reclaimed = kswapd_run_once(pgdat)
+        context_switch(pgdat.kswapd, curr)
+        self.m.cpu = saved
+        self._after()
+        return reclaimed
 
     def node_vmstat(self, nid):
         """One node's node_stat_item counters (/sys/devices/system/node/nodeN/vmstat)."""
@@ -1257,7 +1291,8 @@ from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_w
                                                 pte_young, pte_pfn, pte_special)
 from kmm.kernel.fork cimport mm_alloc, mmput
 from kmm.kernel.sched.core cimport context_switch
-from kmm.kernel.sched.fair cimport init_numa_balancing
+from kmm.kernel.sched.fair cimport init_numa_balancing, task_numa_work, task_tick_numa
+from kmm.mm.vmscan cimport kswapd_run_once
 from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_READ, PROT_WRITE,
                           PROT_EXEC, MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
 from kmm.mm.mprotect cimport do_mprotect_pkey
@@ -1363,6 +1398,42 @@ cdef class Thread:
                 if rc:
                     break
         return i + 1 if rc == 0 else i
+
+    def task_numa_work(self):
+        """Run task_numa_work() in this thread's context on its CPU, as on
+        return to user mode after task_tick_numa() queued it.  Returns the
+        PTEs it made PROT_NONE (numa_pte_updates)."""
+        cdef Machine mach = self.process.machine
+        self.process._check_alive()
+        if not self.on_cpu:
+            raise KmmStateError("thread is not running")
+        mach._enter()
+        before = mach.vmstat()["numa_pte_updates"]
+        saved = mach.m.cpu
+        mach.m.cpu = self.cpu
+        task_numa_work(self.task)
+        mach.m.cpu = saved
+        mach._after()
+        return mach.vmstat()["numa_pte_updates"] - before
+
+    def task_tick_numa(self, ns):
+        """Account ns of run time to the thread, then take a scheduler tick:
+        returns whether task_tick_numa() queued task_numa_work()."""
+        cdef Machine mach = self.process.machine
+        self.process._check_alive()
+        _whole("ns", ns, 0, 2**62)
+        mach._enter()
+        self.task.se_sum_exec_runtime += ns
+        saved = mach.m.cpu
+        mach.m.cpu = self.cpu
+        r = task_tick_numa(self.task)
+        mach.m.cpu = saved
+        return bool(r)
+
+    @property
+    def numa_scan_period(self):
+        """p->numa_scan_period (ms)."""
+        return self.task.numa_scan_period
 
     def run(self):
         """Switch this thread's CPU to it (context switch)."""
@@ -1573,6 +1644,13 @@ cdef class Process:
         return total
 
     @property
+    def numa_scan(self):
+        """The mm's NUMA-scan state: next_scan (jiffies), offset, seq."""
+        self._check_alive()
+        return {"next_scan": self.mm.numa_next_scan, "offset": self.mm.numa_scan_offset,
+                "seq": self.mm.numa_scan_seq}
+
+    @property
     def mm_users(self):
         """mm->mm_users: one per thread (CLONE_VM)."""
         self._check_alive()
@@ -1615,7 +1693,7 @@ cdef class Process:
         self.threads = self.threads + (th,)
         saved = m.m.cpu
         m.m.cpu = cpu
-        init_numa_balancing(tsk)
+        init_numa_balancing(0x100, tsk)           # CLONE_VM
         m.m.cpu = saved
         m._switch_to(cpu, tsk)
         return th

@@ -200,6 +200,7 @@ cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) n
 # window of the address space PROT_NONE so the next touches take hint faults.
 
 cdef enum:
+    CLONE_VM = 0x100
     MAX_SCAN_WINDOW = 2560          # MB/s
     VMA_PID_RESET_PERIOD = 4 * HZ   # jiffies
     TICK_NSEC = 1000000000 // HZ
@@ -366,23 +367,27 @@ cdef bint task_tick_numa(task_struct *curr) noexcept nogil:
     return False
 
 
-cdef void init_numa_balancing(task_struct *p) noexcept nogil:
-    """kernel/sched/fair.c (called at fork): the first scan waits
-    scan_delay; a new thread of an existing mm starts its clock staggered
-    by the other users so the threads do not all scan at once."""
+cdef void init_numa_balancing(unsigned long clone_flags, task_struct *p) noexcept nogil:
+    """kernel/sched/fair.c (from sched_fork): the first scan waits
+    scan_delay; a new thread of an existing mm (CLONE_VM) staggers its first
+    tick by the mm's users so the threads do not all scan at once.  (The
+    kernel's min_t() there compares task_scan_max()'s milliseconds with a
+    nanosecond product; mirrored as it is.)"""
     cdef mm_struct *mm = p.mm
     cdef unsigned long long delay
+    p.node_stamp = 0
     p.numa_scan_seq = mm.numa_scan_seq if mm != NULL else 0
     p.numa_scan_period = KMM().sysctl_numa_balancing_scan_delay
     p.numa_work_pending_ns = 0
-    p.node_stamp = 0
     p.se_sum_exec_runtime = 0
-    if mm == NULL:
-        return
-    if mm.mm_users == 1 or mm.numa_next_scan == 0:
+    if mm != NULL and mm.mm_users == 1:
         mm.numa_next_scan = jiffies() + KMM().sysctl_numa_balancing_scan_delay
         mm.numa_scan_seq = 0
-    delay = min(<unsigned long long>task_scan_max(p) * 1000000,
-                <unsigned long long>p.numa_scan_period * mm.mm_users * 1000000)
-    delay += 2 * TICK_NSEC
-    p.node_stamp = delay
+    if not (clone_flags & CLONE_VM):
+        p.numa_preferred_nid = NUMA_NO_NODE
+        return
+    if mm != NULL:
+        delay = min(<unsigned long long>task_scan_max(p),
+                    <unsigned long long>p.numa_scan_period * mm.mm_users * 1000000)
+        delay += 2 * TICK_NSEC
+        p.node_stamp = delay

@@ -1,0 +1,163 @@
+"""Memory tiering in motion: the NUMA scanner's pacing, the promotion
+policy, kswapd waking and demoting, checked against kernel/sched/fair.c and
+mm/vmscan.c step by step."""
+
+import pytest
+
+import kmm
+from kmm.engine import run
+from kmm.workloads.xsbench import XSBench
+
+PAGE = 4096
+MB = 1 << 20
+INITIAL_JIFFIES = 2**32 - 300_000          # HZ=1000: jiffies == ms since boot + this
+
+
+def tiering(**kw):
+    args = dict(nodes=[{"cpus": 2, "mem": "64M"}, {"cpus": 0, "mem": "64M"}],
+                sysctl={"kernel.numa_balancing": 2, "vm.demotion_enabled": 1},
+                cpu={"x86_bug_l1tf": True, "x86_phys_bits": 40})
+    args.update(kw)
+    return kmm.Machine(**args)
+
+
+def test_scan_windows_advance_as_task_numa_work_paces_them():
+    m = kmm.Machine(nodes=[{"cpus": 2, "mem": "128M"}],
+                    sysctl={"kernel.numa_balancing": 1, "kernel.numa_balancing_scan_size_mb": 4})
+    p = m.spawn(threads=2)
+    npages = 16 * MB // PAGE                      # 16 MiB: 4 scan windows of 4 MiB
+    a = p.mmap(npages)
+    for i in range(npages):
+        p.threads[0].store(a + i * PAGE)
+    t = p.threads[0]
+    # init_numa_balancing(): the first scan waits scan_delay (1000 ms)
+    assert p.numa_scan["next_scan"] == INITIAL_JIFFIES + 1000
+    assert t.task_numa_work() == 0                # not due yet
+    m.advance(1.0)
+    # the first tick after scan_delay of run time sets the period and queues the work
+    assert t.task_tick_numa(1_100_000_000)
+    # one window: scan_size_mb from the VMA start, its end rounded up to 2 MiB
+    end = (a + 4 * MB + 2 * MB - 1) & ~(2 * MB - 1)
+    assert t.task_numa_work() == (end - a) // PAGE
+    # task_scan_start(): max(1000 / (MAX_SCAN_WINDOW 2560 / 4 MB), 1000 / windows(16/4))
+    period = max(1000 // (2560 // 4), 1000 // 4)
+    assert t.numa_scan_period == period == 250
+    assert p.numa_scan["next_scan"] == INITIAL_JIFFIES + 1000 + period
+    # the window ends 4 MiB on, rounded up to a 2 MiB boundary
+    assert p.numa_scan["offset"] == end
+    assert t.task_numa_work() == 0                # the mm's next scan is not due
+    scanned = (end - a) // PAGE
+    while p.numa_scan["seq"] == 0:
+        m.advance(period / 1000)
+        scanned += t.task_numa_work()
+    # every page of the VMA was made PROT_NONE once before the wrap
+    assert scanned >= npages
+    assert m.vmstat()["numa_pte_updates"] == npages
+
+
+def test_task_tick_numa_queues_work_after_the_scan_period_of_run_time():
+    m = kmm.Machine(nodes=[{"cpus": 2, "mem": "64M"}], sysctl={"kernel.numa_balancing": 1})
+    p = m.spawn(threads=1)
+    t = p.threads[0]
+    assert t.numa_scan_period == 1000             # scan_delay until the first tick
+    m.advance(2.0)
+    # node_stamp starts 2 ticks (2 ms at HZ=1000) after a staggered delay;
+    # the work is queued once run time passes node_stamp + period
+    assert not t.task_tick_numa(1_000_000)
+    assert t.task_tick_numa(3_000_000_000)
+
+
+def _slow_tier_page(m):
+    p = m.spawn(threads=2)
+    a = p.mmap(2)
+    for i in range(2):
+        p.threads[0].store(a + i * PAGE)
+    assert m.migrate(p, a, 2, node=1, reason="demotion") == 2
+    return p, a
+
+
+def test_slow_tier_page_touched_within_the_hot_threshold_is_promoted():
+    m = tiering()
+    p, a = _slow_tier_page(m)
+    m.advance(5.0)
+    assert p._change_prot_numa(a, 2) == 2         # both on node 1: stamped with the scan time
+    m.advance(0.5)                                # touched 500 ms after the scan
+    before = m.vmstat()
+    p.threads[0].load(a)
+    d = m.vmstat()["numa_pages_migrated"] - before["numa_pages_migrated"]
+    assert d == 1 and m.page(p.pfn(a))["node"] == 0
+    m.advance(1.5)                                # the other page: 2 s after the scan
+    p.threads[0].load(a + PAGE)
+    assert m.vmstat()["numa_pages_migrated"] - before["numa_pages_migrated"] == 1
+    assert m.page(p.pfn(a + PAGE))["node"] == 1   # too cold: latency > hot threshold
+    assert m.vmstat()["pgpromote_candidate"] - before["pgpromote_candidate"] == 1
+
+
+def test_kswapd_is_woken_by_promotion_and_stops_at_promo_demoting_the_oldest():
+    """Allocations fall back to node 1 when node 0 is at its low watermark
+    (the fast path tries the whole zonelist first), so in tiering mode it is
+    promotion that wakes kswapd0: migrate_balanced_pgdat() finds node 0
+    below high and wakes it.  kswapd ages the inactive list from its tail:
+    the first pass only finds young PTEs (KEEP, PG_referenced set), the next
+    demotes the oldest pages until some zone is above WMARK_PROMO."""
+    m = tiering(nodes=[{"cpus": 2, "mem": "64M"}, {"cpus": 0, "mem": "256M"}])
+    p = m.spawn(threads=2)
+    addrs = []
+    while True:                                   # fill node 0 until a page lands on node 1
+        a = p.mmap(1)
+        p.threads[0].store(a)
+        if m.page(p.pfn(a))["node"] == 1:
+            break
+        addrs.append(a)
+    assert not m.kswapd_woken(0)
+    for z in (m.zone(0, "DMA"), m.zone(0, "DMA32")):
+        assert z["free"] <= z["low"] + z["lowmem_reserve"][2]
+
+    def promote_attempt():
+        m.advance(1.0)
+        assert p._change_prot_numa(a, 1) == 1     # the node-1 page, stamped now
+        m.advance(0.01)
+        p.threads[0].load(a)                      # hot: should_numa_migrate_memory says yes
+        assert m.page(p.pfn(a))["node"] == 1      # ...but node 0 is not balanced
+        assert m.kswapd_woken(0)
+
+    promote_attempt()
+    before = m.vmstat()
+    assert m.run_kswapd(0) == 0                   # every PTE young: all kept, referenced
+    assert m.vmstat()["pgscan_kswapd"] > before["pgscan_kswapd"]
+    promote_attempt()
+    before = m.vmstat()
+    reclaimed = m.run_kswapd(0)
+    after = m.vmstat()
+    assert reclaimed == after["pgdemote_kswapd"] - before["pgdemote_kswapd"] > 0
+    assert after["pgsteal_kswapd"] - before["pgsteal_kswapd"] == reclaimed
+    # pgdat_balanced() in tiering mode: a zone above WMARK_PROMO
+    assert any(z["free"] > z["promo"] for z in (m.zone(0, "DMA"), m.zone(0, "DMA32")))
+    assert not m.kswapd_woken(0)
+    nodes = [m.page(p.pfn(x))["node"] for x in addrs]
+    demoted = nodes.count(1)
+    assert demoted == reclaimed
+    assert nodes == [1] * demoted + [0] * (len(addrs) - demoted)   # the oldest went first
+    assert m.oracle.violations == []
+
+
+def test_xsbench_run_promotes_and_demotes_continuously():
+    """A scaled seed-like run: after initialisation, both directions keep
+    going (every snapshot interval past the first seconds sees both)."""
+    m = kmm.Machine(nodes=[{"cpus": 16, "mem": "40M"}, {"cpus": 0, "mem": "320M"}],
+                    sysctl={"kernel.numa_balancing": 2, "vm.demotion_enabled": 1,
+                            "kernel.numa_balancing_scan_size_mb": 10},
+                    cpu={"x86_bug_l1tf": True, "x86_phys_bits": 40})
+    w = XSBench(size="large", scale=0.04, particles=300_000, threads=16)
+    r = run(m, w, snapshot_every=0.5)
+    v = r["vmstat"]
+    assert r["finished"] and r["oracle_violations"] == 0
+    assert v["numa_pages_migrated"] > 0 and v["pgdemote_kswapd"] > 0
+    assert v["pgmigrate_success"] == v["numa_pages_migrated"] + v["pgdemote_kswapd"]
+    snaps = r["snapshots"]
+    late = [(b["numa_pages_migrated"] - a["numa_pages_migrated"],
+             b["pgdemote_kswapd"] - a["pgdemote_kswapd"])
+            for a, b in zip(snaps, snaps[1:]) if a["t"] >= 1.5]
+    assert late and all(pr > 0 and de > 0 for pr, de in late[:-1])
+    # each batched flush reaches the other 15 CPUs at most
+    assert v["nr_tlb_remote_flush_received"] <= 15 * v["nr_tlb_remote_flush"]
