@@ -862,6 +862,15 @@ cdef class Machine:
             raise KmmConfigError(f"seconds: {seconds!r}; expected a non-negative number of virtual seconds")
         self.m.clock_ns += <unsigned long long>(seconds * 1e9)
 
+    def run(self, workload, until=None, progress=None, snapshot_every=0.1):
+        """Run a workload (kmm.workloads) on this machine in virtual time
+        until it finishes or `until` virtual seconds pass (kmm/engine.pyx).
+        progress(virtual_s, done_fraction) is called every 100 virtual ms.
+        Returns vmstat, perf, virtual_s, wall_s, oracle_violations,
+        snapshots (counters every snapshot_every virtual seconds)."""
+        from kmm.engine import run as _run
+        return _run(self, workload, until=until, progress=progress, snapshot_every=snapshot_every)
+
     def run_kswapd(self, int nid, cpu=None):
         """Run node nid's kswapd once, as the engine does when it is woken:
         it preempts the task on `cpu` (default: the node's first CPU, or
