@@ -288,6 +288,12 @@ cdef class Machine:
             }
         return out
 
+    def migrc_stats(self):
+        """Emulator statistics of the seed patch: source folios whose flush
+        was deferred (queued on a request) and deferred flushes performed."""
+        return {"deferred_folios": self.m.kmm_migrc_deferred,
+                "deferred_flushes": self.m.kmm_migrc_flushes}
+
     def migrc_flush_free_folios(self, int cpu=0):
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything
         was pending."""

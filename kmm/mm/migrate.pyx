@@ -163,6 +163,7 @@ cdef void migrc_expand_req(folio *fsrc, folio *fdst, migrc_req *req) noexcept no
         KMM().migrc_nr_warnings += 1
     list_add(&fsrc.lru, &req.folios)
     folio_zone(fsrc).migrc_pending_nr += 1
+    KMM().kmm_migrc_deferred += 1               # emulator stat
 
 
 cdef migrc_req *migrc_req_start() noexcept nogil:
@@ -229,6 +230,7 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
     if list_empty(&folios):
         return False
     kmm_migrc_hook(KMM_MIGRC_HOOK_BEFORE_FLUSH)
+    m.kmm_migrc_flushes += 1                    # emulator stat
     arch_tlbbatch_flush(&arch)
     pos = folios.next
     while pos != &folios:

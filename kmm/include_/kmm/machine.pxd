@@ -118,6 +118,8 @@ cdef struct kmm_machine:
     unsigned long long migrc_ablate
     int migrc_pause_cnt                      # patch 3/3: migrc_pause() nesting
     unsigned long migrc_nr_warnings          # WARN_ON() hits in migrc code
+    unsigned long kmm_migrc_deferred         # emulator stat: source folios queued on requests
+    unsigned long kmm_migrc_flushes          # emulator stat: migrc_flush_free_folios() that flushed
     # the TLB-coherence oracle (kmm/debug/oracle.pyx)
     bint oracle_enabled
     unsigned int kmm_next_version
