@@ -6,7 +6,7 @@ deferred."""
 import pytest
 
 from kmm import _testing as T
-from migrc_scenario import NONE_PENDING, delta, machine, pending, read_only
+from migrc_scenario import NONE_PENDING, delta, machine, pending
 
 
 @pytest.mark.hunk("mm/rmap.c#1")
