@@ -128,3 +128,35 @@ def zonelist(Machine machine, int nid, bint thisnode=False):
         out.append((z.zone.node, z.zone_idx))
         z += 1
     return out
+
+
+# -- the seed patch (migrc) ----------------------------------------------------
+
+from kmm.mm.migrate cimport migrc_pause as _migrc_pause, migrc_resume as _migrc_resume, \
+    migrc_paused as _migrc_paused
+
+
+def task_can_migrc(Machine machine, int cpu):
+    """current->can_migrc of the task running on cpu (include/linux/sched.h,
+    the seed patch): what the last rmap walk for an unmap on that CPU found."""
+    machine._check_cpu(cpu)
+    return bool(machine.m.cpus[cpu].current_task.can_migrc)
+
+
+def migrc_pause(Machine machine):
+    """Patch 3/3's migrc_pause(), as a struggling allocation calls it."""
+    machine._enter()
+    _migrc_pause()
+
+
+def migrc_resume(Machine machine):
+    """Patch 3/3's migrc_resume(); refused when migrc is not paused."""
+    machine._enter()
+    if not _migrc_paused():
+        raise ValueError("migrc_resume: migrc is not paused")
+    _migrc_resume()
+
+
+def migrc_paused(Machine machine):
+    machine._enter()
+    return bool(_migrc_paused())

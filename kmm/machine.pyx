@@ -761,6 +761,9 @@ cdef class Machine:
           pgdemote_* are not counted: this is not reclaim.
         - "numa_misplaced": MR_NUMA_MISPLACED, alloc_misplaced_dst_folio
           (node only, no reclaim at all).
+        - "syscall": MR_SYSCALL as move_pages(2)'s do_move_pages_to_node,
+          alloc_migration_target with GFP_HIGHUSER_MOVABLE | __GFP_THISNODE
+          on node (the kernel passes mode="sync").
         mode: "async" (MIGRATE_ASYNC, what reclaim and NUMA balancing use),
         "sync_light" or "sync" (migrate_pages_sync: the batch in async mode
         first, then each leftover alone with that mode's unmap flags).
@@ -1762,7 +1765,7 @@ cdef class Oracle:
 
 from kmm.include_.linux.list cimport list_head, list_add_tail, list_empty, list_del
 from kmm.include_.linux.migrate_mode cimport (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC,
-                                              MR_DEMOTION, MR_NUMA_MISPLACED)
+                                              MR_DEMOTION, MR_NUMA_MISPLACED, MR_SYSCALL)
 from kmm.include_.linux.mm cimport (page_pgdat, xchg_page_access_time, VM_SHARED, VM_MAYWRITE)
 from kmm.include_.linux.page_ref cimport page_ref_count as page_count
 from kmm.include_.kmm.machine cimport numa_node_id
@@ -1782,12 +1785,13 @@ from kmm.mm.internal cimport migration_target_control
 from kmm.mm.memory cimport vm_normal_page
 from kmm.mm.memory_tiers cimport node_get_allowed_targets
 from kmm.mm.migrate cimport (migrate_pages, putback_movable_pages, alloc_misplaced_dst_folio,
-                             kmm_set_migrate_hook, KMM_MIGRATE_HOOK_UNMAPPED)
+                             alloc_migration_target, kmm_set_migrate_hook, KMM_MIGRATE_HOOK_UNMAPPED)
 from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
 from kmm.mm.rmap cimport flush_tlb_batched_pending, folio_referenced
 from kmm.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_folio
 
-_MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED}
+_MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED,
+                    "syscall": MR_SYSCALL}
 _MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
 
 cdef object _migrate_hook_fn = None
@@ -1903,6 +1907,14 @@ cdef long _kmm_migrate_range(mm_struct *mm, unsigned long start, unsigned long e
                     p = _lru_to_page(folios.next)
                     list_del(&p.lru)
                     folio_putback_lru(p)
+            elif reason == MR_SYSCALL:
+                # do_move_pages_to_node() (move_pages(2) passes MIGRATE_SYNC)
+                mtc.nid = node
+                mtc.nmask = NULL
+                mtc.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE
+                if migrate_pages(&folios, alloc_migration_target, NULL, <unsigned long>&mtc,
+                                 mode, MR_SYSCALL, nr_succeeded):
+                    putback_movable_pages(&folios)
             else:
                 if migrate_pages(&folios, alloc_misplaced_dst_folio, NULL, <unsigned long>node,
                                  mode, MR_NUMA_MISPLACED, nr_succeeded):

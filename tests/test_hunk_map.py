@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / ".." / "shared" / "seed" / "migrc-v4-2of3.patch"
 
 
-@pytest.mark.xfail(strict=True, reason="migrc mirrors land with the seed-patch issue")
 def test_seed_patch_every_hunk_has_a_mirror_and_a_test():
     if not SEED.exists():
         pytest.skip(f"seed patch not found at {SEED.resolve()} (the steering repository's shared/seed/)")

@@ -190,6 +190,28 @@ def test_numa_misplaced_reason_counts_only_pgmigrate():
     assert all(m.page(p.pfn(a + i * PAGE))["node"] == 0 for i in range(4))
 
 
+def test_syscall_reason_moves_pages_like_move_pages():
+    """Machine.migrate(reason="syscall") is move_pages(2)'s
+    do_move_pages_to_node: alloc_migration_target with
+    GFP_HIGHUSER_MOVABLE | __GFP_THISNODE on the node, MIGRATE_SYNC,
+    MR_SYSCALL.  migrate_pages_sync tries the batch in MIGRATE_ASYNC first,
+    which moves both; only PGMIGRATE_SUCCESS counts, and migrate_folio_done
+    ends the NR_ISOLATED accounting.  The PTEs stay writable."""
+    m = tiering()
+    p, a = written(m, npages=2)
+    before = m.vmstat()
+    assert m.migrate(p, a, 2, node=1, reason="syscall", mode="sync") == 2
+    d = delta(before, m.vmstat())
+    assert d["pgmigrate_success"] == 2 and d["numa_pages_migrated"] == 0
+    assert d["pgpromote_success"] == 0 and d["pgmigrate_fail"] == 0
+    assert m.node_vmstat(0)["nr_isolated_anon"] == 0
+    for i in range(2):
+        pte = p.pte(a + i * PAGE)
+        assert pte["write"] and m.page(pte["pfn"])["node"] == 1
+    p.threads[1].store(a)
+    assert m.oracle.violations == [] and m.check_invariants() == []
+
+
 def small_target(npages):
     m = kmm.Machine([{"cpus": 2, "mem": "64M"}, {"cpus": 0, "mem": "4M"}],
                     sysctl={"kernel.numa_balancing": 2})
