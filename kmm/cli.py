@@ -198,12 +198,17 @@ def check_run_args(args):
         except kmm.KmmConfigError as e:
             fail("--kconfig", e)
     try:
-        exp.workload_params(args.workload, args.scale, args.particles, args.lookups, args.size,
-                            args.threads, args.seed)
+        wp = exp.workload_params(args.workload, args.scale, args.particles, args.lookups, args.size,
+                                 args.threads, args.seed)
     except kmm.KmmConfigError as e:
         what = str(e).split(":", 1)[0]
         fail("--" + what if what in ("particles", "lookups", "size", "threads") else "--workload",
              str(e).split(": ", 1)[1])
+    if wp["kind"] == "trace":
+        try:                        # read the trace now: a malformed one is a bad option
+            exp.make_workload(wp)
+        except kmm.KmmConfigError as e:
+            fail("--workload", e)
     for opt, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None:
             parent = pathlib.Path(path).resolve().parent

@@ -290,6 +290,16 @@ def test_trace_workload(tmp_path, capsys):
     assert f"./replay {csv} --threads 2" in out and out.count("$ cat /proc/vmstat") == 2
 
 
+def test_malformed_trace_is_a_usage_error(tmp_path, capsys):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("thread,page,write\n0,1,2\n")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", f"--workload=trace:{csv}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --workload:" in err and "line 2" in err and "Traceback" not in err
+
+
 def test_gups_workload(capsys):
     rc, out, err = run_cli(["--scale", "0.004", "--quiet", "--workload", "gups", "--threads", "4",
                             "--duration", "0.002"], capsys)
