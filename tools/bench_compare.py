@@ -81,10 +81,10 @@ def table(rows, stat) -> str:
     head = ("benchmark", f"OLD {stat}", f"NEW {stat}", "NEW/OLD", "verdict")
     body = [(n, _t(o), _t(nw), "-" if r is None else f"{r:.3f}", v) for n, o, nw, r, v in rows]
     w = [max(len(x[i]) for x in [head] + body) for i in range(5)]
-    lines = ["  ".join(h.ljust(w[i]) if i in (0, 4) else h.rjust(w[i]) for i, h in enumerate(head))]
+    lines = ["  ".join(h.ljust(w[i]) if i in (0, 4) else h.rjust(w[i]) for i, h in enumerate(head)).rstrip()]
     lines.append("  ".join("-" * x for x in w))
     for row in body:
-        lines.append("  ".join(c.ljust(w[i]) if i in (0, 4) else c.rjust(w[i]) for i, c in enumerate(row)))
+        lines.append("  ".join(c.ljust(w[i]) if i in (0, 4) else c.rjust(w[i]) for i, c in enumerate(row)).rstrip())
     return "\n".join(lines)
 
 
