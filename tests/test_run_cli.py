@@ -327,10 +327,12 @@ def test_progress_protocol():
     assert seen[-1] == ("finish", "migrc", r["runs"]["migrc"]["virtual_s"])
 
 
-def test_progress_only_on_a_terminal():
+def test_progress_only_on_a_terminal(monkeypatch):
+    import io
     from kmm.report import progress
     assert progress.enabled(quiet=True) is False
-    assert progress.enabled() is False            # pytest captures stdout: not a terminal
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert progress.enabled() is False            # output is not a terminal
     bar = progress.RichProgress()                 # and it draws without a terminal too
     with bar:
         up = bar.start("baseline", 2.0)
@@ -347,3 +349,29 @@ def test_readme_quick_start_is_pip_install_and_kmm_run():
     assert re.search(r"^pip install \. && kmm run\b", quick, re.M)
     main_job = readme[readme.index("## The main job: `kmm run`"):]
     assert "AFTER/BEFORE" in main_job and "seed AFTER/BEFORE" in main_job
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_progress_bar_drawn_on_a_terminal():
+    import os
+    master, slave = os.openpty()
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "kmm.cli", "run", "--scale", "0.01",
+                              "--particles", "20000"], stdout=slave, stderr=slave, stdin=slave,
+                             env={**os.environ, "COLUMNS": "150", "TERM": "xterm"})
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:                   # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert p.wait(timeout=120) == 0
+    finally:
+        os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "virtual s" in screen and "ETA" in screen and "baseline" in screen
+    assert "Comparison:" in screen
