@@ -1,6 +1,8 @@
-"""The kmm command line: `kmm info` (build facts), `kmm run` (the main
-experiment; until it lands, `kmm run` prints the build facts) and
-`kmm study PATCH [--html OUT]` (each hunk of a patch next to its mirror)."""
+"""The kmm command line: `kmm run` (the seed experiment: BEFORE/AFTER on the
+emulated seed machine), `kmm info` (build facts) and `kmm study PATCH
+[--html OUT]` (each hunk of a patch next to its mirror).  The CLI only parses
+and calls: the experiment is kmm/experiments/seed.py, the printing
+kmm/report/."""
 
 from __future__ import annotations
 
@@ -79,6 +81,178 @@ def cmd_info(args) -> int:
     return 0 if facts["all_compiled"] else 1
 
 
+# -- kmm run -------------------------------------------------------------------
+
+RUN_DESCRIPTION = """\
+Run the seed experiment (migrc v4 2/3): XSBench large on the emulated seed
+machine (16 CPUs + 1 GiB node 0, CPU-less 8 GiB node 1, NUMA balancing in
+tiering mode, demotion on), once with the baseline kernel (BEFORE) and once
+with CONFIG_MIGRC (AFTER), same seed.  Prints each run's `perf stat -a` and
+/proc/vmstat blocks in the seed's format and a table of AFTER/BEFORE next to
+the seed's published ratios.  --scale scales both nodes' memory, XSBench's
+grid points and the NUMA scan size; --particles sets the run's length
+(--particles 50000000 --scale 1 is the seed's full size).  Counters are
+never scaled.  Exit 0 when the runs complete, 2 on a bad option."""
+
+
+def _int_type(name, lo, hi):
+    def conv(s):
+        try:
+            v = int(s, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a whole number; accepted: {lo}..{hi}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is out of range; accepted: {lo}..{hi}")
+        return v
+    conv.__name__ = name
+    return conv
+
+
+def _float_type(name, check):
+    def conv(s):
+        try:
+            v = float(s)
+        except ValueError:
+            v = s
+        try:
+            return check(v)
+        except kmm.KmmConfigError as e:
+            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+    conv.__name__ = name
+    return conv
+
+
+def _key_value(s):
+    key, sep, value = s.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{s!r} is not KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def add_run_parser(sub):
+    from kmm.experiments import seed as exp
+    p = sub.add_parser("run", help="the seed experiment: BEFORE (baseline) and AFTER (migrc), emulated",
+                       description=RUN_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--particles", type=_int_type("particles", 1, 2**31 - 1), metavar="N",
+                   help=f"XSBench -p: particles (default {exp.DEFAULT_PARTICLES:,}; the seed: "
+                        f"{exp.SEED_PARTICLES:,})")
+    p.add_argument("--lookups", type=_int_type("lookups", 1, 2**31 - 1), metavar="N",
+                   help="XSBench -l: lookups per particle (default 34)")
+    p.add_argument("--size", choices=("small", "large"), help="XSBench -s (default large, the seed's)")
+    p.add_argument("--threads", type=_int_type("threads", 1, 16), metavar="N",
+                   help="workload threads, 1..16 (default 16; a trace's own count)")
+    p.add_argument("--duration", type=_float_type("duration", exp.check_duration), metavar="S",
+                   help="stop each run after S virtual seconds (default: run to the end)")
+    p.add_argument("--scale", type=_float_type("scale", exp.check_scale), default=exp.DEFAULT_SCALE,
+                   metavar="F", help=f"memory, XSBench grid points and NUMA scan size, "
+                                     f"{exp.MIN_SCALE:g}..1 (default {exp.DEFAULT_SCALE:g}; 1 = the seed's)")
+    p.add_argument("--seed", type=_int_type("seed", 0, 2**64 - 1), default=0, metavar="N",
+                   help="machine and workload seed (default 0); the same seed gives the same counters")
+    p.add_argument("--kernel", choices=exp.KERNEL_CHOICES, metavar="K",
+                   help=f"one of {', '.join(exp.KERNEL_CHOICES)} (all = the three); "
+                        f"default: baseline and migrc, the seed's BEFORE and AFTER")
+    p.add_argument("--sysctl", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="set a sysctl on every run's machine (repeatable), e.g. "
+                        "vm.watermark_scale_factor=200")
+    p.add_argument("--kconfig", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="set a kconfig option on every kernel (repeatable), e.g. CONFIG_DEBUG_VM=y; "
+                        "CONFIG_MIGRC and CONFIG_MIGRC_PAUSE come from --kernel")
+    p.add_argument("--workload", default="xsbench", metavar="W",
+                   help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    p.add_argument("--plot", metavar="PATH", help="write the figure to PATH (.png or .svg; needs matplotlib)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run, _parser=p)
+    return p
+
+
+def check_run_args(args):
+    """Checks that need more than one option, or the config tables; each
+    failure is a usage error naming the option (exit 2)."""
+    from kmm.experiments import seed as exp
+    from kmm.report import plots
+    p = args._parser
+
+    def fail(option, e):
+        msg = str(e)
+        p.error(f"argument {option}: {msg}")
+
+    sysctl = {}
+    for key, value in args.sysctl:
+        try:
+            sysctl[key] = kmm.config.check_sysctl_value(key, value)
+        except kmm.KmmConfigError as e:
+            fail("--sysctl", e)
+    kconfig = {}
+    for key, value in args.kconfig:
+        if key not in kmm.config.KCONFIG:
+            fail("--kconfig", f"unknown option {key!r}; accepted: "
+                              + ", ".join(k for k in kmm.config.KCONFIG if k not in exp.KERNELS["baseline"]))
+        kconfig[key] = value
+    kernels = exp.check_kernels(args.kernel or exp.DEFAULT_KERNELS)
+    for k in kernels:
+        try:
+            kconfig = {key: kmm.config._bool(key, v) for key, v in kconfig.items()}
+            exp.kernel_kconfig(k, kconfig)
+        except kmm.KmmConfigError as e:
+            fail("--kconfig", e)
+    try:
+        wp = exp.workload_params(args.workload, args.scale, args.particles, args.lookups, args.size,
+                                 args.threads, args.seed)
+    except kmm.KmmConfigError as e:
+        what = str(e).split(":", 1)[0]
+        fail("--" + what if what in ("particles", "lookups", "size", "threads") else "--workload",
+             str(e).split(": ", 1)[1])
+    if wp["kind"] == "trace":
+        try:                        # read the trace now: a malformed one is a bad option
+            exp.make_workload(wp)
+        except kmm.KmmConfigError as e:
+            fail("--workload", e)
+    for opt, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            parent = pathlib.Path(path).resolve().parent
+            if not parent.is_dir():
+                fail(opt, f"{path!r}: directory {str(parent)!r} does not exist")
+    if args.plot is not None:
+        try:
+            plots.check_path(args.plot)
+            plots.check_available()
+        except kmm.KmmConfigError as e:
+            fail("--plot", str(e).split(": ", 1)[1])
+    args.sysctl_dict = sysctl
+    args.kconfig_dict = kconfig
+    args.kernels = kernels
+
+
+def cmd_run(args) -> int:
+    from kmm.experiments.seed import run_seed_experiment
+    from kmm.report import progress as prog
+    from kmm.report.tables import report
+    bar = prog.RichProgress() if prog.enabled(args.quiet) else None
+    kw = dict(kernels=args.kernels, scale=args.scale, workload=args.workload,
+              particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
+              duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
+              kconfig=args.kconfig_dict)
+    if bar is not None:
+        with bar:
+            result = run_seed_experiment(progress=bar, **kw)
+    else:
+        result = run_seed_experiment(**kw)
+    sys.stdout.write(report(result))
+    sys.stdout.flush()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1, default=list)
+            f.write("\n")
+        print(f"kmm: wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        from kmm.report import plots
+        plots.save(result, args.plot)
+        print(f"kmm: wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 def cmd_study(args) -> int:
     from kmm.study.render import study
     return study(args.patch, html_out=args.html)
@@ -90,9 +264,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("info", help="build facts: modules, sizeof(struct page), defaults")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
-    p = sub.add_parser("run", help="the seed experiment (arrives with a later issue; prints build facts for now)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_info)
+    add_run_parser(sub)
     p = sub.add_parser("study", help="each hunk of PATCH next to the emulator code that mirrors it",
                        description="Print each hunk of PATCH in patch order with its mirror(s) in "
                                    "the emulator (source, file:line) and the tests that check it; "
@@ -102,11 +274,19 @@ def main(argv=None) -> int:
     p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
     p.set_defaults(func=cmd_study)
     args = ap.parse_args(argv)
+    if args.cmd == "run":
+        check_run_args(args)
     try:
         return args.func(args)
-    except kmm.KmmError as e:
+    except kmm.KmmConfigError as e:
         print(f"kmm: error: {e}", file=sys.stderr)
         return 2
+    except kmm.KmmError as e:
+        print(f"kmm: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kmm: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

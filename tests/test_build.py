@@ -71,13 +71,6 @@ def test_info_json_console_script():
     check_facts(run_info([exe, "info", "--json"]))
 
 
-def test_run_prints_build_facts(capsys):
-    # until the seed experiment lands, `kmm run` is `kmm info`
-    assert cli.main(["run", "--json"]) == 0
-    facts = json.loads(capsys.readouterr().out)
-    check_facts(facts)
-
-
 def test_info_text(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,434 @@
+"""The seed experiment: the migrc patch's BEFORE/AFTER measurement, emulated.
+
+The seed (migrc v4 2/3, quoted below in SEED_REFERENCE) ran
+`perf stat -a ./XSBench -p 50000000` and read /proc/vmstat on a QEMU guest
+with 16 CPUs + 1 GiB on node 0 and a CPU-less 8 GiB node 1, NUMA balancing
+in tiering mode and demotion on, once on mainline v6.6-rc5 (BEFORE) and once
+with migrc (AFTER).
+
+`run_seed_experiment()` does the same on the emulator: the machine is
+`Machine.preset("seed")`, the workload XSBench large (kmm/workloads), and
+each kernel is the same code with a different kconfig (KERNELS).  It
+returns a JSON-able dict; kmm/report/ prints it.
+
+What `scale` scales (and nothing else): the memory of both nodes, XSBench's
+grid points per nuclide (XSBench's own `-g`, which sizes all three of its
+structures linearly), and kernel.numa_balancing_scan_size_mb, so that the
+number of NUMA scan windows per RSS stays the seed's.  The number of
+particles sets how long the run is.  Every counter is counted by the mirrored
+mechanism during the run: nothing is multiplied, extrapolated or corrected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import kmm
+from kmm import config as cfg
+from kmm.config import KmmConfigError
+
+# ---------------------------------------------------------------------------
+# Reference data: the seed's published numbers, quoted from the mail.  These
+# are NOT emulator output; they are printed beside it for comparison only.
+SEED_SOURCE = ("Byungchul Park, \"[v4 2/3] mm: Defer TLB flush by keeping both src and dst "
+               "folios at migration\", LKML, 2023-11-08 (shared/seed/migrc-v4-2of3.lkml.txt): "
+               "XSBench -p 50000000, QEMU/KVM, 16 CPUs + 1 GiB node 0, CPU-less 8 GiB node 1, "
+               "v6.6-rc5, NUMA balancing tiering, demotion enabled")
+SEED_REFERENCE = {
+    # counter: (BEFORE = mainline v6.6-rc5, AFTER = + migrc)
+    "itlb.itlb_flush": (20953405, 4353555),
+    "tlb_flush.dtlb_thread": (114886593, 72482780),
+    "tlb_flush.stlb_any": (88267015, 68226458),
+    "dTLB-load-misses": (115304095543, 114331610808),
+    "dTLB-store-misses": (163904743, 116084771),
+    "iTLB-load-misses": (608486259, 377180518),
+    "seconds time elapsed": (556.787113849, 552.667718220),
+    "numa_pages_migrated": (3378748, 3339325),
+    "pgmigrate_success": (7720310, 7642363),
+    "nr_tlb_remote_flush": (751464, 192913),
+    "nr_tlb_remote_flush_received": (10742115, 2327426),
+    "nr_tlb_local_flush_all": (21899, 25759),
+    "nr_tlb_local_flush_one": (740157, 740454),
+}
+SEED_PARTICLES = 50_000_000
+SEED_SCAN_SIZE_MB = 256            # kernel.numa_balancing_scan_size_mb default
+# ---------------------------------------------------------------------------
+
+# The seed's two blocks, in its order.
+PERF_EVENTS = ("itlb.itlb_flush", "tlb_flush.dtlb_thread", "tlb_flush.stlb_any",
+               "dTLB-load-misses", "dTLB-store-misses", "iTLB-load-misses")
+ELAPSED = "seconds time elapsed"
+VMSTAT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "nr_tlb_remote_flush",
+                   "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all",
+                   "nr_tlb_local_flush_one")
+COUNTERS = PERF_EVENTS + (ELAPSED,) + VMSTAT_COUNTERS
+assert set(COUNTERS) == set(SEED_REFERENCE)
+
+# The kernels: the same mirrored code under different kconfig.
+KERNELS = {
+    "baseline": {"CONFIG_MIGRC": False, "CONFIG_MIGRC_PAUSE": False},
+    "migrc": {"CONFIG_MIGRC": True, "CONFIG_MIGRC_PAUSE": False},
+    "migrc+pause": {"CONFIG_MIGRC": True, "CONFIG_MIGRC_PAUSE": True},
+}
+KERNEL_TITLES = {
+    "baseline": "BEFORE - mainline v6.6-rc5 (emulated: kmm, CONFIG_MIGRC=n)",
+    "migrc": "AFTER - mainline v6.6-rc5 + migrc (emulated: kmm, CONFIG_MIGRC=y)",
+    "migrc+pause": "AFTER - mainline v6.6-rc5 + migrc + 3/3 pause (emulated: kmm, "
+                   "CONFIG_MIGRC=y CONFIG_MIGRC_PAUSE=y)",
+}
+KERNEL_CHOICES = tuple(KERNELS) + ("all",)
+DEFAULT_KERNELS = ("baseline", "migrc")     # the seed's BEFORE and AFTER
+WORKLOADS = ("xsbench", "gups", "trace:PATH")
+
+# The default run.  Chosen so that `kmm run` (both kernels) finishes in
+# under 60 s of wall time on the shared 2-core development machine: measured
+# 47.7 s wall (35 s CPU) with the machine's load average at ~4.6 from other
+# jobs (docs/run.md).  Wall time grows with the particles (the run's virtual
+# length), about 2-2.5 wall s per virtual s per kernel, and hardly with the
+# scale.  Scale 0.1 keeps XSBench's index grid ~90x the STLB, so an index-grid
+# touch walks the page tables as on the real machine; 800,000 particles give
+# 9.3 virtual s, with promotion and demotion both running continuously from
+# the first NUMA scan (at 1 s) to the end.
+DEFAULT_SCALE = 0.1
+DEFAULT_PARTICLES = 800_000
+DEFAULT_THREADS = 16
+GUPS_TABLE_BYTES = 4 << 30          # GUPS table at scale 1: 4x node 0, like XSBench's 5.5 GiB
+
+_GIB = 1 << 30
+_MIB = 1 << 20
+MIN_SCALE = cfg.MIN_NODE_BYTES / _GIB          # node 0 (1 GiB at scale 1) keeps >= 4 MiB
+MAX_SCALE = 1.0                                 # XSBench's grid cannot grow past -g 11303
+
+
+# -- validation (messages name what is accepted; the CLI prefixes the option) --
+
+def check_scale(scale) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or math.isnan(scale):
+        raise KmmConfigError(f"scale: {scale!r} is not a number; accepted: {MIN_SCALE:g}..{MAX_SCALE:g}")
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        raise KmmConfigError(f"scale: {scale!r} is out of range; accepted: {MIN_SCALE:g}..{MAX_SCALE:g} "
+                             f"(1 is the seed's full size; node 0 must keep at least 4 MiB)")
+    return float(scale)
+
+
+def check_kernels(kernels) -> tuple:
+    if isinstance(kernels, str):
+        kernels = tuple(KERNELS) if kernels == "all" else (kernels,)
+    kernels = tuple(kernels)
+    if not kernels:
+        raise KmmConfigError(f"kernel: none given; accepted: {', '.join(KERNEL_CHOICES)}")
+    for k in kernels:
+        if k not in KERNELS:
+            raise KmmConfigError(f"kernel: {k!r}; accepted: {', '.join(KERNEL_CHOICES)}")
+    if len(set(kernels)) != len(kernels):
+        raise KmmConfigError(f"kernel: {kernels!r} names a kernel twice")
+    return tuple(k for k in KERNELS if k in kernels)      # baseline first, as the seed
+
+
+def check_duration(duration):
+    if duration is None:
+        return None
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) \
+            or not math.isfinite(duration) or duration <= 0:
+        raise KmmConfigError(f"duration: {duration!r}; accepted: a positive number of virtual seconds")
+    return float(duration)
+
+
+def kernel_kconfig(kernel, kconfig=None) -> dict:
+    """The kconfig of one kernel: KERNELS[kernel] over the user's options.
+    CONFIG_MIGRC and CONFIG_MIGRC_PAUSE are what tells the kernels apart, so
+    they are chosen with `kernels`, not with `kconfig`."""
+    kconfig = dict(kconfig or {})
+    for k in KERNELS["baseline"]:
+        if k in kconfig:
+            raise KmmConfigError(f"kconfig: {k} is set by the kernel choice "
+                                 f"({', '.join(KERNEL_CHOICES)}); it cannot be given as kconfig")
+    kconfig.update(KERNELS[kernel])
+    try:
+        return cfg.check_kconfig(kconfig)
+    except KmmConfigError as e:
+        raise KmmConfigError(f"{e} (for the {kernel} kernel)") from None
+
+
+def _seed_preset_nodes():
+    return [(n["cpus"], cfg.parse_size(n["mem"])) for n in cfg.PRESETS["seed"]["nodes"]]
+
+
+def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0) -> dict:
+    """Arguments of Machine.preset('seed', ...) at `scale`: each node's
+    memory scaled (rounded down to whole MiB), the NUMA scan size scaled
+    (rounded, at least 1 MB) unless `sysctl` sets it; `sysctl` merges over
+    the preset's (tiering mode, demotion on)."""
+    scale = check_scale(scale)
+    nodes = [{"cpus": cpus, "mem": f"{max(4, int(mem / _MIB * scale))}M"}
+             for cpus, mem in _seed_preset_nodes()]
+    sc = {"kernel.numa_balancing_scan_size_mb": max(1, int(round(SEED_SCAN_SIZE_MB * scale)))}
+    sc.update(cfg.check_sysctl(sysctl))
+    return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed}
+
+
+def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0):
+    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed)
+    return kmm.Machine.preset("seed", **args)
+
+
+# -- workloads ---------------------------------------------------------------
+
+def _parse_workload(workload):
+    if not isinstance(workload, str):
+        raise KmmConfigError(f"workload: {workload!r}; accepted: {', '.join(WORKLOADS)}")
+    if workload in ("xsbench", "gups"):
+        return workload, None
+    if workload.startswith("trace:") and len(workload) > len("trace:"):
+        return "trace", workload[len("trace:"):]
+    raise KmmConfigError(f"workload: {workload!r}; accepted: {', '.join(WORKLOADS)}")
+
+
+def workload_params(workload="xsbench", scale=DEFAULT_SCALE, particles=None, lookups=None,
+                    size=None, threads=None, seed=0) -> dict:
+    """The workload's parameters after defaults; refuses options that do
+    not apply to the workload."""
+    kind, path = _parse_workload(workload)
+    scale = check_scale(scale)
+    if kind != "xsbench":
+        for name, v in (("particles", particles), ("lookups", lookups), ("size", size)):
+            if v is not None:
+                raise KmmConfigError(f"{name}: applies to the xsbench workload only, not {kind}")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 16:
+            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..16 (the seed machine's CPUs)")
+    if kind == "xsbench":
+        from kmm.workloads.xsbench import DEFAULT_LOOKUPS
+        return {"kind": kind, "size": size or "large", "scale": scale,
+                "particles": DEFAULT_PARTICLES if particles is None else particles,
+                "lookups": DEFAULT_LOOKUPS if lookups is None else lookups,
+                "threads": DEFAULT_THREADS if threads is None else threads, "seed": seed}
+    if kind == "gups":
+        table = max(8, int(GUPS_TABLE_BYTES * scale) // 4096 * 4096)
+        return {"kind": kind, "table": table, "threads": DEFAULT_THREADS if threads is None else threads,
+                "seed": seed}
+    if not os.path.exists(path):
+        raise KmmConfigError(f"workload: trace file {path!r} does not exist")
+    return {"kind": kind, "path": path, "threads": threads, "seed": seed}
+
+
+def make_workload(p: dict):
+    if p["kind"] == "xsbench":
+        from kmm.workloads.xsbench import XSBench
+        return XSBench(size=p["size"], scale=p["scale"], particles=p["particles"],
+                       lookups=p["lookups"], threads=p["threads"], seed=p["seed"])
+    if p["kind"] == "gups":
+        from kmm.workloads.gups import GUPS
+        return GUPS(table=p["table"], threads=p["threads"], seed=p["seed"])
+    from kmm.workloads.trace import Trace
+    w = Trace(p["path"], threads=p["threads"], seed=p["seed"])
+    if w.nthreads > 16:
+        raise KmmConfigError(f"workload: trace {p['path']!r} has {w.nthreads} threads; "
+                             f"the seed machine has 16 CPUs")
+    return w
+
+
+def command_line(w) -> str:
+    """The workload as the seed's perf line would launch it."""
+    d = w.describe()
+    if d["workload"] == "xsbench":
+        args = []
+        if d["threads"] != 16:
+            args.append(f"-t {d['threads']}")
+        if d["size"] != "large":
+            args.append(f"-s {d['size']}")
+        if d["gridpoints"] != 11303:
+            args.append(f"-g {d['gridpoints']}")
+        if d["lookups_per_particle"] != 34:
+            args.append(f"-l {d['lookups_per_particle']}")
+        args.append(f"-p {d['particles']}")
+        return "./XSBench " + " ".join(args)
+    if d["workload"] == "gups":
+        return f"./gups --table {d['table_bytes']} --updates {d['updates']} --threads {d['threads']}"
+    return f"./replay {d['source']} --threads {d['threads']}"
+
+
+def expected_virtual_s(w):
+    """The run's length in virtual seconds as the workload's time model
+    gives it (kernel work costs no virtual time), or None."""
+    d = w.describe()
+    if d["workload"] == "xsbench":
+        init = w.total_pages * d["init_ns_per_page"]
+        if d["init"] != "serial":
+            init /= d["threads"]
+        return (init + d["lookups_total"] * d["lookup_ns"] / d["threads"]) / 1e9
+    if d["workload"] == "gups":
+        return (d["pages"] * d["init_ns_per_page"] / d["threads"]
+                + d["updates"] * d["update_ns"] / d["threads"]) / 1e9
+    if d["workload"] == "trace":
+        return d["records"] * d["ns_per_access"] / d["threads"] / 1e9
+    return None
+
+
+# -- scaling, for the header and the JSON ------------------------------------
+
+def _mib(b):
+    if b >= _GIB and b % _GIB == 0:
+        return f"{b // _GIB} GiB"
+    return f"{b // _MIB} MiB" if b % _MIB == 0 else f"{b / _MIB:.1f} MiB"
+
+
+def scaling(mach, w, scale) -> dict:
+    seed_nodes = _seed_preset_nodes()
+    scaled = []
+    for nid, spec in enumerate(mach.node_specs):
+        scaled.append({"what": f"node {nid} memory", "seed": _mib(seed_nodes[nid][1]),
+                       "here": _mib(spec.mem_bytes)})
+    d = w.describe()
+    if d["workload"] == "xsbench":
+        pages = sum(r["pages"] for r in d["regions"].values())
+        scaled.append({"what": f"XSBench {d['size']} grid points per nuclide (-g)",
+                       "seed": "11303", "here": f"{d['gridpoints']} ({pages:,} pages, "
+                                                f"{_mib(pages * 4096)})"})
+        scaled.append({"what": "particles (-p): the run's length", "seed": f"{SEED_PARTICLES:,}",
+                       "here": f"{d['particles']:,}"})
+    scaled.append({"what": "kernel.numa_balancing_scan_size_mb", "seed": str(SEED_SCAN_SIZE_MB),
+                   "here": str(mach.sysctl["kernel.numa_balancing_scan_size_mb"])})
+    not_scaled = [
+        "how every counter is computed: each number is counted by the mirrored mechanism "
+        "during this run, never multiplied or extrapolated",
+        f"{mach.nr_cpus} CPUs and the workload's {w.nthreads} threads",
+        "every other sysctl (watermarks derive from the scaled node sizes by the kernel's "
+        "formulas), the emulated CPU and TLB sizes",
+    ]
+    return {"scale": scale, "scaled": scaled, "not_scaled": not_scaled}
+
+
+# -- the runs ----------------------------------------------------------------
+
+def ratio(after, before):
+    """AFTER/BEFORE, or None where it is undefined (a zero BEFORE, or a
+    counter that is not modelled)."""
+    if not isinstance(after, (int, float)) or not isinstance(before, (int, float)) or before == 0:
+        return None
+    return after / before
+
+
+def seed_ratios() -> dict:
+    """AFTER/BEFORE from the seed's published numbers (SEED_REFERENCE)."""
+    return {c: ratio(a, b) for c, (b, a) in SEED_REFERENCE.items()}
+
+
+def counters(run: dict) -> dict:
+    """One run's counters under the names the report prints."""
+    out = dict(run["perf"])
+    out[ELAPSED] = run["virtual_s"]
+    out.update(run["vmstat"])
+    return out
+
+
+def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
+               kconfig=None, progress=None, snapshot_every=None):
+    """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
+    the engine.  Returns (run dict, machine facts, workload facts)."""
+    from kmm.engine import run as engine_run
+    mach = make_machine(kernel, scale, sysctl, kconfig, seed)
+    w = make_workload(wparams)
+    expected = expected_virtual_s(w)
+    if duration is not None:
+        expected = min(expected, duration) if expected else duration
+    if snapshot_every is None:
+        # ~100-200 snapshots whatever the run's length
+        snapshot_every = max(0.1, round((expected or 10.0) / 120, 1))
+    update = progress.start(kernel, expected) if progress is not None else None
+    cb = None
+    if update is not None:
+        def cb(virtual_s, done_fraction):
+            frac = virtual_s / expected if expected else done_fraction
+            update(virtual_s, min(frac, 0.999))
+    # perf stat counts from the workload's launch: clear the boot's events
+    # (the CPUs' initial TLB flushes).  /proc/vmstat, as the seed read it,
+    # counts since boot, so vmstat is not reset.
+    mach.perf_reset()
+    cpu0 = time.process_time()
+    r = engine_run(mach, w, until=duration, progress=cb, snapshot_every=snapshot_every)
+    perf_all = dict(r["perf"])
+    vm_all = dict(r["vmstat"])
+    run = {
+        "kernel": kernel,
+        "title": KERNEL_TITLES[kernel],
+        "kconfig": {k: v for k, v in mach.kconfig.items()},
+        "perf": {e: perf_all[e] for e in PERF_EVENTS},
+        "vmstat": {c: vm_all[c] for c in VMSTAT_COUNTERS},
+        "virtual_s": r["virtual_s"],
+        "wall_s": r["wall_s"],
+        "cpu_s": time.process_time() - cpu0,
+        "oracle_violations": r["oracle_violations"],
+        "finished": r["finished"],
+        "perf_all": perf_all,
+        "vmstat_all": vm_all,
+        "snapshots": r["snapshots"],
+    }
+    if progress is not None:
+        progress.finish(kernel, run)
+    facts_m = {
+        "preset": "seed",
+        "nodes": [{"cpus": n.cpus, "mem_bytes": n.mem_bytes} for n in mach.node_specs],
+        "sysctl": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mach.sysctl.items()},
+        "cpu": dict(mach.cpu),
+        "tlb": mach.tlb,
+        "seed": seed,
+    }
+    desc = w.describe()
+    desc["kind"] = desc["workload"]
+    desc["command"] = command_line(w)
+    desc["expected_virtual_s"] = expected_virtual_s(w)
+    return run, facts_m, desc, scaling(mach, w, scale)
+
+
+def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
+                        particles=None, lookups=None, size=None, threads=None, duration=None,
+                        seed=0, sysctl=None, kconfig=None, progress=None, snapshot_every=None):
+    """Run the seed experiment once per kernel, same seed, and return the
+    JSON-able result: machine, workload, scaling, runs[kernel], ratios
+    (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
+    seed (the reference data and its source), version.
+
+    `progress`, if given, has start(kernel, expected_virtual_s) -> None or
+    update(virtual_s, fraction), and finish(kernel, run)."""
+    kernels = check_kernels(kernels)
+    scale = check_scale(scale)
+    duration = check_duration(duration)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise KmmConfigError(f"seed: {seed!r}; accepted: a whole number in 0..2**64-1")
+    sysctl = cfg.check_sysctl(sysctl)
+    for k in kernels:                       # refuse a bad kconfig before any run
+        kernel_kconfig(k, kconfig)
+    wparams = workload_params(workload, scale, particles, lookups, size, threads, seed)
+    wall0 = time.perf_counter()
+    runs = {}
+    machine = wdesc = scal = None
+    for k in kernels:
+        runs[k], machine, wdesc, scal = run_kernel(k, scale, wparams, duration, seed, sysctl,
+                                                   kconfig, progress, snapshot_every)
+    ratios = {}
+    if "baseline" in runs:
+        before = counters(runs["baseline"])
+        for k in kernels:
+            if k != "baseline":
+                after = counters(runs[k])
+                ratios[k] = {c: ratio(after[c], before[c]) for c in COUNTERS}
+    machine["kconfig"] = {k: runs[k]["kconfig"] for k in kernels}
+    return {
+        "experiment": "seed",
+        "machine": machine,
+        "workload": wdesc,
+        "scaling": scal,
+        "duration": duration,
+        "kernels": list(kernels),
+        "runs": runs,
+        "ratios": ratios,
+        "seed_ratios": seed_ratios(),
+        "seed": {"source": SEED_SOURCE,
+                 "reference": {c: {"BEFORE": b, "AFTER": a} for c, (b, a) in SEED_REFERENCE.items()}},
+        "counters": list(COUNTERS),
+        "wall_s": time.perf_counter() - wall0,
+        "version": kmm.__version__,
+    }

@@ -1,0 +1,160 @@
+"""Figures of the seed experiment (matplotlib: the `plot` extra).
+
+One figure: counters over virtual time for each kernel (cumulative remote
+flushes, IPIs received per CPU, promotions and demotions per second, node
+0's free pages against its watermarks) and a bar chart of the AFTER/BEFORE
+ratios next to the seed's.  PNG or SVG, chosen by the file's extension.
+Everything plotted comes from the result's snapshots and counters."""
+
+from __future__ import annotations
+
+import pathlib
+
+from kmm.config import KmmConfigError
+from kmm.experiments.seed import COUNTERS
+
+FORMATS = (".png", ".svg")
+COLORS = {"baseline": "#1f77b4", "migrc": "#d62728", "migrc+pause": "#2ca02c"}
+SEED_COLOR = "#7f7f7f"
+WM_STYLES = {"min": ":", "low": "-.", "high": "--", "promo": "-"}
+
+
+def check_path(path) -> pathlib.Path:
+    p = pathlib.Path(path)
+    if p.suffix.lower() not in FORMATS:
+        raise KmmConfigError(f"plot: {str(path)!r}; accepted: a file name ending in .png or .svg")
+    return p
+
+
+def check_available():
+    """Raise KmmConfigError with the install hint when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError:
+        raise KmmConfigError("plot: matplotlib is not installed; install the plot extra: "
+                             "pip install 'kmm[plot]' (or pip install matplotlib)") from None
+
+
+def _series(snaps, key):
+    return [s["t"] for s in snaps], [s[key] for s in snaps]
+
+
+def _rate(snaps, key):
+    ts, ys = [], []
+    for a, b in zip(snaps, snaps[1:]):
+        dt = b["t"] - a["t"]
+        if dt > 0:
+            ts.append((a["t"] + b["t"]) / 2)
+            ys.append((b[key] - a[key]) / dt)
+    return ts, ys
+
+
+def figure(result: dict):
+    check_available()
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
+    kernels = result["kernels"]
+    runs = result["runs"]
+    fig = Figure(figsize=(14, 13), layout="constrained")
+    gs = fig.add_gridspec(3, 2, height_ratios=[1, 1, 1.25])
+    w = result["workload"]
+    fig.suptitle(f"kmm run: the seed experiment, emulated — {w['command']}, scale "
+                 f"{result['scaling']['scale']:g}", fontsize=14)
+
+    ax = fig.add_subplot(gs[0, 0])
+    for k in kernels:
+        ax.plot(*_series(runs[k]["snapshots"], "nr_tlb_remote_flush"), color=COLORS[k], label=k, lw=2)
+    ax.set_title("nr_tlb_remote_flush (cumulative)")
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel("remote flushes")
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(gs[0, 1])
+    for k in kernels:
+        snaps = runs[k]["snapshots"]
+        t = [s["t"] for s in snaps]
+        ncpu = len(snaps[0]["ipis_received_per_cpu"])
+        for cpu in range(ncpu):
+            ax.plot(t, [s["ipis_received_per_cpu"][cpu] for s in snaps], color=COLORS[k],
+                    lw=0.8, alpha=0.55, label=f"{k} (one line per CPU)" if cpu == 0 else None)
+    ax.set_title("TLB-flush IPIs received, per CPU (cumulative)")
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel("nr_tlb_remote_flush_received")
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(gs[1, 0])
+    for k in kernels:
+        snaps = runs[k]["snapshots"]
+        ax.plot(*_rate(snaps, "pgpromote_success"), color=COLORS[k], lw=1.6, label=f"{k}: promotions")
+        t, d = _rate(snaps, "pgdemote_kswapd")
+        ax.plot(t, [-x for x in d], color=COLORS[k], lw=1.6, ls="--", label=f"{k}: demotions (down)")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_title("promotions (pgpromote_success) up, demotions (pgdemote_kswapd) down")
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel("pages / virtual s")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(gs[1, 1])
+    top = 0
+    for k in kernels:
+        t, free = _series(runs[k]["snapshots"], "node0_free")
+        ax.plot(t, free, color=COLORS[k], lw=1.4, label=f"{k}: free")
+        later = sorted(free[len(free) // 10:]) or free
+        top = max(top, 1.3 * later[int(0.95 * (len(later) - 1))])
+    snaps = runs[kernels[0]]["snapshots"]
+    for wm, ls in WM_STYLES.items():
+        ax.plot(*_series(snaps, "node0_" + wm), color="black" if wm != "promo" else "#999999", lw=1,
+                ls=ls, label=f"WMARK_{wm.upper()}")
+    top = max(top, 2.5 * max(s["node0_promo"] for s in snaps))
+    clipped = any(s["node0_free"] > top for k in kernels for s in runs[k]["snapshots"])
+    ax.set_ylim(0, top)
+    ax.set_title("node 0: free pages against its watermarks")
+    if clipped:
+        ax.text(0.01, 0.98, "the start (node 0 still empty) is off the top", transform=ax.transAxes,
+                va="top", fontsize=8)
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel("pages")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(gs[2, :])
+    names = list(COUNTERS)
+    groups = [(k, COLORS[k], result["ratios"][k]) for k in kernels if k in result["ratios"]]
+    groups.append(("seed (published)", SEED_COLOR, result["seed_ratios"]))
+    n = len(groups)
+    height = 0.8 / n
+    lo, hi = 0.5, 2.0
+    for i, (label, color, ratios) in enumerate(groups):
+        ys = [j + (i - (n - 1) / 2) * height for j in range(len(names))]
+        vals = [ratios.get(c) for c in names]
+        ax.barh(ys, [v - 1 if v else 0 for v in vals], left=1, height=height, color=color,
+                label=f"{label} AFTER/BEFORE" if label.startswith("seed") else f"{label} / baseline")
+        for y, v in zip(ys, vals):
+            ax.text(v if v else 1, y, " n/a " if not v else f" {v:.3f} ", va="center", fontsize=7,
+                    ha="right" if v and v < 1 else "left")
+            if v:
+                lo, hi = min(lo, v), max(hi, v)
+    ax.set_xscale("log")
+    ax.set_xlim(lo / 1.4, hi * 1.6)
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 20, 50, 100)
+             if lo / 1.4 <= t <= hi * 1.6]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("AFTER / BEFORE (log scale; bars start at 1 = no change)")
+    ax.set_title("AFTER/BEFORE: emulated vs the seed's published numbers")
+    ax.legend(loc="upper right")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def save(result: dict, path) -> pathlib.Path:
+    p = check_path(path)
+    fig = figure(result)
+    fig.savefig(p, dpi=110)
+    return p

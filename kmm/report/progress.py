@@ -1,0 +1,61 @@
+"""A rich progress bar per run: virtual time done of the run's expected
+virtual time, wall time elapsed and the ETA.  Drawn on stderr, and only
+when both stdout and stderr are terminals (`enabled()`), so redirected or
+piped output stays clean."""
+
+from __future__ import annotations
+
+import sys
+
+
+def enabled(quiet=False) -> bool:
+    if quiet:
+        return False
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+class RichProgress:
+    """The experiment's progress protocol (see run_seed_experiment) drawn
+    with rich; use as a context manager."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description:<12}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[virtual]}"),
+            TextColumn("wall"), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._tasks = {}
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._progress.__exit__(*exc)
+
+    def start(self, kernel, expected_virtual_s):
+        total = expected_virtual_s or 1.0
+        tid = self._progress.add_task(kernel, total=total, virtual=self._virtual(0.0, expected_virtual_s))
+        self._tasks[kernel] = (tid, total, expected_virtual_s)
+
+        def update(virtual_s, fraction):
+            self._progress.update(tid, completed=fraction * total,
+                                  virtual=self._virtual(virtual_s, expected_virtual_s))
+        return update
+
+    def finish(self, kernel, run):
+        tid, total, expected = self._tasks[kernel]
+        self._progress.update(tid, completed=total, virtual=self._virtual(run["virtual_s"], None))
+
+    @staticmethod
+    def _virtual(v, expected):
+        if expected:
+            return f"{v:6.1f}/{expected:.1f} virtual s"
+        return f"{v:6.1f} virtual s"

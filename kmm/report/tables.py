@@ -1,0 +1,141 @@
+"""Text report of the seed experiment (kmm/experiments/seed.py): a header
+that says what was scaled, each run's `perf stat -a` and /proc/vmstat
+blocks in the seed's own format, and the comparison table.
+
+Every function takes the experiment's JSON-able result and returns text;
+nothing here computes a counter."""
+
+from __future__ import annotations
+
+from kmm.experiments.seed import (COUNTERS, ELAPSED, PERF_EVENTS, VMSTAT_COUNTERS, counters)
+
+NOT_MODELLED = "not modelled"
+SHORT = {"baseline": "BEFORE", "migrc": "AFTER", "migrc+pause": "AFTER+pause"}
+
+
+def header(result: dict) -> str:
+    m, w, s = result["machine"], result["workload"], result["scaling"]
+    nodes = ", ".join(f"node {i} {n['cpus']} CPUs + {_size(n['mem_bytes'])}"
+                      for i, n in enumerate(m["nodes"]))
+    sc = m["sysctl"]
+    lines = [
+        f"kmm run: the seed experiment, emulated (kmm {result['version']})",
+        f"seed:     {result['seed']['source']}",
+        f"machine:  Machine.preset('seed'): {nodes}; kernel.numa_balancing="
+        f"{sc['kernel.numa_balancing']} (2 = tiering), vm.demotion_enabled="
+        f"{int(sc['vm.demotion_enabled'])}, seed {m['seed']}",
+        f"workload: {w['command']}  (emulated {w['kind']}: docs/workloads.md)",
+        f"kernels:  {', '.join(result['kernels'])} (the same mirrored code under their kconfig)",
+        f"scaled (scale {s['scale']:g}):",
+    ]
+    width = max(len(x["what"]) for x in s["scaled"])
+    for x in s["scaled"]:
+        lines.append(f"  {x['what']:<{width}}  seed {x['seed']:<12} here {x['here']}")
+    lines.append("not scaled:")
+    for x in s["not_scaled"]:
+        lines.append(f"  {x}")
+    if result.get("duration") is not None:
+        lines.append(f"capped:   at {result['duration']:g} virtual seconds (--duration)")
+    lines.append("time:     'seconds time elapsed' is virtual time from the workload's time model; "
+                 "kernel work costs no virtual time")
+    lines.append("counted:  perf events from the workload's launch (perf stat -a), "
+                 "/proc/vmstat since boot (cat /proc/vmstat)")
+    return "\n".join(lines)
+
+
+def _size(b):
+    return f"{b / 2**30:g} GiB" if b % 2**30 == 0 else f"{b / 2**20:g} MiB"
+
+
+def perf_block(run: dict, command: str) -> str:
+    """`perf stat -a` as the seed shows it (numbers without separators,
+    '<not modelled>' where perf would print '<not supported>')."""
+    lines = ["$ perf stat -a \\"]
+    lines += [f"-e {e} \\" for e in PERF_EVENTS]
+    lines.append(command)
+    lines.append("Performance counter stats for 'system wide':")
+    for e in PERF_EVENTS:
+        v = run["perf"][e]
+        lines.append(f"{v} {e}" if isinstance(v, int) else f"<{NOT_MODELLED}> {e}")
+    lines.append(f"{run['virtual_s']:.9f} {ELAPSED}")
+    return "\n".join(lines)
+
+
+def vmstat_block(run: dict) -> str:
+    lines = ["$ cat /proc/vmstat", "..."]
+    lines += [f"{c} {run['vmstat'][c]}" for c in VMSTAT_COUNTERS]
+    lines.append("...")
+    return "\n".join(lines)
+
+
+def run_block(run: dict, command: str) -> str:
+    title = run["title"]
+    lines = [title, "-" * 42, perf_block(run, command), vmstat_block(run)]
+    done = "finished" if run["finished"] else "stopped at the --duration cap"
+    lines.append(f"(oracle: {run['oracle_violations']} TLB-coherence violation(s); {done} after "
+                 f"{run['virtual_s']:.3f} virtual s in {run['wall_s']:.1f} s wall)")
+    return "\n".join(lines)
+
+
+def _num(v):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return NOT_MODELLED if v == NOT_MODELLED else v
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    return f"{v:,}"
+
+
+def _ratio(r):
+    return "n/a" if r is None else f"{r:.3f}"
+
+
+def comparison(result: dict) -> str:
+    """Each counter BEFORE, AFTER, AFTER/BEFORE, and the seed's published
+    AFTER/BEFORE; then the oracle's violations and the wall time."""
+    kernels = result["kernels"]
+    runs = result["runs"]
+    vals = {k: counters(runs[k]) for k in kernels}
+    ratio_kernels = [k for k in kernels if k in result["ratios"]]
+    cols = [f"{SHORT[k]} ({k})" for k in kernels]
+    cols += [f"{SHORT[k]}/BEFORE" for k in ratio_kernels]
+    cols.append("seed AFTER/BEFORE")
+    rows = []
+    for c in COUNTERS:
+        row = [_num(vals[k][c]) for k in kernels]
+        row += [_ratio(result["ratios"][k][c]) for k in ratio_kernels]
+        row.append(_ratio(result["seed_ratios"][c]))
+        rows.append((c, row))
+    tail = [("oracle violations", [str(runs[k]["oracle_violations"]) for k in kernels]
+             + [""] * (len(ratio_kernels) + 1)),
+            ("wall time (s)", [f"{runs[k]['wall_s']:.1f}" for k in kernels]
+             + [""] * (len(ratio_kernels) + 1))]
+    name_w = max(len(c) for c, _ in rows + tail)
+    widths = [max(len(col), *(len(r[i]) for _, r in rows + tail)) for i, col in enumerate(cols)]
+    out = []
+    if ratio_kernels:
+        out.append("Comparison: " + "; ".join(
+            f"{SHORT[k]}/BEFORE = {k} / baseline" for k in ratio_kernels)
+            + "; seed AFTER/BEFORE = the seed's published numbers (reference data, not emulated)")
+    else:
+        out.append("Comparison: no baseline run, so no AFTER/BEFORE; seed AFTER/BEFORE = the "
+                   "seed's published numbers (reference data, not emulated)")
+    line = f"{'counter':<{name_w}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
+    out.append(line)
+    out.append("-" * len(line))
+    for c, row in rows:
+        out.append(f"{c:<{name_w}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(row, widths)))
+    out.append("-" * len(line))
+    for c, row in tail:
+        out.append((f"{c:<{name_w}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(row, widths))).rstrip())
+    return "\n".join(out)
+
+
+def report(result: dict) -> str:
+    """The whole text report."""
+    parts = [header(result)]
+    for k in result["kernels"]:
+        parts.append(run_block(result["runs"][k], result["workload"]["command"]))
+    parts.append(comparison(result))
+    return "\n\n".join(parts) + "\n"
