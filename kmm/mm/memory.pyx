@@ -654,16 +654,6 @@ cdef void unmap_page_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long a
     tlb_end_vma(tlb, vma)
 
 
-cdef inline unsigned long *walk_pmd(mm_struct *mm, unsigned long addr) noexcept nogil:
-    cdef unsigned long *e = pgd_offset(mm, addr)
-    if pgd_none(e[0]):
-        return NULL
-    e = pud_offset(e, addr)
-    if pud_none(e[0]):
-        return NULL
-    return pmd_offset(e, addr)
-
-
 cdef void unmap_vmas(mmu_gather *tlb, vm_area_struct *vma, unsigned long start_addr,
                      unsigned long end_addr) noexcept nogil:
     """mm/memory.c: zap every VMA from vma on that overlaps [start, end)."""

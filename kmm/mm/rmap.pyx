@@ -9,6 +9,7 @@ VMAs mapping the file.  _mapcount counts the PTEs mapping a page, from -1.
 
 from libc.stdlib cimport calloc, free
 from kmm.mm.internal cimport migrc_hunk, can_migrc_fail, MIGRC_HUNK_RMAP_C_2
+from kmm.include_.linux.pgtable cimport walk_pmd
 from kmm.include_.kmm.machine cimport KMM
 from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add, list_add_tail,
                                       list_del, list_empty)
@@ -272,13 +273,7 @@ cdef anon_vma *folio_get_anon_vma(folio *f) noexcept nogil:
 cdef unsigned long *mm_find_pmd(mm_struct *mm, unsigned long address) noexcept nogil:
     """mm/rmap.c: the PMD entry covering address, or NULL if an upper table
     is missing."""
-    cdef unsigned long *e = pgd_offset(mm, address)
-    if pgd_none(e[0]):
-        return NULL
-    e = pud_offset(e, address)
-    if pud_none(e[0]):
-        return NULL
-    return pmd_offset(e, address)
+    return walk_pmd(mm, address)
 
 
 cdef inline bint check_pte(page_vma_mapped_walk_s *pvmw, pte_t ptent) noexcept nogil:

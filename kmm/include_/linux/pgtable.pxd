@@ -109,16 +109,21 @@ cdef inline unsigned int *pte_kmm_ver(unsigned long *ptep) noexcept nogil:
     cdef kmm_pt *t = <kmm_pt *>(<size_t>ptep & ~(<size_t>4095))
     return &t.kmm_ver[(<size_t>ptep & 4095) >> 3]
 
-cdef inline unsigned long *walk_pte(mm_struct *mm, unsigned long addr) noexcept nogil:
-    """The leaf entry for addr, or NULL if a table on the way is missing."""
+cdef inline unsigned long *walk_pmd(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """The PMD entry for addr, or NULL if an upper table is missing (the walk
+    mm/rmap.c mm_find_pmd() does)."""
     cdef unsigned long *e = pgd_offset(mm, addr)
     if pgd_none(e[0]):
         return NULL
     e = pud_offset(e, addr)
     if pud_none(e[0]):
         return NULL
-    e = pmd_offset(e, addr)
-    if pmd_none(e[0]):
+    return pmd_offset(e, addr)
+
+cdef inline unsigned long *walk_pte(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """The leaf entry for addr, or NULL if a table on the way is missing."""
+    cdef unsigned long *e = walk_pmd(mm, addr)
+    if e == NULL or pmd_none(e[0]):
         return NULL
     return pte_offset_map(e, addr)
 
