@@ -57,6 +57,7 @@ from kmm.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_
 from kmm.hw import perf as _perf
 from kmm.mm import vmstat as _vmstat
 from kmm.debug import debug_vm as _debug_vm
+from kmm.debug import interleave as _interleave
 
 from kmm import config as _cfg
 from kmm.config import KmmConfigError, KmmStateError, KmmError
@@ -184,6 +185,7 @@ cdef class Machine:
         m.kconfig.CONFIG_DEBUG_VM = k["CONFIG_DEBUG_VM"]
         m.migrc_ablate = self._ablate
         m.kconfig.CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH = k["CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH"]
+        m.kconfig.CONFIG_KMM_NO_BATCHED_PENDING_FLUSH = k["CONFIG_KMM_NO_BATCHED_PENDING_FLUSH"]
         m.x86_bug_l1tf = self.cpu["x86_bug_l1tf"]
         m.x86_phys_bits = self.cpu["x86_phys_bits"]
         m.x86_cache_bits = self.cpu["x86_cache_bits"]
@@ -230,6 +232,12 @@ cdef class Machine:
             if kswapd_run(nid) != 0:
                 raise MemoryError("cannot start kswapd")
         self._processes = []
+        self._points = {}
+        self._interleave_exc = None
+        self._interleave_running = False
+        self._migrating = False
+        m.interleave_fn = NULL
+        m.interleave_owner = <void *>self        # borrowed: the struct dies with self
         self.oracle = Oracle.__new__(Oracle)
         (<Oracle>self.oracle).machine = self
         m.oracle_enabled = True
@@ -264,11 +272,64 @@ cdef class Machine:
         kmm_set_current(self.m)
 
     cdef _after(self):
-        """CONFIG_DEBUG_VM: verify the invariants after an operation."""
+        """After an operation: re-raise what an interleaving callback raised
+        during it, then (CONFIG_DEBUG_VM) verify the invariants.  Inside a
+        callback the interrupted kernel function is half done, so the
+        invariants are not checked there."""
+        if self._interleave_exc is not None and not self._interleave_running:
+            exc = self._interleave_exc
+            self._interleave_exc = None
+            raise exc
+        if self._interleave_running:
+            return
         if self.m.kconfig.CONFIG_DEBUG_VM:
             problems = _debug_vm.check_invariants()
             if problems:
                 raise KmmStateError("CONFIG_DEBUG_VM: " + "; ".join(problems))
+
+    # -- interleaving points (kmm/include_/kmm/interleave.pxd, docs/hazards.md) --
+
+    @staticmethod
+    def interleave_points():
+        """[(name, what holds there)] for every interleaving point."""
+        return _interleave.describe()
+
+    def at(self, point, fn):
+        """Context manager: run fn(point_name) each time mirrored code on
+        this machine reaches `point` while the block runs.  fn may run other
+        CPUs' loads and stores, other processes' system calls, allocations.
+        Points do not nest: a point reached while a callback runs is passed
+        over.  An exception fn raises is kept, later callbacks are skipped,
+        and the exception is re-raised when the API call that reached the
+        point returns (never through the C code)."""
+        return self.interleave({point: fn})
+
+    def interleave(self, points):
+        """Context manager registering {point_name: fn} (see at())."""
+        if not isinstance(points, dict) or not points:
+            raise KmmConfigError(f"points: {points!r}; expected a dict {{point name: callable}}")
+        ids = {}
+        for name, fn in points.items():
+            if name not in _interleave.POINT_IDS:
+                raise KmmConfigError(f"point: {name!r} is not an interleaving point; accepted: "
+                                     + ", ".join(_interleave.POINT_IDS))
+            if not callable(fn):
+                raise KmmConfigError(f"point {name!r}: {fn!r} is not callable")
+            ids[_interleave.POINT_IDS[name]] = fn
+        return _Interleaving(self, ids)
+
+    cdef _register_points(self, dict ids):
+        for pid in ids:
+            if pid in self._points:
+                raise KmmStateError(f"point {_interleave.POINT_NAMES[pid]!r} already has a callback")
+        self._points.update(ids)
+        self.m.interleave_fn = _interleave_tramp
+
+    cdef _unregister_points(self, dict ids):
+        for pid in ids:
+            self._points.pop(pid, None)
+        if not self._points:
+            self.m.interleave_fn = NULL
 
     @property
     def ablated(self):
@@ -756,7 +817,6 @@ cdef class Machine:
         callable run with "unmapped" (the batch's PTEs are migration
         entries, the batched flush not yet done) and "flushed" (flushed,
         nothing moved yet); an exception it raises is re-raised here."""
-        global _migrate_hook_fn, _migrate_hook_exc
         cdef Process p
         cdef unsigned int nr_succeeded = 0
         cdef int c_cpu, c_node, c_reason
@@ -774,28 +834,28 @@ cdef class Machine:
             raise KmmConfigError(f"mode: {mode!r}; accepted: {', '.join(repr(x) for x in _MIGRATE_MODES)}")
         if hook is not None and not callable(hook):
             raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
-        if _migrate_hook_active:
+        if self._migrating:
             raise KmmStateError("migrate: called again while a migration is running (from its hook)")
         c_cpu = cpu
         c_node = node
         c_reason = _MIGRATE_REASONS[reason]
+        # the hook is two interleaving points under their short names
+        ids = {}
+        if hook is not None:
+            ids = {_interleave.POINT_IDS["migrate_pages_batch:unmapped"]: lambda pt: hook("unmapped"),
+                   _interleave.POINT_IDS["migrate_pages_batch:flushed"]: lambda pt: hook("flushed")}
+            self._register_points(ids)
+        self._migrating = True
         self._enter()
-        _migrate_hook_fn = hook
-        _migrate_hook_exc = None
-        _set_migrate_hook_active(True, self.m if hook is not None else NULL)
         try:
             n = _kmm_migrate_range(p.mm, addr, addr + npages * 4096, c_node, c_reason, c_cpu,
                                    _MIGRATE_MODES[mode], &nr_succeeded)
         finally:
-            _set_migrate_hook_active(False, NULL)
-            _migrate_hook_fn = None
+            self._migrating = False
+            self._unregister_points(ids)
             self._enter()
         if n < 0:
             raise MemoryError("migrate: out of host memory")
-        if _migrate_hook_exc is not None:
-            exc = _migrate_hook_exc
-            _migrate_hook_exc = None
-            raise exc
         self._after()
         return nr_succeeded
 
@@ -1341,6 +1401,9 @@ cdef class Thread:
         if rc == -12:
             raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: out of memory")
         if rc == -11:
+            if self.process.mm.kmm_mmap_write_locked:
+                raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the fault would "
+                                    f"sleep on mmap_lock, held for write by an operation in progress")
             raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
                                 f"migration (the task would sleep in migration_entry_wait)")
 
@@ -1657,8 +1720,7 @@ from kmm.include_.linux.pgtable cimport ptep_modify_prot_start, ptep_modify_prot
 from kmm.mm.internal cimport migration_target_control
 from kmm.mm.memory cimport vm_normal_page
 from kmm.mm.memory_tiers cimport node_get_allowed_targets
-from kmm.mm.migrate cimport (migrate_pages, putback_movable_pages, alloc_misplaced_dst_folio,
-                             kmm_set_migrate_hook, KMM_MIGRATE_HOOK_UNMAPPED)
+from kmm.mm.migrate cimport migrate_pages, putback_movable_pages, alloc_misplaced_dst_folio
 from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
 from kmm.mm.rmap cimport flush_tlb_batched_pending, folio_referenced
 from kmm.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_folio
@@ -1666,47 +1728,71 @@ from kmm.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_fo
 _MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED}
 _MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
 
-cdef object _migrate_hook_fn = None
-cdef object _migrate_hook_exc = None
-cdef bint _migrate_hook_active = False
-cdef bint _migrate_hook_running = False
-
 cdef enum:
     _NUMA_BALANCING_NORMAL = 0x1
     _NUMA_BALANCING_MEMORY_TIERING = 0x2
 
 
-cdef void _set_migrate_hook_active(bint active, kmm_machine *m) noexcept:
-    global _migrate_hook_active
-    _migrate_hook_active = active
-    if m != NULL:
-        kmm_set_migrate_hook(_migrate_hook_tramp, <void *>m)
-    else:
-        kmm_set_migrate_hook(NULL, NULL)
+# ---------------------------------------------------------------------------
+# Interleaving points: the C side (kmm_machine.interleave_fn) and the
+# context manager Machine.at() / Machine.interleave() return.
+
+cdef class _Interleaving:
+    """Registers callbacks on interleaving points for a with-block."""
+    cdef Machine machine
+    cdef dict ids
+    cdef bint active
+
+    def __cinit__(self, Machine machine, dict ids):
+        self.machine = machine
+        self.ids = ids
+        self.active = False
+
+    def __enter__(self):
+        self.machine._register_points(self.ids)
+        self.active = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef Machine mach = self.machine
+        if self.active:
+            mach._unregister_points(self.ids)
+            self.active = False
+        # an exception no API call has re-raised yet surfaces here
+        if mach._interleave_exc is not None and not mach._interleave_running:
+            pending = mach._interleave_exc
+            mach._interleave_exc = None
+            if exc_type is None:
+                raise pending
+        return False
 
 
-cdef void _migrate_hook_tramp(int point) noexcept nogil:
+cdef void _interleave_tramp(int point) noexcept nogil:
     with gil:
-        _migrate_hook_call(point)
+        _interleave_call(point)
 
 
-cdef void _migrate_hook_call(int point) noexcept:
-    """Run the Python hook; keep the first exception for Machine.migrate()
-    and make sure the migrating machine (and CPU) stay current."""
-    global _migrate_hook_exc, _migrate_hook_running
-    cdef void *m = kmm_current()
-    cdef int cpu = (<kmm_machine *>m).cpu
-    # not again from a migration the hook itself caused (a hint fault)
-    if _migrate_hook_fn is None or _migrate_hook_exc is not None or _migrate_hook_running:
+cdef void _interleave_call(int point) noexcept:
+    """Run the callback registered at `point` on the current machine; keep
+    its exception for the API call to re-raise; give the interrupted kernel
+    function its machine and CPU back."""
+    cdef kmm_machine *m = <kmm_machine *>kmm_current()
+    cdef int cpu = m.cpu
+    cdef Machine mach
+    if m.interleave_owner == NULL:
         return
-    _migrate_hook_running = True
+    mach = <Machine>m.interleave_owner
+    fn = mach._points.get(point)
+    if fn is None or mach._interleave_running or mach._interleave_exc is not None:
+        return
+    mach._interleave_running = True
     try:
-        _migrate_hook_fn("unmapped" if point == KMM_MIGRATE_HOOK_UNMAPPED else "flushed")
+        fn(_interleave.POINT_NAMES[point])
     except BaseException as e:
-        _migrate_hook_exc = e
-    _migrate_hook_running = False
+        mach._interleave_exc = e
+    mach._interleave_running = False
     kmm_set_current(m)
-    (<kmm_machine *>m).cpu = cpu
+    m.cpu = cpu
 
 
 cdef inline page *_lru_to_page(list_head *p) noexcept nogil:

@@ -10,6 +10,7 @@ userfaultfd and no THP.
 from kmm.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
 from kmm.mm.migrate cimport migrc_flush_free_folios
 from kmm.include_.kmm.machine cimport KMM, numa_node_id
+from kmm.include_.kmm.interleave cimport kmm_point, KMM_POINT_ZAP_BEFORE_FLUSH
 from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kmm.include_.linux.mm_types cimport (page, folio, mm_struct, vm_area_struct, address_space,
                                           MM_ANONPAGES, MM_FILEPAGES)
@@ -651,6 +652,7 @@ cdef void unmap_page_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long a
         if pmd != NULL and not pmd_none(pmd[0]):
             zap_pte_range(tlb, vma, pmd, addr, next)
         addr = next
+    kmm_point(KMM_POINT_ZAP_BEFORE_FLUSH)           # emulator-only interleaving point
     tlb_end_vma(tlb, vma)
 
 

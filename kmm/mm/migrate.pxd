@@ -19,16 +19,6 @@ cdef struct migrate_pages_stats:
     int nr_thp_failed
     int nr_thp_split
 
-# Emulator-only: a test may run code at two points of migrate_pages_batch()
-# (kmm_set_migrate_hook), to look at the page tables or access memory from
-# other CPUs while the batch's folios are unmapped.
-cdef enum:
-    KMM_MIGRATE_HOOK_UNMAPPED = 1            # the batch is unmapped; try_to_unmap_flush() not yet done
-    KMM_MIGRATE_HOOK_FLUSHED = 2             # the flush is done; nothing copied yet
-
-ctypedef void (*kmm_migrate_hook_t)(int point) noexcept nogil
-cdef void kmm_set_migrate_hook(kmm_migrate_hook_t fn, void *machine) noexcept nogil
-
 cdef void remove_migration_ptes(folio *src, folio *dst, bint locked) noexcept nogil
 cdef int folio_migrate_mapping(address_space *mapping, folio *newfolio, folio *f,
                                int extra_count) noexcept nogil
@@ -60,9 +50,3 @@ cdef void migrc_pause() noexcept nogil
 cdef void migrc_resume() noexcept nogil
 cdef bint migrc_paused() noexcept nogil
 cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil
-
-cdef enum:
-    KMM_MIGRC_HOOK_BEFORE_FLUSH = 1          # migrc_flush_free_folios(): gathered, not yet flushed
-
-ctypedef void (*kmm_migrc_hook_t)(int point) noexcept nogil
-cdef void kmm_set_migrc_hook(kmm_migrc_hook_t fn, void *machine) noexcept nogil

@@ -26,6 +26,8 @@ functions (mm/migrate.c#1) go before putback_movable_pages().
 
 from libc.stdlib cimport malloc, free
 from kmm.include_.kmm.machine cimport KMM, NODE_DATA, kmm_machine, get_current
+from kmm.include_.kmm.interleave cimport (kmm_point, KMM_POINT_MIGRATE_UNMAPPED, KMM_POINT_MIGRATE_FLUSHED,
+                                         KMM_POINT_MIGRC_BEFORE_FLUSH)
 from kmm.include_.linux.list cimport llist_head, llist_node, llist_add, llist_del_all
 from kmm.include_.linux.mm_types cimport migrc_req
 from kmm.include_.linux.mm_types_task cimport tlbflush_unmap_batch
@@ -107,25 +109,6 @@ cdef inline folio *lru_to_folio(list_head *p) noexcept nogil:
 cdef inline pte_t mk_pte(page *p, unsigned long prot) noexcept nogil:
     """include/linux/mm.h"""
     return pfn_pte(page_to_pfn(p), prot)
-
-
-# ---------------------------------------------------------------------------
-# Emulator-only: the test hook (see migrate.pxd)
-
-cdef kmm_migrate_hook_t _hook_fn = NULL
-cdef void *_hook_machine = NULL
-
-
-cdef void kmm_set_migrate_hook(kmm_migrate_hook_t fn, void *machine) noexcept nogil:
-    """Run fn at the hook points of migrations on `machine` (NULL fn: none)."""
-    global _hook_fn, _hook_machine
-    _hook_fn = fn
-    _hook_machine = machine
-
-
-cdef inline void kmm_migrate_hook(int point) noexcept nogil:
-    if _hook_fn != NULL and _hook_machine == <void *>KMM():
-        _hook_fn(point)
 
 
 # ---------------------------------------------------------------------------
@@ -228,7 +211,7 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
             migrc_gather(&folios, &arch, &NODE_DATA(nid).migrc_reqs)
     if list_empty(&folios):
         return False
-    kmm_migrc_hook(KMM_MIGRC_HOOK_BEFORE_FLUSH)
+    kmm_point(KMM_POINT_MIGRC_BEFORE_FLUSH)           # emulator-only interleaving point
     arch_tlbbatch_flush(&arch)
     pos = folios.next
     while pos != &folios:
@@ -274,21 +257,6 @@ cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil:
     arch_tlbbatch_fold(&tlb_ubc.arch, &req.arch)
     arch_tlbbatch_clear(&req.arch)
     tlb_ubc.flush_required = True
-
-
-# Emulator-only: a test may run code just before migrc_flush_free_folios()
-# flushes and frees (the hazard catalogue's interleaving point).
-cdef kmm_migrc_hook_t _migrc_hook_fn = NULL
-cdef void *_migrc_hook_machine = NULL
-
-cdef void kmm_set_migrc_hook(kmm_migrc_hook_t fn, void *machine) noexcept nogil:
-    global _migrc_hook_fn, _migrc_hook_machine
-    _migrc_hook_fn = fn
-    _migrc_hook_machine = machine
-
-cdef inline void kmm_migrc_hook(int point) noexcept nogil:
-    if _migrc_hook_fn != NULL and _migrc_hook_machine == <void *>KMM():
-        _migrc_hook_fn(point)
 
 
 HUNKS = {
@@ -860,12 +828,12 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
 
     if jump != 2:
         # move:
-        kmm_migrate_hook(KMM_MIGRATE_HOOK_UNMAPPED)
+        kmm_point(KMM_POINT_MIGRATE_UNMAPPED)      # emulator-only interleaving point
         # flush the TLBs for every unmapped folio
         if KMM().kconfig.CONFIG_MIGRC_PAUSE and migrc_paused():
             fold_migrc_to_ubc(mreq)                # patch 3/3: paused mid-batch
         try_to_unmap_flush()
-        kmm_migrate_hook(KMM_MIGRATE_HOOK_FLUSHED)
+        kmm_point(KMM_POINT_MIGRATE_FLUSHED)       # emulator-only interleaving point
 
         retry = 1
         npass = 0

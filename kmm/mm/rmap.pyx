@@ -169,6 +169,8 @@ cdef void flush_tlb_batched_pending(mm_struct *mm) noexcept nogil:
     cdef int batch = mm.tlb_flush_batched
     cdef int pending = batch & TLB_FLUSH_BATCH_PENDING_MASK
     cdef int flushed = batch >> TLB_FLUSH_BATCH_FLUSHED_SHIFT
+    if KMM().kconfig.CONFIG_KMM_NO_BATCHED_PENDING_FLUSH:
+        return                      # debug knob: as if no batch were ever pending (docs/hazards.md)
     if pending != flushed:
         flush_tlb_mm(mm)            # arch_flush_tlb_batched_pending() on x86
         mm.tlb_flush_batched = pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)

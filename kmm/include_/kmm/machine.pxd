@@ -52,10 +52,15 @@ cdef struct kmm_violation:
 cdef struct kmm_kconfig:
     bint CONFIG_MIGRC                        # seed patch (2/3)
     bint CONFIG_MIGRC_PAUSE                  # patch 3/3
-    bint CONFIG_MIGRC_FIXES                  # the emulator's fixed variant
+    bint CONFIG_MIGRC_FIXES                  # the emulator's fixed variant (docs/hazards.md)
+    bint CONFIG_KMM_NO_BATCHED_PENDING_FLUSH # debug: flush_tlb_batched_pending() does nothing
     bint CONFIG_DEBUG_TLBFLUSH               # count nr_tlb_* events
     bint CONFIG_DEBUG_VM                     # run the invariant checks
     bint CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH   # debug: migration unmaps without TTU_BATCH_FLUSH
+
+
+# Emulator-only: the interleaving callback (kmm/include_/kmm/interleave.pxd).
+ctypedef void (*kmm_interleave_fn_t)(int point) noexcept nogil
 
 
 cdef struct kmm_machine:
@@ -125,6 +130,10 @@ cdef struct kmm_machine:
     unsigned long nr_violations
     unsigned long violations_cap
     unsigned long long nr_oracle_checks
+    # interleaving points (kmm/include_/kmm/interleave.pxd): NULL when no
+    # callback is registered; owner is the Python Machine (borrowed)
+    kmm_interleave_fn_t interleave_fn
+    void *interleave_owner
 
 
 cdef inline kmm_machine *KMM() noexcept nogil:

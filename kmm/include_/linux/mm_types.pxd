@@ -119,6 +119,7 @@ cdef struct mm_struct:
     unsigned long numa_scan_offset
     int numa_scan_seq
     unsigned long mmap_base      # next address a new mapping gets (emulator's get_unmapped_area)
+    bint kmm_mmap_write_locked   # emulator: an operation in progress holds mmap_lock for write
 
 
 cdef inline cpumask_t *mm_cpumask(mm_struct *mm) noexcept nogil:
