@@ -1310,7 +1310,7 @@ from kmm.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migra
                                          swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
 from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_write, pte_dirty,
                                                 pte_young, pte_pfn, pte_special)
-from kmm.kernel.fork cimport mm_alloc, mmput
+from kmm.kernel.fork cimport mm_alloc, mmput, dup_mm
 from kmm.kernel.sched.core cimport context_switch
 from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_READ, PROT_WRITE,
                           PROT_EXEC, MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
@@ -1651,6 +1651,72 @@ cdef class Process:
         return self.mm.tlb_flush_pending
 
     # == end of mprotect(2) and NUMA hinting ===================================
+
+    def fork(self, threads=1, cpus=None, cpu=None):
+        """fork(2), run on cpu (default: thread 0's CPU): a child process
+        whose mm is a copy of this one (kernel/fork.c dup_mm -> dup_mmap:
+        VMAs copied, anon_vma_fork, copy_page_range shares the pages and
+        write-protects private ones in both, then flush_tlb_mm() of the
+        parent).  The child has `threads` threads on `cpus` (default: the
+        lowest CPUs running their idle task), switched in at once."""
+        cdef Machine m = self.machine
+        cdef mm_struct *mm
+        cdef task_struct *tsk
+        cdef Process child
+        cdef Thread th
+        cdef int c
+        self._check_alive()
+        c = self._syscall_cpu(cpu)
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= m.m.nr_cpu_ids:
+            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{m.m.nr_cpu_ids}")
+        if cpus is None:
+            cpus = [x for x in range(m.m.nr_cpu_ids)
+                    if m.m.cpus[x].current_task == m.m.cpus[x].idle][:threads]
+            if len(cpus) < threads:
+                raise KmmStateError(f"fork: {threads} thread(s) need idle CPUs, {len(cpus)} idle; pass cpus=")
+        cpus = list(cpus)
+        if len(cpus) != threads or len(set(cpus)) != threads:
+            raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
+        for x in cpus:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise KmmConfigError(f"cpus: {x!r} is not a CPU number")
+            m._check_cpu(x)
+        m._enter()
+        saved = m.m.cpu
+        m.m.cpu = c
+        mm = dup_mm(self.mm)
+        m.m.cpu = saved
+        if mm == NULL:
+            m._after()
+            raise KmmStateError("fork: out of memory")
+        child = Process.__new__(Process)
+        child.mm = mm
+        child.machine = m
+        child.alive = True
+        ths = []
+        for i, x in enumerate(cpus):
+            tsk = alloc_task_struct_node(m.m.cpus[x].node)
+            if tsk == NULL:
+                raise MemoryError("fork: cannot allocate a task")
+            tsk.mm = mm
+            tsk.active_mm = mm
+            tsk.cpu = x
+            if i == 0:
+                child.pid = tsk.pid
+            tsk.tgid = child.pid
+            th = Thread.__new__(Thread)
+            th.task = tsk
+            th.process = child
+            th.cpu = x
+            th.index = i
+            ths.append(th)
+        child.threads = tuple(ths)
+        m._processes.append(child)
+        mm.mm_users = threads
+        for th in ths:
+            m._switch_to(th.cpu, th.task)
+        m._after()
+        return child
 
     def exit(self):
         """The process exits: its threads leave their CPUs (which go idle,

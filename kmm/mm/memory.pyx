@@ -819,3 +819,128 @@ cdef enum:
 
 
 HUNKS = {"mm/memory.c#1": ("do_wp_page",)}
+
+
+# ---------------------------------------------------------------------------
+# fork(): copying a VMA's page tables (copy_page_range)
+
+from kmm.include_.linux.rmap cimport page_try_dup_anon_rmap, page_dup_file_rmap
+from kmm.include_.linux.swapops cimport (is_readable_migration_entry, make_readable_migration_entry,
+                                         swp_offset, swp_entry_to_pte, pfn_swap_entry_to_page)
+from kmm.include_.linux.page_flags cimport ClearPageAnonExclusive
+
+
+cdef inline bint vma_needs_copy(vm_area_struct *dst_vma, vm_area_struct *src_vma) noexcept nogil:
+    """mm/memory.c: only VMAs with anonymous pages need their PTEs copied;
+    a file VMA's PTEs are filled again by faults (no VM_PFNMAP/MIXEDMAP, no
+    uffd-wp here)."""
+    return src_vma.anon_vma != NULL
+
+
+cdef inline int copy_nonpresent_pte(mm_struct *dst_mm, mm_struct *src_mm, unsigned long *dst_pte,
+                                    unsigned long *src_pte, vm_area_struct *dst_vma,
+                                    vm_area_struct *src_vma, unsigned long addr,
+                                    long *rss) noexcept nogil:
+    """mm/memory.c: the only non-present entries here are migration entries:
+    count them, and make a writable one readable in both (COW)."""
+    cdef pte_t orig_pte = ptep_get(src_pte)
+    cdef pte_t pte = orig_pte
+    cdef swp_entry_t entry = pte_to_swp_entry(orig_pte)
+    cdef page *p
+    if is_migration_entry(entry):
+        p = pfn_swap_entry_to_page(entry)
+        rss[MM_ANONPAGES if PageAnon(p) else MM_FILEPAGES] += 1
+        if not is_readable_migration_entry(entry) and is_cow_mapping(dst_vma.vm_flags):
+            entry = make_readable_migration_entry(swp_offset(entry))
+            pte = swp_entry_to_pte(entry)
+            set_pte_at(src_mm, addr, src_pte, pte)
+    set_pte_at(dst_mm, addr, dst_pte, pte)
+    pte_kmm_ver(dst_pte)[0] = pte_kmm_ver(src_pte)[0]
+    return 0
+
+
+cdef inline int copy_present_pte(vm_area_struct *dst_vma, vm_area_struct *src_vma,
+                                 unsigned long *dst_pte, unsigned long *src_pte,
+                                 unsigned long addr, long *rss) noexcept nogil:
+    """mm/memory.c: share the page with the child: an anonymous page
+    becomes possibly shared, a file page gains a mapping; a COW mapping's
+    writable PTE is write-protected in the parent and the child (the
+    parent's stale writable TLB entries go at dup_mmap()'s
+    flush_tlb_mm(oldmm)); the child's PTE is old, and clean if shared."""
+    cdef mm_struct *src_mm = src_vma.vm_mm
+    cdef unsigned long vm_flags = src_vma.vm_flags
+    cdef pte_t pte = ptep_get(src_pte)
+    cdef page *p = vm_normal_page(src_vma, addr, pte)
+    if p != NULL and folio_test_anon(p):
+        folio_get(p)
+        page_try_dup_anon_rmap(p, False, src_vma)   # never -EBUSY: no DMA pins here
+        rss[MM_ANONPAGES] += 1
+    elif p != NULL:
+        folio_get(p)
+        page_dup_file_rmap(p, False)
+        rss[MM_FILEPAGES] += 1
+    if is_cow_mapping(vm_flags) and pte_write(pte):
+        set_pte_at(src_mm, addr, src_pte, pte_wrprotect(ptep_get(src_pte)))   # ptep_set_wrprotect()
+        pte = pte_wrprotect(pte)
+    if vm_flags & VM_SHARED:
+        pte = pte_mkclean(pte)
+    pte = pte_mkold(pte)
+    set_pte_at(dst_vma.vm_mm, addr, dst_pte, pte)
+    pte_kmm_ver(dst_pte)[0] = pte_kmm_ver(src_pte)[0]   # oracle: the same logical data
+    return 0
+
+
+cdef int copy_pte_range(vm_area_struct *dst_vma, vm_area_struct *src_vma, unsigned long *src_pmd,
+                        unsigned long addr, unsigned long end) noexcept nogil:
+    """mm/memory.c: copy one PTE table's part [addr, end) into the child
+    (no flush_tlb_batched_pending() here: fork() flushes the whole parent
+    mm at its end).  Returns 0 or -ENOMEM."""
+    cdef mm_struct *dst_mm = dst_vma.vm_mm
+    cdef mm_struct *src_mm = src_vma.vm_mm
+    cdef unsigned long *src_pte
+    cdef unsigned long *dst_pte
+    cdef pte_t ptent
+    cdef long rss[4]                    # NR_MM_COUNTERS
+    cdef int i
+    for i in range(4):
+        rss[i] = 0
+    while addr != end:
+        src_pte = pte_offset_map(src_pmd, addr)
+        ptent = ptep_get(src_pte)
+        if not pte_none(ptent):
+            dst_pte = pte_alloc_walk(dst_mm, addr)
+            if dst_pte == NULL:
+                return -12
+            if not pte_present(ptent):
+                copy_nonpresent_pte(dst_mm, src_mm, dst_pte, src_pte, dst_vma, src_vma, addr, rss)
+            else:
+                copy_present_pte(dst_vma, src_vma, dst_pte, src_pte, addr, rss)
+        addr += 4096
+    for i in range(4):
+        dst_mm.rss_stat[i] += rss[i]    # add_mm_rss_vec()
+    return 0
+
+
+cdef int copy_page_range(vm_area_struct *dst_vma, vm_area_struct *src_vma) noexcept nogil:
+    """mm/memory.c: copy the page tables of src_vma into dst_vma (fork).
+    No huge pages, hugetlb, PFN maps or mmu notifiers; the kernel's
+    write_protect_seq only matters to GUP-fast, which is not modelled.
+    Returns 0 or -ENOMEM."""
+    cdef unsigned long addr = src_vma.vm_start
+    cdef unsigned long end = src_vma.vm_end
+    cdef unsigned long next
+    cdef unsigned long *pmd
+    cdef int ret
+    if not vma_needs_copy(dst_vma, src_vma):
+        return 0
+    while addr < end:
+        next = (addr + PMD_SIZE) & PMD_MASK
+        if next > end or next == 0:
+            next = end
+        pmd = walk_pmd(src_vma.vm_mm, addr)
+        if pmd != NULL and not pmd_none(pmd[0]):
+            ret = copy_pte_range(dst_vma, src_vma, pmd, addr, next)
+            if ret:
+                return ret
+        addr = next
+    return 0
