@@ -66,6 +66,9 @@ SIZEOF_STRUCT_PAGE = sizeof(page)
 assert sizeof(vm_event_state) == NR_VM_EVENT_ITEMS * sizeof(unsigned long)
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
+# CONFIG_MIGRC_FIXES flush points, in MIGRC_FIX_* order (kmm/mm/migrate.pxd)
+_MIGRC_FIX_NAMES = ("handle_mm_fault", "tlb_finish_mmu", "generic_perform_write",
+                    "truncate_inode_pages_range", "migrc_flush_free_folios")
 WMARK_NAMES = ("min", "low", "high", "promo")
 
 GFP = {
@@ -348,6 +351,11 @@ cdef class Machine:
                 "has_requests": pgdat.migrc_reqs.first != NULL,
             }
         return out
+
+    def migrc_fix_flushes(self):
+        """CONFIG_MIGRC_FIXES: how many times each fix point found deferred
+        flushes pending and flushed them (docs/hazards.md)."""
+        return {name: self.m.migrc_fix_flushes[i] for i, name in enumerate(_MIGRC_FIX_NAMES)}
 
     def migrc_flush_free_folios(self, int cpu=0):
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything

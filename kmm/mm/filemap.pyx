@@ -21,6 +21,7 @@ from kmm.debug.oracle cimport kmm_new_version
 from kmm.mm.page_alloc cimport __folio_alloc
 from kmm.mm.page_writeback cimport folio_mark_dirty
 from kmm.mm.swap cimport folio_add_lru
+from kmm.mm.migrate cimport migrc_fix_flush, MIGRC_FIX_GENERIC_PERFORM_WRITE
 
 
 cdef folio *filemap_get_folio(address_space *mapping, unsigned long index) noexcept nogil:
@@ -124,6 +125,10 @@ cdef long generic_perform_write(address_space *mapping, unsigned long index) noe
         f = filemap_read_folio(mapping, index)
         if f == NULL:
             return -12
+    # CONFIG_MIGRC_FIXES: the page is about to change under CPUs that may
+    # still read its old copy through deferred translations (the LUF
+    # series flushes in mapping_write_begin())
+    migrc_fix_flush(MIGRC_FIX_GENERIC_PERFORM_WRITE)
     v = kmm_new_version()
     f.kmm_version = v
     mapping.kmm_versions[index] = v

@@ -8,7 +8,7 @@ userfaultfd and no THP.
 """
 
 from kmm.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
-from kmm.mm.migrate cimport migrc_flush_free_folios
+from kmm.mm.migrate cimport migrc_flush_free_folios, migrc_fix_flush, MIGRC_FIX_HANDLE_MM_FAULT
 from kmm.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.include_.kmm.interleave cimport kmm_point, KMM_POINT_ZAP_BEFORE_FLUSH
 from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE, __GFP_ZERO
@@ -567,6 +567,7 @@ cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
     """mm/memory.c: count the fault, build the tables down to the PMD and
     handle the PTE."""
     cdef vm_fault vmf
+    cdef vm_fault_t ret
     count_vm_event(PGFAULT)
     vmf.vma = vma
     vmf.address = address & PAGE_MASK
@@ -581,7 +582,13 @@ cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
     vmf.pmd = pmd_alloc_walk(vma.vm_mm, address)
     if vmf.pmd == NULL:
         return VM_FAULT_OOM
-    return handle_pte_fault(&vmf)
+    ret = handle_pte_fault(&vmf)
+    # CONFIG_MIGRC_FIXES: a fault that may have installed a writable PTE
+    # (any fault in a VMA that is or may become writable, as the LUF series
+    # tests it) flushes what migrc deferred before the access is retried.
+    if (vma.vm_flags & (VM_WRITE | VM_MAYWRITE)) or (flags & FAULT_FLAG_WRITE):
+        migrc_fix_flush(MIGRC_FIX_HANDLE_MM_FAULT)
+    return ret
 
 
 # ---------------------------------------------------------------------------

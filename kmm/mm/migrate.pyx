@@ -210,9 +210,22 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
         if (nodes[0] >> nid) & 1:
             migrc_gather(&folios, &arch, &NODE_DATA(nid).migrc_reqs)
     if list_empty(&folios):
+        if m.kconfig.CONFIG_MIGRC_FIXES and m.migrc_inflight_cnt:
+            # CONFIG_MIGRC_FIXES: another caller took the requests off the
+            # lists and has not flushed yet; returning now would let our
+            # caller (do_wp_page) make a page writable while those CPUs
+            # still hold read-only translations of the old copy.
+            migrc_flush_inflight()
         return False
+    if m.kconfig.CONFIG_MIGRC_FIXES:
+        arch_tlbbatch_fold(&m.migrc_inflight, &arch)
+        m.migrc_inflight_cnt += 1
     kmm_point(KMM_POINT_MIGRC_BEFORE_FLUSH)           # emulator-only interleaving point
     arch_tlbbatch_flush(&arch)
+    if m.kconfig.CONFIG_MIGRC_FIXES:
+        m.migrc_inflight_cnt -= 1
+        if m.migrc_inflight_cnt == 0:
+            arch_tlbbatch_clear(&m.migrc_inflight)
     pos = folios.next
     while pos != &folios:
         nxt = pos.next
@@ -221,6 +234,32 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
         folio_put(f)
         pos = nxt
     return True
+
+
+cdef void migrc_flush_inflight() noexcept nogil:
+    """CONFIG_MIGRC_FIXES: flush the CPUs of requests another
+    migrc_flush_free_folios() has gathered but not yet flushed (the LUF
+    series avoids the same race by keeping each batch until its generation
+    is known flushed)."""
+    cdef kmm_machine *m = KMM()
+    cdef arch_tlbflush_unmap_batch arch
+    arch_tlbbatch_clear(&arch)
+    arch_tlbbatch_fold(&arch, &m.migrc_inflight)
+    arch_tlbbatch_flush(&arch)
+    m.migrc_fix_flushes[MIGRC_FIX_INFLIGHT] += 1
+
+
+cdef void migrc_fix_flush(int where) noexcept nogil:
+    """CONFIG_MIGRC_FIXES: a flush point the seed patch lacks (named after
+    the kernel function that calls it, see MIGRC_FIX_* in migrate.pxd): do
+    every deferred flush and free the held folios before going on, as the
+    LUF series' luf_flush() calls do.  Nothing to do (and no IPI) when
+    nothing is pending."""
+    cdef kmm_machine *m = KMM()
+    if not m.kconfig.CONFIG_MIGRC_FIXES:
+        return
+    if migrc_flush_free_folios(NULL):
+        m.migrc_fix_flushes[where] += 1
 
 
 cdef void fold_ubc_ro_to_migrc(migrc_req *req) noexcept nogil:

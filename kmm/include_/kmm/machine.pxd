@@ -12,6 +12,7 @@ from kmm.include_.linux.sched cimport task_struct
 from kmm.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
 from kmm.arch.x86.include_.asm.tlbflush cimport tlb_state, tlb_state_shared, flush_tlb_info
 from kmm.hw.cpu cimport tlb_cpu, perf_counts
+from kmm.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
 
 
 # include/linux/vmstat.h: struct vm_event_state, one per CPU.
@@ -123,6 +124,13 @@ cdef struct kmm_machine:
     unsigned long long migrc_ablate
     int migrc_pause_cnt                      # patch 3/3: migrc_pause() nesting
     unsigned long migrc_nr_warnings          # WARN_ON() hits in migrc code
+    # CONFIG_MIGRC_FIXES (kmm/mm/migrate.pyx, docs/hazards.md): the CPUs of
+    # requests gathered by a migrc_flush_free_folios() that has not flushed
+    # them yet, how many such callers are in flight, and the flushes each
+    # fix point did (index: MIGRC_FIX_*)
+    arch_tlbflush_unmap_batch migrc_inflight
+    int migrc_inflight_cnt
+    unsigned long migrc_fix_flushes[8]
     # the TLB-coherence oracle (kmm/debug/oracle.pyx)
     bint oracle_enabled
     unsigned int kmm_next_version
