@@ -748,6 +748,7 @@ cdef class Machine:
         mapping.kmm_versions = <unsigned int *>(block + sizeof(address_space) + sizeof(file)
                                                 + <size_t>npages * sizeof(void *))
         mapping.i_pages_size = npages
+        mapping.i_size_pages = npages
         mapping.host = self.m.nr_files
         INIT_LIST_HEAD(&mapping.i_mmap)
         for i in range(npages):
@@ -764,7 +765,7 @@ cdef class Machine:
 
     def file_read(self, File f, index, int cpu=0):
         """read(2) of one page through the page cache; returns the data
-        version read."""
+        version read, or None past the end of the file."""
         cdef unsigned int version = 0
         cdef long rc
         if f.machine is not self:
@@ -779,7 +780,25 @@ cdef class Machine:
         self._after()
         if rc < 0:
             raise KmmStateError(f"read of page {index} failed with errno {-rc}")
-        return version
+        return version if rc > 0 else None
+
+    def truncate(self, File f, npages, int cpu=0):
+        """truncate(2) of the file to npages pages, run on cpu:
+        truncate_setsize() -> truncate_pagecache() (unmap_mapping_range,
+        truncate_inode_pages_range, unmap_mapping_range).  The data past the
+        new size is gone; growing the file back (up to its room, File.npages)
+        gives pages of new (zero) data."""
+        if f.machine is not self:
+            raise KmmConfigError("file belongs to another machine")
+        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 <= npages <= f.npages:
+            raise KmmConfigError(f"npages: {npages!r}; accepted: 0..{f.npages} (the file's room)")
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        truncate_setsize(f.mapping, <unsigned long>npages * 4096)
+        self.m.cpu = saved
+        self._after()
 
     def file_write(self, File f, index, int cpu=0):
         """write(2) of one whole page through the page cache."""
@@ -1325,6 +1344,7 @@ from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_REA
 from kmm.mm.mprotect cimport do_mprotect_pkey
 from kmm.mm.mempolicy cimport change_prot_numa
 from kmm.mm.filemap cimport filemap_read, generic_perform_write
+from kmm.mm.truncate cimport truncate_setsize
 from libc.stdlib cimport calloc as _calloc, free as _free
 from kmm.hw.mmu cimport cpu_access
 from kmm.debug import oracle as _oracle
@@ -1356,6 +1376,11 @@ cdef class File:
     def nrpages(self):
         """Pages of the file now in the page cache."""
         return self.mapping.nrpages
+
+    @property
+    def size(self):
+        """The file's size in pages (i_size); npages is its room."""
+        return self.mapping.i_size_pages
 
     def cached_pfn(self, index):
         """pfn of the page cache page at index, or None."""

@@ -951,3 +951,62 @@ cdef int copy_page_range(vm_area_struct *dst_vma, vm_area_struct *src_vma) noexc
                 return ret
         addr = next
     return 0
+
+
+# ---------------------------------------------------------------------------
+# Truncation: unmapping a file range from every VMA mapping it
+
+from kmm.include_.linux.list cimport list_head
+from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
+
+
+cdef inline vm_area_struct *_vma_from_shared(list_head *p) noexcept nogil:
+    return <vm_area_struct *>(<char *>p - <size_t>&(<vm_area_struct *>NULL).shared)
+
+
+cdef void zap_page_range_single(vm_area_struct *vma, unsigned long address,
+                                unsigned long size) noexcept nogil:
+    """mm/memory.c: zap [address, address + size) of one VMA under its own
+    mmu_gather (flush_tlb_batched_pending() in zap_pte_range, the range's
+    flush at tlb_end_vma(), pages freed at tlb_finish_mmu())."""
+    cdef mmu_gather tlb
+    tlb_gather_mmu(&tlb, vma.vm_mm)
+    unmap_page_range(&tlb, vma, address, address + size)     # unmap_single_vma()
+    tlb_finish_mmu(&tlb)
+
+
+cdef void unmap_mapping_pages(address_space *mapping, unsigned long start, unsigned long nr,
+                              bint even_cows) noexcept nogil:
+    """mm/memory.c: zap the pages [start, start + nr) of the file in every
+    VMA that maps them (the kernel walks an interval tree, the emulator
+    the i_mmap list).  even_cows: private COW copies go too (always the
+    case here: zap_pte_range takes no zap_details)."""
+    cdef unsigned long first_index = start
+    cdef unsigned long last_index = start + nr - 1
+    cdef unsigned long vba, vea, zba, zea
+    cdef list_head *pos
+    cdef list_head *nxt
+    cdef vm_area_struct *vma
+    if last_index < first_index:
+        last_index = <unsigned long>-1
+    pos = mapping.i_mmap.next
+    while pos != &mapping.i_mmap:
+        nxt = pos.next
+        vma = _vma_from_shared(pos)
+        vba = vma.vm_pgoff
+        vea = vba + ((vma.vm_end - vma.vm_start) >> 12) - 1
+        if vba <= last_index and vea >= first_index:
+            zba = max(first_index, vba)
+            zea = min(last_index, vea)
+            zap_page_range_single(vma, ((zba - vba) << 12) + vma.vm_start,
+                                  (zea - zba + 1) << 12)
+        pos = nxt
+
+
+cdef void unmap_mapping_range(address_space *mapping, unsigned long holebegin,
+                              unsigned long holelen, int even_cows) noexcept nogil:
+    """mm/memory.c: unmap the byte range [holebegin, holebegin + holelen)
+    of the file from every process (holelen 0: to the end of the file)."""
+    cdef unsigned long hba = holebegin >> 12
+    cdef unsigned long hlen = (holelen + 4095) >> 12
+    unmap_mapping_pages(mapping, hba, hlen, even_cows != 0)

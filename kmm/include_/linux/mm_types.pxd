@@ -63,7 +63,8 @@ cdef struct address_space:
     int host                     # inode number (emulator file id)
     folio **i_pages              # index -> folio (the kernel uses an xarray)
     unsigned int *kmm_versions   # oracle: version of each index's data
-    unsigned long i_pages_size   # file size in pages
+    unsigned long i_pages_size   # room in pages (the largest size the file can reach)
+    unsigned long i_size_pages   # i_size_read(host) in pages (emulated files are whole pages)
     unsigned long nrpages
     list_head i_mmap             # vm_area_struct.shared entries (the kernel uses an interval tree)
     int i_mmap_writable          # VM_SHARED writable mappings
