@@ -68,7 +68,7 @@ assert sizeof(vm_event_state) == NR_VM_EVENT_ITEMS * sizeof(unsigned long)
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
 # CONFIG_MIGRC_FIXES flush points, in MIGRC_FIX_* order (kmm/mm/migrate.pxd)
 _MIGRC_FIX_NAMES = ("handle_mm_fault", "tlb_finish_mmu", "generic_perform_write",
-                    "truncate_inode_pages_range", "migrc_flush_free_folios")
+                    "truncate_inode_pages_range", "migrc_flush_free_folios", "handle_mm_fault_vma")
 WMARK_NAMES = ("min", "low", "high", "promo")
 
 GFP = {
@@ -356,6 +356,17 @@ cdef class Machine:
         """CONFIG_MIGRC_FIXES: how many times each fix point found deferred
         flushes pending and flushed them (docs/hazards.md)."""
         return {name: self.m.migrc_fix_flushes[i] for i, name in enumerate(_MIGRC_FIX_NAMES)}
+
+    def _migrc_fix_points(self, off=()):
+        """CONFIG_MIGRC_FIXES cost studies: switch the named fix points
+        off (names as in migrc_fix_flushes()); returns the points now on."""
+        mask = 0
+        for name in off:
+            if name not in _MIGRC_FIX_NAMES:
+                raise KmmConfigError(f"fix point: {name!r}; accepted: {', '.join(_MIGRC_FIX_NAMES)}")
+            mask |= 1 << _MIGRC_FIX_NAMES.index(name)
+        self.m.migrc_fixes_off = mask
+        return [n for i, n in enumerate(_MIGRC_FIX_NAMES) if not (mask >> i) & 1]
 
     def migrc_flush_free_folios(self, int cpu=0):
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything

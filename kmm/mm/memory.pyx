@@ -8,7 +8,8 @@ userfaultfd and no THP.
 """
 
 from kmm.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
-from kmm.mm.migrate cimport migrc_flush_free_folios, migrc_fix_flush, MIGRC_FIX_HANDLE_MM_FAULT
+from kmm.mm.migrate cimport (migrc_flush_free_folios, migrc_fix_flush, MIGRC_FIX_HANDLE_MM_FAULT,
+                             MIGRC_FIX_HANDLE_MM_FAULT_VMA)
 from kmm.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.include_.kmm.interleave cimport kmm_point, KMM_POINT_ZAP_BEFORE_FLUSH
 from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE, __GFP_ZERO
@@ -584,10 +585,13 @@ cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
         return VM_FAULT_OOM
     ret = handle_pte_fault(&vmf)
     # CONFIG_MIGRC_FIXES: a fault that may have installed a writable PTE
-    # (any fault in a VMA that is or may become writable, as the LUF series
-    # tests it) flushes what migrc deferred before the access is retried.
-    if (vma.vm_flags & (VM_WRITE | VM_MAYWRITE)) or (flags & FAULT_FLAG_WRITE):
+    # flushes what migrc deferred before the access is retried: a write
+    # fault, or (as the LUF series tests it) any fault in a VMA that is or
+    # may become writable -- two points, so each can be costed alone.
+    if flags & FAULT_FLAG_WRITE:
         migrc_fix_flush(MIGRC_FIX_HANDLE_MM_FAULT)
+    elif vma.vm_flags & (VM_WRITE | VM_MAYWRITE):
+        migrc_fix_flush(MIGRC_FIX_HANDLE_MM_FAULT_VMA)
     return ret
 
 

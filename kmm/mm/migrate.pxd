@@ -55,12 +55,13 @@ cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil
 # the kernel function that calls migrc_fix_flush() (docs/hazards.md); the
 # index into kmm_machine.migrc_fix_flushes[].
 cdef enum:
-    MIGRC_FIX_HANDLE_MM_FAULT = 0            # handle_mm_fault(): a fault in a writable VMA, or a write fault
+    MIGRC_FIX_HANDLE_MM_FAULT = 0            # handle_mm_fault(): a write fault
     MIGRC_FIX_TLB_FINISH_MMU = 1             # tlb_finish_mmu(): the end of an mmu_gather (mprotect, munmap, NUMA scan)
     MIGRC_FIX_GENERIC_PERFORM_WRITE = 2      # generic_perform_write(): write(2) into the page cache
     MIGRC_FIX_TRUNCATE_INODE_PAGES = 3       # truncate_inode_pages_range(): page-cache pages removed
     MIGRC_FIX_INFLIGHT = 4                   # migrc_flush_free_folios(): another caller's gathered, unflushed batch
-    MIGRC_NR_FIXES = 5
+    MIGRC_FIX_HANDLE_MM_FAULT_VMA = 5        # handle_mm_fault(): any other fault in a VM_WRITE|VM_MAYWRITE VMA
+    MIGRC_NR_FIXES = 6
 
 cdef void migrc_fix_flush(int where) noexcept nogil
 cdef void migrc_flush_inflight() noexcept nogil

@@ -210,7 +210,8 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
         if (nodes[0] >> nid) & 1:
             migrc_gather(&folios, &arch, &NODE_DATA(nid).migrc_reqs)
     if list_empty(&folios):
-        if m.kconfig.CONFIG_MIGRC_FIXES and m.migrc_inflight_cnt:
+        if m.kconfig.CONFIG_MIGRC_FIXES and m.migrc_inflight_cnt and \
+                not (m.migrc_fixes_off >> MIGRC_FIX_INFLIGHT) & 1:
             # CONFIG_MIGRC_FIXES: another caller took the requests off the
             # lists and has not flushed yet; returning now would let our
             # caller (do_wp_page) make a page writable while those CPUs
@@ -256,7 +257,7 @@ cdef void migrc_fix_flush(int where) noexcept nogil:
     LUF series' luf_flush() calls do.  Nothing to do (and no IPI) when
     nothing is pending."""
     cdef kmm_machine *m = KMM()
-    if not m.kconfig.CONFIG_MIGRC_FIXES:
+    if not m.kconfig.CONFIG_MIGRC_FIXES or (m.migrc_fixes_off >> where) & 1:
         return
     if migrc_flush_free_folios(NULL):
         m.migrc_fix_flushes[where] += 1

@@ -131,6 +131,7 @@ cdef struct kmm_machine:
     arch_tlbflush_unmap_batch migrc_inflight
     int migrc_inflight_cnt
     unsigned long migrc_fix_flushes[8]
+    unsigned int migrc_fixes_off             # bit MIGRC_FIX_*: that point switched off (cost studies)
     # the TLB-coherence oracle (kmm/debug/oracle.pyx)
     bint oracle_enabled
     unsigned int kmm_next_version
