@@ -37,7 +37,7 @@ COUNTERS = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received", "nr_tlb_local
 # CPU-less node 1, tiering NUMA balancing, demotion, the L1TF guest CPU.
 # The scenarios touch a handful of pages; 64 MiB + 256 MiB keep the
 # CONFIG_DEBUG_VM walk after every API step cheap (the seed's 1 + 8 GiB
-# gives the same outcomes, ~20x slower).
+# gives the same outcomes, over ten times slower).
 NODES = [{"cpus": 16, "mem": "64M"}, {"cpus": 0, "mem": "256M"}]
 
 
