@@ -83,6 +83,7 @@ def run(kernel, ablate=(), kconfig=None):
     r.facts["pending_after_fill"] = sum(v["pending"] for v in m.migrc_pending().values())
     load_all(r, x.threads, [bf, a])
     y.munmap(fill, room)
-    closed = (f"file source reused after {reused.get('file_source')} faults, held source after "
+    closed = (f"file page's source reused after {reused.get('file_source')} faults, anonymous "
+              f"page's source (held: {not r.facts['held_source_free_after_migration']}) after "
               f"{reused.get('held_source')}; no CPU used a translation to either")
     return r.outcome(closed)
