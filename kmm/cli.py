@@ -1,6 +1,7 @@
 """The kmm command line: `kmm run` (the seed experiment: BEFORE/AFTER on the
-emulated seed machine), `kmm info` (build facts) and `kmm study PATCH
-[--html OUT]` (each hunk of a patch next to its mirror).  The CLI only parses
+emulated seed machine), `kmm info` (build facts), `kmm study PATCH
+[--html OUT]` (each hunk of a patch next to its mirror) and `kmm hazards
+[--json PATH]` (the hazard catalogue, docs/hazards.md).  The CLI only parses
 and calls: the experiment is kmm/experiments/seed.py, the printing
 kmm/report/."""
 
@@ -258,6 +259,40 @@ def cmd_study(args) -> int:
     return study(args.patch, html_out=args.html)
 
 
+def cmd_hazards(args) -> int:
+    from kmm import hazards
+    from kmm.hazards._common import KERNELS, EXTRA_KERNELS
+    for s in args.scenario or ():
+        if s not in hazards.SCENARIOS:
+            raise cfg.KmmConfigError(f"--scenario: {s!r}; accepted: {', '.join(hazards.SCENARIOS)}")
+    for k in args.kernel or ():
+        if k not in KERNELS and k not in EXTRA_KERNELS:
+            raise cfg.KmmConfigError(f"--kernel: {k!r}; accepted: "
+                                     f"{', '.join(list(KERNELS) + list(EXTRA_KERNELS))}")
+    cfg.check_ablate(args.ablate or [])
+    outcomes = []
+    for s in args.scenario or hazards.SCENARIOS:
+        mod = hazards.scenario(s)
+        for k in args.kernel or KERNELS:
+            outcomes.append(mod.run(k, ablate=args.ablate or ()))
+    print(hazards.matrix_text(outcomes))
+    cost = None
+    if args.cost:
+        from kmm.hazards.cost import cost_table, cost_text
+        cost = cost_table(rounds=args.rounds)
+        print(f"Cost of the fixes: {args.rounds} read-only demote/read/promote/read rounds, "
+              f"16 threads x 64 pages, seed machine")
+        print(cost_text(cost))
+    if args.json:
+        doc = {"ablated": args.ablate or [], "cost": cost,
+               "scenarios": {s: {"title": hazards.scenario(s).TITLE,
+                                 "objection": (hazards.scenario(s).__doc__ or "").strip()}
+                             for s in (args.scenario or hazards.SCENARIOS)},
+               "outcomes": [o.to_dict() for o in outcomes]}
+        pathlib.Path(args.json).write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kmm", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -273,6 +308,20 @@ def main(argv=None) -> int:
     p.add_argument("patch", metavar="PATCH", help="a unified diff (git format-patch or mail text)")
     p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
     p.set_defaults(func=cmd_study)
+    p = sub.add_parser("hazards", help="run the hazard catalogue: scenario x kernel matrix",
+                       description="Run every hazard scenario (kmm/hazards/) on the baseline, "
+                                   "migrc, migrc+pause and migrc+fixes kernels and print, per "
+                                   "scenario and kernel, the TLB-coherence violations and a "
+                                   "one-line account of the first (docs/hazards.md).")
+    p.add_argument("--json", metavar="PATH", help="also write every outcome as JSON to PATH")
+    p.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
+    p.add_argument("--kernel", action="append", metavar="NAME", help="only this kernel (repeatable)")
+    p.add_argument("--ablate", action="append", metavar="HUNK",
+                   help="switch this seed-patch hunk off, e.g. mm/memory.c#1 (repeatable)")
+    p.add_argument("--cost", action="store_true",
+                   help="also measure the fixed variant's TLB shootdowns (read-only tiering loop)")
+    p.add_argument("--rounds", type=int, default=20, help="rounds of the --cost loop (default 20)")
+    p.set_defaults(func=cmd_hazards)
     args = ap.parse_args(argv)
     if args.cmd == "run":
         check_run_args(args)

@@ -120,6 +120,9 @@ KCONFIG = {
     "CONFIG_MIGRC": (False, "the seed patch (2/3): defer TLB flushes of read-only migrations"),
     "CONFIG_MIGRC_PAUSE": (False, "patch 3/3: pause migrc under memory pressure (needs CONFIG_MIGRC)"),
     "CONFIG_MIGRC_FIXES": (False, "the emulator's fixed variant with extra flush points (needs CONFIG_MIGRC)"),
+    "CONFIG_KMM_NO_BATCHED_PENDING_FLUSH": (False, "debug: flush_tlb_batched_pending() does nothing, as if "
+                                            "mm->tlb_flush_batched never recorded a deferred batch "
+                                            "(shows what that flush closes; docs/hazards.md)"),
     "CONFIG_DEBUG_TLBFLUSH": (True, "count nr_tlb_* events in /proc/vmstat"),
     "CONFIG_DEBUG_VM": (False, "check allocator/LRU/refcount invariants after each API operation"),
     "CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH": (False, "debug: migration flushes each PTE at unmap (no TTU_BATCH_FLUSH), "

@@ -14,6 +14,10 @@ cdef class Machine:
     cdef readonly object oracle
     cdef readonly object tlb                 # the TLB configuration (kmm/config.py check_tlb)
     cdef list _tlb_mms                       # addresses of the mms made by _tlb_new_mm()
+    cdef dict _points                        # interleaving point id -> callback
+    cdef object _interleave_exc              # first exception a callback raised, not yet re-raised
+    cdef bint _interleave_running            # a callback is running (points do not nest)
+    cdef bint _migrating                     # Machine.migrate() is running
     cdef _switch_to(self, int cpu, task_struct *next)
     cdef _boot(self, specs, dict sysctl_in)
     cdef void _enter(self) noexcept
@@ -22,6 +26,8 @@ cdef class Machine:
     cdef int _tlb_boot(self) except -1
     cdef void _tlb_free(self) noexcept
     cdef mm_struct *_tlb_mm(self, mm) except NULL
+    cdef _register_points(self, dict ids)
+    cdef _unregister_points(self, dict ids)
 
 
 

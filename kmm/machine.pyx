@@ -57,6 +57,7 @@ from kmm.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_
 from kmm.hw import perf as _perf
 from kmm.mm import vmstat as _vmstat
 from kmm.debug import debug_vm as _debug_vm
+from kmm.debug import interleave as _interleave
 
 from kmm import config as _cfg
 from kmm.config import KmmConfigError, KmmStateError, KmmError
@@ -65,6 +66,9 @@ SIZEOF_STRUCT_PAGE = sizeof(page)
 assert sizeof(vm_event_state) == NR_VM_EVENT_ITEMS * sizeof(unsigned long)
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
+# CONFIG_MIGRC_FIXES flush points, in MIGRC_FIX_* order (kmm/mm/migrate.pxd)
+_MIGRC_FIX_NAMES = ("handle_mm_fault", "tlb_finish_mmu", "generic_perform_write",
+                    "truncate_inode_pages_range", "migrc_flush_free_folios", "handle_mm_fault_vma")
 WMARK_NAMES = ("min", "low", "high", "promo")
 
 GFP = {
@@ -184,6 +188,7 @@ cdef class Machine:
         m.kconfig.CONFIG_DEBUG_VM = k["CONFIG_DEBUG_VM"]
         m.migrc_ablate = self._ablate
         m.kconfig.CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH = k["CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH"]
+        m.kconfig.CONFIG_KMM_NO_BATCHED_PENDING_FLUSH = k["CONFIG_KMM_NO_BATCHED_PENDING_FLUSH"]
         m.x86_bug_l1tf = self.cpu["x86_bug_l1tf"]
         m.x86_phys_bits = self.cpu["x86_phys_bits"]
         m.x86_cache_bits = self.cpu["x86_cache_bits"]
@@ -230,6 +235,12 @@ cdef class Machine:
             if kswapd_run(nid) != 0:
                 raise MemoryError("cannot start kswapd")
         self._processes = []
+        self._points = {}
+        self._interleave_exc = None
+        self._interleave_running = False
+        self._migrating = False
+        m.interleave_fn = NULL
+        m.interleave_owner = <void *>self        # borrowed: the struct dies with self
         self.oracle = Oracle.__new__(Oracle)
         (<Oracle>self.oracle).machine = self
         m.oracle_enabled = True
@@ -264,11 +275,64 @@ cdef class Machine:
         kmm_set_current(self.m)
 
     cdef _after(self):
-        """CONFIG_DEBUG_VM: verify the invariants after an operation."""
+        """After an operation: re-raise what an interleaving callback raised
+        during it, then (CONFIG_DEBUG_VM) verify the invariants.  Inside a
+        callback the interrupted kernel function is half done, so the
+        invariants are not checked there."""
+        if self._interleave_exc is not None and not self._interleave_running:
+            exc = self._interleave_exc
+            self._interleave_exc = None
+            raise exc
+        if self._interleave_running:
+            return
         if self.m.kconfig.CONFIG_DEBUG_VM:
             problems = _debug_vm.check_invariants()
             if problems:
                 raise KmmStateError("CONFIG_DEBUG_VM: " + "; ".join(problems))
+
+    # -- interleaving points (kmm/include_/kmm/interleave.pxd, docs/hazards.md) --
+
+    @staticmethod
+    def interleave_points():
+        """[(name, what holds there)] for every interleaving point."""
+        return _interleave.describe()
+
+    def at(self, point, fn):
+        """Context manager: run fn(point_name) each time mirrored code on
+        this machine reaches `point` while the block runs.  fn may run other
+        CPUs' loads and stores, other processes' system calls, allocations.
+        Points do not nest: a point reached while a callback runs is passed
+        over.  An exception fn raises is kept, later callbacks are skipped,
+        and the exception is re-raised when the API call that reached the
+        point returns (never through the C code)."""
+        return self.interleave({point: fn})
+
+    def interleave(self, points):
+        """Context manager registering {point_name: fn} (see at())."""
+        if not isinstance(points, dict) or not points:
+            raise KmmConfigError(f"points: {points!r}; expected a dict {{point name: callable}}")
+        ids = {}
+        for name, fn in points.items():
+            if name not in _interleave.POINT_IDS:
+                raise KmmConfigError(f"point: {name!r} is not an interleaving point; accepted: "
+                                     + ", ".join(_interleave.POINT_IDS))
+            if not callable(fn):
+                raise KmmConfigError(f"point {name!r}: {fn!r} is not callable")
+            ids[_interleave.POINT_IDS[name]] = fn
+        return _Interleaving(self, ids)
+
+    cdef _register_points(self, dict ids):
+        for pid in ids:
+            if pid in self._points:
+                raise KmmStateError(f"point {_interleave.POINT_NAMES[pid]!r} already has a callback")
+        self._points.update(ids)
+        self.m.interleave_fn = _interleave_tramp
+
+    cdef _unregister_points(self, dict ids):
+        for pid in ids:
+            self._points.pop(pid, None)
+        if not self._points:
+            self.m.interleave_fn = NULL
 
     @property
     def ablated(self):
@@ -293,6 +357,22 @@ cdef class Machine:
         was deferred (queued on a request) and deferred flushes performed."""
         return {"deferred_folios": self.m.kmm_migrc_deferred,
                 "deferred_flushes": self.m.kmm_migrc_flushes}
+
+    def migrc_fix_flushes(self):
+        """CONFIG_MIGRC_FIXES: how many times each fix point found deferred
+        flushes pending and flushed them (docs/hazards.md)."""
+        return {name: self.m.migrc_fix_flushes[i] for i, name in enumerate(_MIGRC_FIX_NAMES)}
+
+    def _migrc_fix_points(self, off=()):
+        """CONFIG_MIGRC_FIXES cost studies: switch the named fix points
+        off (names as in migrc_fix_flushes()); returns the points now on."""
+        mask = 0
+        for name in off:
+            if name not in _MIGRC_FIX_NAMES:
+                raise KmmConfigError(f"fix point: {name!r}; accepted: {', '.join(_MIGRC_FIX_NAMES)}")
+            mask |= 1 << _MIGRC_FIX_NAMES.index(name)
+        self.m.migrc_fixes_off = mask
+        return [n for i, n in enumerate(_MIGRC_FIX_NAMES) if not (mask >> i) & 1]
 
     def migrc_flush_free_folios(self, int cpu=0):
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything
@@ -691,6 +771,7 @@ cdef class Machine:
         mapping.kmm_versions = <unsigned int *>(block + sizeof(address_space) + sizeof(file)
                                                 + <size_t>npages * sizeof(void *))
         mapping.i_pages_size = npages
+        mapping.i_size_pages = npages
         mapping.host = self.m.nr_files
         INIT_LIST_HEAD(&mapping.i_mmap)
         for i in range(npages):
@@ -707,7 +788,7 @@ cdef class Machine:
 
     def file_read(self, File f, index, int cpu=0):
         """read(2) of one page through the page cache; returns the data
-        version read."""
+        version read, or None past the end of the file."""
         cdef unsigned int version = 0
         cdef long rc
         if f.machine is not self:
@@ -722,7 +803,25 @@ cdef class Machine:
         self._after()
         if rc < 0:
             raise KmmStateError(f"read of page {index} failed with errno {-rc}")
-        return version
+        return version if rc > 0 else None
+
+    def truncate(self, File f, npages, int cpu=0):
+        """truncate(2) of the file to npages pages, run on cpu:
+        truncate_setsize() -> truncate_pagecache() (unmap_mapping_range,
+        truncate_inode_pages_range, unmap_mapping_range).  The data past the
+        new size is gone; growing the file back (up to its room, File.npages)
+        gives pages of new (zero) data."""
+        if f.machine is not self:
+            raise KmmConfigError("file belongs to another machine")
+        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 <= npages <= f.npages:
+            raise KmmConfigError(f"npages: {npages!r}; accepted: 0..{f.npages} (the file's room)")
+        self._check_cpu(cpu)
+        self._enter()
+        saved = self.m.cpu
+        self.m.cpu = cpu
+        truncate_setsize(f.mapping, <unsigned long>npages * 4096)
+        self.m.cpu = saved
+        self._after()
 
     def file_write(self, File f, index, int cpu=0):
         """write(2) of one whole page through the page cache."""
@@ -771,7 +870,6 @@ cdef class Machine:
         callable run with "unmapped" (the batch's PTEs are migration
         entries, the batched flush not yet done) and "flushed" (flushed,
         nothing moved yet); an exception it raises is re-raised here."""
-        global _migrate_hook_fn, _migrate_hook_exc
         cdef Process p
         cdef unsigned int nr_succeeded = 0
         cdef int c_cpu, c_node, c_reason
@@ -789,28 +887,28 @@ cdef class Machine:
             raise KmmConfigError(f"mode: {mode!r}; accepted: {', '.join(repr(x) for x in _MIGRATE_MODES)}")
         if hook is not None and not callable(hook):
             raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
-        if _migrate_hook_active:
+        if self._migrating:
             raise KmmStateError("migrate: called again while a migration is running (from its hook)")
         c_cpu = cpu
         c_node = node
         c_reason = _MIGRATE_REASONS[reason]
+        # the hook is two interleaving points under their short names
+        ids = {}
+        if hook is not None:
+            ids = {_interleave.POINT_IDS["migrate_pages_batch:unmapped"]: lambda pt: hook("unmapped"),
+                   _interleave.POINT_IDS["migrate_pages_batch:flushed"]: lambda pt: hook("flushed")}
+            self._register_points(ids)
+        self._migrating = True
         self._enter()
-        _migrate_hook_fn = hook
-        _migrate_hook_exc = None
-        _set_migrate_hook_active(True, self.m if hook is not None else NULL)
         try:
             n = _kmm_migrate_range(p.mm, addr, addr + npages * 4096, c_node, c_reason, c_cpu,
                                    _MIGRATE_MODES[mode], &nr_succeeded)
         finally:
-            _set_migrate_hook_active(False, NULL)
-            _migrate_hook_fn = None
+            self._migrating = False
+            self._unregister_points(ids)
             self._enter()
         if n < 0:
             raise MemoryError("migrate: out of host memory")
-        if _migrate_hook_exc is not None:
-            exc = _migrate_hook_exc
-            _migrate_hook_exc = None
-            raise exc
         self._after()
         return nr_succeeded
 
@@ -1307,7 +1405,7 @@ from kmm.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migra
                                          swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
 from kmm.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_write, pte_dirty,
                                                 pte_young, pte_pfn, pte_special)
-from kmm.kernel.fork cimport mm_alloc, mmput
+from kmm.kernel.fork cimport mm_alloc, mmput, dup_mm
 from kmm.kernel.sched.core cimport context_switch
 from kmm.kernel.sched.fair cimport init_numa_balancing, task_numa_work, task_tick_numa
 from kmm.mm.vmscan cimport kswapd_run_once
@@ -1316,6 +1414,7 @@ from kmm.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_REA
 from kmm.mm.mprotect cimport do_mprotect_pkey
 from kmm.mm.mempolicy cimport change_prot_numa
 from kmm.mm.filemap cimport filemap_read, generic_perform_write
+from kmm.mm.truncate cimport truncate_setsize
 from libc.stdlib cimport calloc as _calloc, free as _free
 from kmm.hw.mmu cimport cpu_access
 from kmm.debug import oracle as _oracle
@@ -1347,6 +1446,11 @@ cdef class File:
     def nrpages(self):
         """Pages of the file now in the page cache."""
         return self.mapping.nrpages
+
+    @property
+    def size(self):
+        """The file's size in pages (i_size); npages is its room."""
+        return self.mapping.i_size_pages
 
     def cached_pfn(self, index):
         """pfn of the page cache page at index, or None."""
@@ -1396,6 +1500,9 @@ cdef class Thread:
         if rc == -12:
             raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: out of memory")
         if rc == -11:
+            if self.process.mm.kmm_mmap_write_locked:
+                raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the fault would "
+                                    f"sleep on mmap_lock, held for write by an operation in progress")
             raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
                                 f"migration (the task would sleep in migration_entry_wait)")
 
@@ -1716,6 +1823,72 @@ cdef class Process:
         m._switch_to(cpu, tsk)
         return th
 
+    def fork(self, threads=1, cpus=None, cpu=None):
+        """fork(2), run on cpu (default: thread 0's CPU): a child process
+        whose mm is a copy of this one (kernel/fork.c dup_mm -> dup_mmap:
+        VMAs copied, anon_vma_fork, copy_page_range shares the pages and
+        write-protects private ones in both, then flush_tlb_mm() of the
+        parent).  The child has `threads` threads on `cpus` (default: the
+        lowest CPUs running their idle task), switched in at once."""
+        cdef Machine m = self.machine
+        cdef mm_struct *mm
+        cdef task_struct *tsk
+        cdef Process child
+        cdef Thread th
+        cdef int c
+        self._check_alive()
+        c = self._syscall_cpu(cpu)
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= m.m.nr_cpu_ids:
+            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{m.m.nr_cpu_ids}")
+        if cpus is None:
+            cpus = [x for x in range(m.m.nr_cpu_ids)
+                    if m.m.cpus[x].current_task == m.m.cpus[x].idle][:threads]
+            if len(cpus) < threads:
+                raise KmmStateError(f"fork: {threads} thread(s) need idle CPUs, {len(cpus)} idle; pass cpus=")
+        cpus = list(cpus)
+        if len(cpus) != threads or len(set(cpus)) != threads:
+            raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
+        for x in cpus:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise KmmConfigError(f"cpus: {x!r} is not a CPU number")
+            m._check_cpu(x)
+        m._enter()
+        saved = m.m.cpu
+        m.m.cpu = c
+        mm = dup_mm(self.mm)
+        m.m.cpu = saved
+        if mm == NULL:
+            m._after()
+            raise KmmStateError("fork: out of memory")
+        child = Process.__new__(Process)
+        child.mm = mm
+        child.machine = m
+        child.alive = True
+        ths = []
+        for i, x in enumerate(cpus):
+            tsk = alloc_task_struct_node(m.m.cpus[x].node)
+            if tsk == NULL:
+                raise MemoryError("fork: cannot allocate a task")
+            tsk.mm = mm
+            tsk.active_mm = mm
+            tsk.cpu = x
+            if i == 0:
+                child.pid = tsk.pid
+            tsk.tgid = child.pid
+            th = Thread.__new__(Thread)
+            th.task = tsk
+            th.process = child
+            th.cpu = x
+            th.index = i
+            ths.append(th)
+        child.threads = tuple(ths)
+        m._processes.append(child)
+        mm.mm_users = threads
+        for th in ths:
+            m._switch_to(th.cpu, th.task)
+        m._after()
+        return child
+
     def exit(self):
         """The process exits: its threads leave their CPUs (which go idle,
         lazily keeping the mm loaded) and its mappings are torn down."""
@@ -1785,7 +1958,7 @@ from kmm.mm.internal cimport migration_target_control
 from kmm.mm.memory cimport vm_normal_page
 from kmm.mm.memory_tiers cimport node_get_allowed_targets
 from kmm.mm.migrate cimport (migrate_pages, putback_movable_pages, alloc_misplaced_dst_folio,
-                             alloc_migration_target, kmm_set_migrate_hook, KMM_MIGRATE_HOOK_UNMAPPED)
+                             alloc_migration_target)
 from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
 from kmm.mm.rmap cimport flush_tlb_batched_pending, folio_referenced
 from kmm.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_folio
@@ -1794,47 +1967,71 @@ _MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED
                     "syscall": MR_SYSCALL}
 _MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
 
-cdef object _migrate_hook_fn = None
-cdef object _migrate_hook_exc = None
-cdef bint _migrate_hook_active = False
-cdef bint _migrate_hook_running = False
-
 cdef enum:
     _NUMA_BALANCING_NORMAL = 0x1
     _NUMA_BALANCING_MEMORY_TIERING = 0x2
 
 
-cdef void _set_migrate_hook_active(bint active, kmm_machine *m) noexcept:
-    global _migrate_hook_active
-    _migrate_hook_active = active
-    if m != NULL:
-        kmm_set_migrate_hook(_migrate_hook_tramp, <void *>m)
-    else:
-        kmm_set_migrate_hook(NULL, NULL)
+# ---------------------------------------------------------------------------
+# Interleaving points: the C side (kmm_machine.interleave_fn) and the
+# context manager Machine.at() / Machine.interleave() return.
+
+cdef class _Interleaving:
+    """Registers callbacks on interleaving points for a with-block."""
+    cdef Machine machine
+    cdef dict ids
+    cdef bint active
+
+    def __cinit__(self, Machine machine, dict ids):
+        self.machine = machine
+        self.ids = ids
+        self.active = False
+
+    def __enter__(self):
+        self.machine._register_points(self.ids)
+        self.active = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef Machine mach = self.machine
+        if self.active:
+            mach._unregister_points(self.ids)
+            self.active = False
+        # an exception no API call has re-raised yet surfaces here
+        if mach._interleave_exc is not None and not mach._interleave_running:
+            pending = mach._interleave_exc
+            mach._interleave_exc = None
+            if exc_type is None:
+                raise pending
+        return False
 
 
-cdef void _migrate_hook_tramp(int point) noexcept nogil:
+cdef void _interleave_tramp(int point) noexcept nogil:
     with gil:
-        _migrate_hook_call(point)
+        _interleave_call(point)
 
 
-cdef void _migrate_hook_call(int point) noexcept:
-    """Run the Python hook; keep the first exception for Machine.migrate()
-    and make sure the migrating machine (and CPU) stay current."""
-    global _migrate_hook_exc, _migrate_hook_running
-    cdef void *m = kmm_current()
-    cdef int cpu = (<kmm_machine *>m).cpu
-    # not again from a migration the hook itself caused (a hint fault)
-    if _migrate_hook_fn is None or _migrate_hook_exc is not None or _migrate_hook_running:
+cdef void _interleave_call(int point) noexcept:
+    """Run the callback registered at `point` on the current machine; keep
+    its exception for the API call to re-raise; give the interrupted kernel
+    function its machine and CPU back."""
+    cdef kmm_machine *m = <kmm_machine *>kmm_current()
+    cdef int cpu = m.cpu
+    cdef Machine mach
+    if m.interleave_owner == NULL:
         return
-    _migrate_hook_running = True
+    mach = <Machine>m.interleave_owner
+    fn = mach._points.get(point)
+    if fn is None or mach._interleave_running or mach._interleave_exc is not None:
+        return
+    mach._interleave_running = True
     try:
-        _migrate_hook_fn("unmapped" if point == KMM_MIGRATE_HOOK_UNMAPPED else "flushed")
+        fn(_interleave.POINT_NAMES[point])
     except BaseException as e:
-        _migrate_hook_exc = e
-    _migrate_hook_running = False
+        mach._interleave_exc = e
+    mach._interleave_running = False
     kmm_set_current(m)
-    (<kmm_machine *>m).cpu = cpu
+    m.cpu = cpu
 
 
 cdef inline page *_lru_to_page(list_head *p) noexcept nogil:

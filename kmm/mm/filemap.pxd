@@ -9,3 +9,6 @@ cdef vm_fault_t filemap_fault(vm_fault *vmf) noexcept nogil
 cdef vm_fault_t filemap_page_mkwrite(vm_fault *vmf) noexcept nogil
 cdef long filemap_read(address_space *mapping, unsigned long index, unsigned int *version) noexcept nogil
 cdef long generic_perform_write(address_space *mapping, unsigned long index) noexcept nogil
+cdef void folio_cancel_dirty(folio *f) noexcept nogil
+cdef void __filemap_remove_folio(folio *f, void *shadow) noexcept nogil
+cdef void filemap_remove_folio(folio *f) noexcept nogil

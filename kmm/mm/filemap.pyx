@@ -21,6 +21,7 @@ from kmm.debug.oracle cimport kmm_new_version
 from kmm.mm.page_alloc cimport __folio_alloc
 from kmm.mm.page_writeback cimport folio_mark_dirty
 from kmm.mm.swap cimport folio_add_lru
+from kmm.mm.migrate cimport migrc_fix_flush, MIGRC_FIX_GENERIC_PERFORM_WRITE
 
 
 cdef folio *filemap_get_folio(address_space *mapping, unsigned long index) noexcept nogil:
@@ -71,8 +72,8 @@ cdef vm_fault_t filemap_fault(vm_fault *vmf) noexcept nogil:
     cdef address_space *mapping = vmf.vma.vm_file.f_mapping
     cdef folio *f
     cdef vm_fault_t ret = 0
-    if vmf.pgoff >= mapping.i_pages_size:
-        return VM_FAULT_SIGBUS
+    if vmf.pgoff >= mapping.i_size_pages:
+        return VM_FAULT_SIGBUS           # past i_size
     f = filemap_get_folio(mapping, vmf.pgoff)
     if f == NULL:
         f = filemap_read_folio(mapping, vmf.pgoff)
@@ -97,10 +98,13 @@ cdef vm_fault_t filemap_page_mkwrite(vm_fault *vmf) noexcept nogil:
 
 cdef long filemap_read(address_space *mapping, unsigned long index, unsigned int *version) noexcept nogil:
     """mm/filemap.c: read(2) of one page: copy from the page cache (reading
-    the page in on a miss).  Returns bytes read, or -ENOMEM / -EINVAL."""
+    the page in on a miss).  Returns bytes read (0 past i_size), or
+    -ENOMEM / -EINVAL."""
     cdef folio *f
     if index >= mapping.i_pages_size:
         return -22
+    if index >= mapping.i_size_pages:
+        return 0
     f = filemap_get_folio(mapping, index)
     if f == NULL:
         f = filemap_read_folio(mapping, index)
@@ -124,10 +128,59 @@ cdef long generic_perform_write(address_space *mapping, unsigned long index) noe
         f = filemap_read_folio(mapping, index)
         if f == NULL:
             return -12
+    # CONFIG_MIGRC_FIXES: the page is about to change under CPUs that may
+    # still read its old copy through deferred translations (the LUF
+    # series flushes in mapping_write_begin())
+    migrc_fix_flush(MIGRC_FIX_GENERIC_PERFORM_WRITE)
     v = kmm_new_version()
     f.kmm_version = v
     mapping.kmm_versions[index] = v
     folio_mark_dirty(f)
+    if index >= mapping.i_size_pages:            # generic_write_end(): i_size_write()
+        mapping.i_size_pages = index + 1
     __folio_clear_locked(f)                       # folio_unlock
     folio_put(f)
     return 4096
+
+
+# ---------------------------------------------------------------------------
+# Removing a folio from the page cache (truncation)
+
+from kmm.include_.linux.page_flags cimport folio_test_dirty, folio_clear_dirty
+from kmm.include_.linux.mmzone cimport NR_FILE_DIRTY, NR_ZONE_WRITE_PENDING
+from kmm.include_.linux.mm cimport folio_zone
+from kmm.include_.linux.vmstat cimport __mod_zone_page_state
+
+
+cdef inline void folio_account_cleaned(folio *f) noexcept nogil:
+    """mm/page-writeback.c: a dirty page-cache folio stops being dirty
+    without being written back."""
+    __mod_node_page_state(folio_pgdat(f), NR_FILE_DIRTY, -1)
+    __mod_zone_page_state(folio_zone(f), NR_ZONE_WRITE_PENDING, -1)
+
+
+cdef void folio_cancel_dirty(folio *f) noexcept nogil:
+    """include/linux/pagemap.h + __folio_cancel_dirty(): drop the dirty
+    state of a folio that is going away (its data will never be written)."""
+    if folio_test_dirty(f):
+        folio_clear_dirty(f)
+        folio_account_cleaned(f)
+
+
+cdef void __filemap_remove_folio(folio *f, void *shadow) noexcept nogil:
+    """mm/filemap.c: filemap_unaccount_folio() + page_cache_delete(): the
+    index no longer finds the folio, which loses its mapping."""
+    cdef address_space *mapping = <address_space *>f.mapping
+    __mod_node_page_state(folio_pgdat(f), NR_FILE_PAGES, -folio_nr_pages(f))
+    if folio_test_dirty(f):
+        folio_account_cleaned(f)         # the kernel WARNs: callers cancel the dirty state first
+    mapping.i_pages[f.index] = NULL      # xas_store(&xas, shadow)
+    f.mapping = 0
+    mapping.nrpages -= folio_nr_pages(f)
+
+
+cdef void filemap_remove_folio(folio *f) noexcept nogil:
+    """mm/filemap.c: remove a locked folio from the page cache and drop the
+    page cache's reference (filemap_free_folio)."""
+    __filemap_remove_folio(f, NULL)
+    folio_put(f)                         # folio_put_refs(folio, folio_nr_pages(folio))

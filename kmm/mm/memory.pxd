@@ -17,3 +17,11 @@ cdef void unmap_vmas(mmu_gather *tlb, vm_area_struct *vma, unsigned long start_a
 cdef void free_pgd_range(mmu_gather *tlb, mm_struct *mm, unsigned long addr, unsigned long end,
                          unsigned long floor, unsigned long ceiling) noexcept nogil
 cdef void free_all_pgtables(mm_struct *mm) noexcept nogil
+cdef int copy_page_range(vm_area_struct *dst_vma, vm_area_struct *src_vma) noexcept nogil
+from kmm.include_.linux.mm_types cimport address_space
+cdef void zap_page_range_single(vm_area_struct *vma, unsigned long address,
+                                unsigned long size) noexcept nogil
+cdef void unmap_mapping_pages(address_space *mapping, unsigned long start, unsigned long nr,
+                              bint even_cows) noexcept nogil
+cdef void unmap_mapping_range(address_space *mapping, unsigned long holebegin,
+                              unsigned long holelen, int even_cows) noexcept nogil

@@ -8,8 +8,10 @@ userfaultfd and no THP.
 """
 
 from kmm.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
-from kmm.mm.migrate cimport migrc_flush_free_folios
+from kmm.mm.migrate cimport (migrc_flush_free_folios, migrc_fix_flush, MIGRC_FIX_HANDLE_MM_FAULT,
+                             MIGRC_FIX_HANDLE_MM_FAULT_VMA)
 from kmm.include_.kmm.machine cimport KMM, numa_node_id
+from kmm.include_.kmm.interleave cimport kmm_point, KMM_POINT_ZAP_BEFORE_FLUSH
 from kmm.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kmm.include_.linux.mm_types cimport (page, folio, mm_struct, vm_area_struct, address_space,
                                           MM_ANONPAGES, MM_FILEPAGES)
@@ -566,6 +568,7 @@ cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
     """mm/memory.c: count the fault, build the tables down to the PMD and
     handle the PTE."""
     cdef vm_fault vmf
+    cdef vm_fault_t ret
     count_vm_event(PGFAULT)
     vmf.vma = vma
     vmf.address = address & PAGE_MASK
@@ -580,7 +583,16 @@ cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,
     vmf.pmd = pmd_alloc_walk(vma.vm_mm, address)
     if vmf.pmd == NULL:
         return VM_FAULT_OOM
-    return handle_pte_fault(&vmf)
+    ret = handle_pte_fault(&vmf)
+    # CONFIG_MIGRC_FIXES: a fault that may have installed a writable PTE
+    # flushes what migrc deferred before the access is retried: a write
+    # fault, or (as the LUF series tests it) any fault in a VMA that is or
+    # may become writable -- two points, so each can be costed alone.
+    if flags & FAULT_FLAG_WRITE:
+        migrc_fix_flush(MIGRC_FIX_HANDLE_MM_FAULT)
+    elif vma.vm_flags & (VM_WRITE | VM_MAYWRITE):
+        migrc_fix_flush(MIGRC_FIX_HANDLE_MM_FAULT_VMA)
+    return ret
 
 
 # ---------------------------------------------------------------------------
@@ -651,6 +663,7 @@ cdef void unmap_page_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long a
         if pmd != NULL and not pmd_none(pmd[0]):
             zap_pte_range(tlb, vma, pmd, addr, next)
         addr = next
+    kmm_point(KMM_POINT_ZAP_BEFORE_FLUSH)           # emulator-only interleaving point
     tlb_end_vma(tlb, vma)
 
 
@@ -807,3 +820,187 @@ cdef enum:
 
 
 HUNKS = {"mm/memory.c#1": ("do_wp_page",)}
+
+
+# ---------------------------------------------------------------------------
+# fork(): copying a VMA's page tables (copy_page_range)
+
+from kmm.include_.linux.rmap cimport page_try_dup_anon_rmap, page_dup_file_rmap
+from kmm.include_.linux.swapops cimport (is_readable_migration_entry, make_readable_migration_entry,
+                                         swp_offset, swp_entry_to_pte, pfn_swap_entry_to_page)
+from kmm.include_.linux.page_flags cimport ClearPageAnonExclusive
+
+
+cdef inline bint vma_needs_copy(vm_area_struct *dst_vma, vm_area_struct *src_vma) noexcept nogil:
+    """mm/memory.c: only VMAs with anonymous pages need their PTEs copied;
+    a file VMA's PTEs are filled again by faults (no VM_PFNMAP/MIXEDMAP, no
+    uffd-wp here)."""
+    return src_vma.anon_vma != NULL
+
+
+cdef inline int copy_nonpresent_pte(mm_struct *dst_mm, mm_struct *src_mm, unsigned long *dst_pte,
+                                    unsigned long *src_pte, vm_area_struct *dst_vma,
+                                    vm_area_struct *src_vma, unsigned long addr,
+                                    long *rss) noexcept nogil:
+    """mm/memory.c: the only non-present entries here are migration entries:
+    count them, and make a writable one readable in both (COW)."""
+    cdef pte_t orig_pte = ptep_get(src_pte)
+    cdef pte_t pte = orig_pte
+    cdef swp_entry_t entry = pte_to_swp_entry(orig_pte)
+    cdef page *p
+    if is_migration_entry(entry):
+        p = pfn_swap_entry_to_page(entry)
+        rss[MM_ANONPAGES if PageAnon(p) else MM_FILEPAGES] += 1
+        if not is_readable_migration_entry(entry) and is_cow_mapping(dst_vma.vm_flags):
+            entry = make_readable_migration_entry(swp_offset(entry))
+            pte = swp_entry_to_pte(entry)
+            set_pte_at(src_mm, addr, src_pte, pte)
+    set_pte_at(dst_mm, addr, dst_pte, pte)
+    pte_kmm_ver(dst_pte)[0] = pte_kmm_ver(src_pte)[0]
+    return 0
+
+
+cdef inline int copy_present_pte(vm_area_struct *dst_vma, vm_area_struct *src_vma,
+                                 unsigned long *dst_pte, unsigned long *src_pte,
+                                 unsigned long addr, long *rss) noexcept nogil:
+    """mm/memory.c: share the page with the child: an anonymous page
+    becomes possibly shared, a file page gains a mapping; a COW mapping's
+    writable PTE is write-protected in the parent and the child (the
+    parent's stale writable TLB entries go at dup_mmap()'s
+    flush_tlb_mm(oldmm)); the child's PTE is old, and clean if shared."""
+    cdef mm_struct *src_mm = src_vma.vm_mm
+    cdef unsigned long vm_flags = src_vma.vm_flags
+    cdef pte_t pte = ptep_get(src_pte)
+    cdef page *p = vm_normal_page(src_vma, addr, pte)
+    if p != NULL and folio_test_anon(p):
+        folio_get(p)
+        page_try_dup_anon_rmap(p, False, src_vma)   # never -EBUSY: no DMA pins here
+        rss[MM_ANONPAGES] += 1
+    elif p != NULL:
+        folio_get(p)
+        page_dup_file_rmap(p, False)
+        rss[MM_FILEPAGES] += 1
+    if is_cow_mapping(vm_flags) and pte_write(pte):
+        set_pte_at(src_mm, addr, src_pte, pte_wrprotect(ptep_get(src_pte)))   # ptep_set_wrprotect()
+        pte = pte_wrprotect(pte)
+    if vm_flags & VM_SHARED:
+        pte = pte_mkclean(pte)
+    pte = pte_mkold(pte)
+    set_pte_at(dst_vma.vm_mm, addr, dst_pte, pte)
+    pte_kmm_ver(dst_pte)[0] = pte_kmm_ver(src_pte)[0]   # oracle: the same logical data
+    return 0
+
+
+cdef int copy_pte_range(vm_area_struct *dst_vma, vm_area_struct *src_vma, unsigned long *src_pmd,
+                        unsigned long addr, unsigned long end) noexcept nogil:
+    """mm/memory.c: copy one PTE table's part [addr, end) into the child
+    (no flush_tlb_batched_pending() here: fork() flushes the whole parent
+    mm at its end).  Returns 0 or -ENOMEM."""
+    cdef mm_struct *dst_mm = dst_vma.vm_mm
+    cdef mm_struct *src_mm = src_vma.vm_mm
+    cdef unsigned long *src_pte
+    cdef unsigned long *dst_pte
+    cdef pte_t ptent
+    cdef long rss[4]                    # NR_MM_COUNTERS
+    cdef int i
+    for i in range(4):
+        rss[i] = 0
+    while addr != end:
+        src_pte = pte_offset_map(src_pmd, addr)
+        ptent = ptep_get(src_pte)
+        if not pte_none(ptent):
+            dst_pte = pte_alloc_walk(dst_mm, addr)
+            if dst_pte == NULL:
+                return -12
+            if not pte_present(ptent):
+                copy_nonpresent_pte(dst_mm, src_mm, dst_pte, src_pte, dst_vma, src_vma, addr, rss)
+            else:
+                copy_present_pte(dst_vma, src_vma, dst_pte, src_pte, addr, rss)
+        addr += 4096
+    for i in range(4):
+        dst_mm.rss_stat[i] += rss[i]    # add_mm_rss_vec()
+    return 0
+
+
+cdef int copy_page_range(vm_area_struct *dst_vma, vm_area_struct *src_vma) noexcept nogil:
+    """mm/memory.c: copy the page tables of src_vma into dst_vma (fork).
+    No huge pages, hugetlb, PFN maps or mmu notifiers; the kernel's
+    write_protect_seq only matters to GUP-fast, which is not modelled.
+    Returns 0 or -ENOMEM."""
+    cdef unsigned long addr = src_vma.vm_start
+    cdef unsigned long end = src_vma.vm_end
+    cdef unsigned long next
+    cdef unsigned long *pmd
+    cdef int ret
+    if not vma_needs_copy(dst_vma, src_vma):
+        return 0
+    while addr < end:
+        next = (addr + PMD_SIZE) & PMD_MASK
+        if next > end or next == 0:
+            next = end
+        pmd = walk_pmd(src_vma.vm_mm, addr)
+        if pmd != NULL and not pmd_none(pmd[0]):
+            ret = copy_pte_range(dst_vma, src_vma, pmd, addr, next)
+            if ret:
+                return ret
+        addr = next
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Truncation: unmapping a file range from every VMA mapping it
+
+from kmm.include_.linux.list cimport list_head
+from kmm.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
+
+
+cdef inline vm_area_struct *_vma_from_shared(list_head *p) noexcept nogil:
+    return <vm_area_struct *>(<char *>p - <size_t>&(<vm_area_struct *>NULL).shared)
+
+
+cdef void zap_page_range_single(vm_area_struct *vma, unsigned long address,
+                                unsigned long size) noexcept nogil:
+    """mm/memory.c: zap [address, address + size) of one VMA under its own
+    mmu_gather (flush_tlb_batched_pending() in zap_pte_range, the range's
+    flush at tlb_end_vma(), pages freed at tlb_finish_mmu())."""
+    cdef mmu_gather tlb
+    tlb_gather_mmu(&tlb, vma.vm_mm)
+    unmap_page_range(&tlb, vma, address, address + size)     # unmap_single_vma()
+    tlb_finish_mmu(&tlb)
+
+
+cdef void unmap_mapping_pages(address_space *mapping, unsigned long start, unsigned long nr,
+                              bint even_cows) noexcept nogil:
+    """mm/memory.c: zap the pages [start, start + nr) of the file in every
+    VMA that maps them (the kernel walks an interval tree, the emulator
+    the i_mmap list).  even_cows: private COW copies go too (always the
+    case here: zap_pte_range takes no zap_details)."""
+    cdef unsigned long first_index = start
+    cdef unsigned long last_index = start + nr - 1
+    cdef unsigned long vba, vea, zba, zea
+    cdef list_head *pos
+    cdef list_head *nxt
+    cdef vm_area_struct *vma
+    if last_index < first_index:
+        last_index = <unsigned long>-1
+    pos = mapping.i_mmap.next
+    while pos != &mapping.i_mmap:
+        nxt = pos.next
+        vma = _vma_from_shared(pos)
+        vba = vma.vm_pgoff
+        vea = vba + ((vma.vm_end - vma.vm_start) >> 12) - 1
+        if vba <= last_index and vea >= first_index:
+            zba = max(first_index, vba)
+            zea = min(last_index, vea)
+            zap_page_range_single(vma, ((zba - vba) << 12) + vma.vm_start,
+                                  (zea - zba + 1) << 12)
+        pos = nxt
+
+
+cdef void unmap_mapping_range(address_space *mapping, unsigned long holebegin,
+                              unsigned long holelen, int even_cows) noexcept nogil:
+    """mm/memory.c: unmap the byte range [holebegin, holebegin + holelen)
+    of the file from every process (holelen 0: to the end of the file)."""
+    cdef unsigned long hba = holebegin >> 12
+    cdef unsigned long hlen = (holelen + 4095) >> 12
+    unmap_mapping_pages(mapping, hba, hlen, even_cows != 0)

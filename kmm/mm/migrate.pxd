@@ -19,16 +19,6 @@ cdef struct migrate_pages_stats:
     int nr_thp_failed
     int nr_thp_split
 
-# Emulator-only: a test may run code at two points of migrate_pages_batch()
-# (kmm_set_migrate_hook), to look at the page tables or access memory from
-# other CPUs while the batch's folios are unmapped.
-cdef enum:
-    KMM_MIGRATE_HOOK_UNMAPPED = 1            # the batch is unmapped; try_to_unmap_flush() not yet done
-    KMM_MIGRATE_HOOK_FLUSHED = 2             # the flush is done; nothing copied yet
-
-ctypedef void (*kmm_migrate_hook_t)(int point) noexcept nogil
-cdef void kmm_set_migrate_hook(kmm_migrate_hook_t fn, void *machine) noexcept nogil
-
 cdef void remove_migration_ptes(folio *src, folio *dst, bint locked) noexcept nogil
 cdef int folio_migrate_mapping(address_space *mapping, folio *newfolio, folio *f,
                                int extra_count) noexcept nogil
@@ -61,8 +51,17 @@ cdef void migrc_resume() noexcept nogil
 cdef bint migrc_paused() noexcept nogil
 cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil
 
+# CONFIG_MIGRC_FIXES: the flush points of the fixed variant, each named after
+# the kernel function that calls migrc_fix_flush() (docs/hazards.md); the
+# index into kmm_machine.migrc_fix_flushes[].
 cdef enum:
-    KMM_MIGRC_HOOK_BEFORE_FLUSH = 1          # migrc_flush_free_folios(): gathered, not yet flushed
+    MIGRC_FIX_HANDLE_MM_FAULT = 0            # handle_mm_fault(): a write fault
+    MIGRC_FIX_TLB_FINISH_MMU = 1             # tlb_finish_mmu(): the end of an mmu_gather (mprotect, munmap, NUMA scan)
+    MIGRC_FIX_GENERIC_PERFORM_WRITE = 2      # generic_perform_write(): write(2) into the page cache
+    MIGRC_FIX_TRUNCATE_INODE_PAGES = 3       # truncate_inode_pages_range(): page-cache pages removed
+    MIGRC_FIX_INFLIGHT = 4                   # migrc_flush_free_folios(): another caller's gathered, unflushed batch
+    MIGRC_FIX_HANDLE_MM_FAULT_VMA = 5        # handle_mm_fault(): any other fault in a VM_WRITE|VM_MAYWRITE VMA
+    MIGRC_NR_FIXES = 6
 
-ctypedef void (*kmm_migrc_hook_t)(int point) noexcept nogil
-cdef void kmm_set_migrc_hook(kmm_migrc_hook_t fn, void *machine) noexcept nogil
+cdef void migrc_fix_flush(int where) noexcept nogil
+cdef void migrc_flush_inflight() noexcept nogil

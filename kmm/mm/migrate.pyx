@@ -26,6 +26,8 @@ functions (mm/migrate.c#1) go before putback_movable_pages().
 
 from libc.stdlib cimport malloc, free
 from kmm.include_.kmm.machine cimport KMM, NODE_DATA, kmm_machine, get_current
+from kmm.include_.kmm.interleave cimport (kmm_point, KMM_POINT_MIGRATE_UNMAPPED, KMM_POINT_MIGRATE_FLUSHED,
+                                         KMM_POINT_MIGRC_BEFORE_FLUSH)
 from kmm.include_.linux.list cimport llist_head, llist_node, llist_add, llist_del_all
 from kmm.include_.linux.mm_types cimport migrc_req
 from kmm.include_.linux.mm_types_task cimport tlbflush_unmap_batch
@@ -107,25 +109,6 @@ cdef inline folio *lru_to_folio(list_head *p) noexcept nogil:
 cdef inline pte_t mk_pte(page *p, unsigned long prot) noexcept nogil:
     """include/linux/mm.h"""
     return pfn_pte(page_to_pfn(p), prot)
-
-
-# ---------------------------------------------------------------------------
-# Emulator-only: the test hook (see migrate.pxd)
-
-cdef kmm_migrate_hook_t _hook_fn = NULL
-cdef void *_hook_machine = NULL
-
-
-cdef void kmm_set_migrate_hook(kmm_migrate_hook_t fn, void *machine) noexcept nogil:
-    """Run fn at the hook points of migrations on `machine` (NULL fn: none)."""
-    global _hook_fn, _hook_machine
-    _hook_fn = fn
-    _hook_machine = machine
-
-
-cdef inline void kmm_migrate_hook(int point) noexcept nogil:
-    if _hook_fn != NULL and _hook_machine == <void *>KMM():
-        _hook_fn(point)
 
 
 # ---------------------------------------------------------------------------
@@ -228,10 +211,24 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
         if (nodes[0] >> nid) & 1:
             migrc_gather(&folios, &arch, &NODE_DATA(nid).migrc_reqs)
     if list_empty(&folios):
+        if m.kconfig.CONFIG_MIGRC_FIXES and m.migrc_inflight_cnt and \
+                not (m.migrc_fixes_off >> MIGRC_FIX_INFLIGHT) & 1:
+            # CONFIG_MIGRC_FIXES: another caller took the requests off the
+            # lists and has not flushed yet; returning now would let our
+            # caller (do_wp_page) make a page writable while those CPUs
+            # still hold read-only translations of the old copy.
+            migrc_flush_inflight()
         return False
-    kmm_migrc_hook(KMM_MIGRC_HOOK_BEFORE_FLUSH)
+    if m.kconfig.CONFIG_MIGRC_FIXES:
+        arch_tlbbatch_fold(&m.migrc_inflight, &arch)
+        m.migrc_inflight_cnt += 1
+    kmm_point(KMM_POINT_MIGRC_BEFORE_FLUSH)           # emulator-only interleaving point
     m.kmm_migrc_flushes += 1                    # emulator stat
     arch_tlbbatch_flush(&arch)
+    if m.kconfig.CONFIG_MIGRC_FIXES:
+        m.migrc_inflight_cnt -= 1
+        if m.migrc_inflight_cnt == 0:
+            arch_tlbbatch_clear(&m.migrc_inflight)
     pos = folios.next
     while pos != &folios:
         nxt = pos.next
@@ -240,6 +237,32 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
         folio_put(f)
         pos = nxt
     return True
+
+
+cdef void migrc_flush_inflight() noexcept nogil:
+    """CONFIG_MIGRC_FIXES: flush the CPUs of requests another
+    migrc_flush_free_folios() has gathered but not yet flushed (the LUF
+    series avoids the same race by keeping each batch until its generation
+    is known flushed)."""
+    cdef kmm_machine *m = KMM()
+    cdef arch_tlbflush_unmap_batch arch
+    arch_tlbbatch_clear(&arch)
+    arch_tlbbatch_fold(&arch, &m.migrc_inflight)
+    arch_tlbbatch_flush(&arch)
+    m.migrc_fix_flushes[MIGRC_FIX_INFLIGHT] += 1
+
+
+cdef void migrc_fix_flush(int where) noexcept nogil:
+    """CONFIG_MIGRC_FIXES: a flush point the seed patch lacks (named after
+    the kernel function that calls it, see MIGRC_FIX_* in migrate.pxd): do
+    every deferred flush and free the held folios before going on, as the
+    LUF series' luf_flush() calls do.  Nothing to do (and no IPI) when
+    nothing is pending."""
+    cdef kmm_machine *m = KMM()
+    if not m.kconfig.CONFIG_MIGRC_FIXES or (m.migrc_fixes_off >> where) & 1:
+        return
+    if migrc_flush_free_folios(NULL):
+        m.migrc_fix_flushes[where] += 1
 
 
 cdef void fold_ubc_ro_to_migrc(migrc_req *req) noexcept nogil:
@@ -276,21 +299,6 @@ cdef void fold_migrc_to_ubc(migrc_req *req) noexcept nogil:
     arch_tlbbatch_fold(&tlb_ubc.arch, &req.arch)
     arch_tlbbatch_clear(&req.arch)
     tlb_ubc.flush_required = True
-
-
-# Emulator-only: a test may run code just before migrc_flush_free_folios()
-# flushes and frees (the hazard catalogue's interleaving point).
-cdef kmm_migrc_hook_t _migrc_hook_fn = NULL
-cdef void *_migrc_hook_machine = NULL
-
-cdef void kmm_set_migrc_hook(kmm_migrc_hook_t fn, void *machine) noexcept nogil:
-    global _migrc_hook_fn, _migrc_hook_machine
-    _migrc_hook_fn = fn
-    _migrc_hook_machine = machine
-
-cdef inline void kmm_migrc_hook(int point) noexcept nogil:
-    if _migrc_hook_fn != NULL and _migrc_hook_machine == <void *>KMM():
-        _migrc_hook_fn(point)
 
 
 HUNKS = {
@@ -862,12 +870,12 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
 
     if jump != 2:
         # move:
-        kmm_migrate_hook(KMM_MIGRATE_HOOK_UNMAPPED)
+        kmm_point(KMM_POINT_MIGRATE_UNMAPPED)      # emulator-only interleaving point
         # flush the TLBs for every unmapped folio
         if KMM().kconfig.CONFIG_MIGRC_PAUSE and migrc_paused():
             fold_migrc_to_ubc(mreq)                # patch 3/3: paused mid-batch
         try_to_unmap_flush()
-        kmm_migrate_hook(KMM_MIGRATE_HOOK_FLUSHED)
+        kmm_point(KMM_POINT_MIGRATE_FLUSHED)       # emulator-only interleaving point
 
         retry = 1
         npass = 0

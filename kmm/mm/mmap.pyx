@@ -8,6 +8,7 @@ reproducible; adjacent compatible mappings merge as the kernel's do.
 
 from libc.stdlib cimport calloc, free
 from kmm.include_.kmm.machine cimport KMM
+from kmm.include_.kmm.interleave cimport kmm_point, KMM_POINT_UNMAP_BEFORE_FINISH
 from kmm.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add_tail, list_del,
                                       list_empty)
 from kmm.include_.linux.mm_types cimport (mm_struct, vm_area_struct, file, address_space,
@@ -439,6 +440,7 @@ cdef void unmap_region(mm_struct *mm, vm_area_struct *vma, vm_area_struct *prev,
     unmap_vmas(&tlb, vma, start, end)
     free_pgd_range(&tlb, mm, start, end, prev.vm_end if prev != NULL else 0,
                    next.vm_start if next != NULL else 0)
+    kmm_point(KMM_POINT_UNMAP_BEFORE_FINISH)        # emulator-only interleaving point
     tlb_finish_mmu(&tlb)
 
 

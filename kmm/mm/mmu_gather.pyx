@@ -7,6 +7,7 @@ from kmm.include_.asm_generic.tlb cimport (mmu_gather, __tlb_reset_range, __tlb_
                                            tlb_flush_mmu_tlbonly, TLB_FLUSH_ALL)
 from kmm.include_.linux.mm cimport put_page
 from kmm.arch.x86.mm.pgtable cimport pte_free
+from kmm.mm.migrate cimport migrc_fix_flush, MIGRC_FIX_TLB_FINISH_MMU
 
 
 cdef void inc_tlb_flush_pending(mm_struct *mm) noexcept nogil:
@@ -120,6 +121,9 @@ cdef void tlb_finish_mmu(mmu_gather *tlb) noexcept nogil:
         __tlb_reset_range(tlb)
         tlb.freed_tables = 1
     tlb_flush_mmu(tlb)
+    # CONFIG_MIGRC_FIXES: leave no deferred entry behind an mmu_gather
+    # (mprotect, munmap, NUMA scanning), like the LUF series' tlb_end_vma()
+    migrc_fix_flush(MIGRC_FIX_TLB_FINISH_MMU)
     free(tlb.pages)
     free(tlb.tables)
     tlb.pages = NULL

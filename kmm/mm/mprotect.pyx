@@ -13,6 +13,7 @@ device-private entries, mmu notifiers and the VM_LOCKED populate.
 """
 
 from kmm.include_.kmm.machine cimport KMM, numa_node_id
+from kmm.include_.kmm.interleave cimport kmm_point, KMM_POINT_CHANGE_PROT_BEFORE_FLUSH
 from kmm.include_.linux.mm_types cimport page, mm_struct, vm_area_struct, pgprot_t
 from kmm.include_.linux.mm cimport (VM_WRITE, VM_SHARED, VM_ACCOUNT,
                                     VM_HUGETLB, VM_NORESERVE, VM_GROWSDOWN, VM_ACCESS_FLAGS,
@@ -215,6 +216,7 @@ cdef long change_protection_range(mmu_gather *tlb, vm_area_struct *vma, unsigned
         addr = next
         if addr == end:
             break
+    kmm_point(KMM_POINT_CHANGE_PROT_BEFORE_FLUSH)    # emulator-only interleaving point
     tlb_end_vma(tlb, vma)
     return pages
 
@@ -322,6 +324,7 @@ cdef int do_mprotect_pkey(mm_struct *mm, unsigned long start, unsigned long len,
     prev = vma.vm_prev
     if start > vma.vm_start:
         prev = vma
+    mm.kmm_mmap_write_locked = True     # mmap_write_lock_killable(): held through the walk
     tlb_gather_mmu(&tlb, mm)
     nstart = start
     tmp = vma.vm_start
@@ -349,6 +352,7 @@ cdef int do_mprotect_pkey(mm_struct *mm, unsigned long start, unsigned long len,
         prot = reqprot
         vma = find_vma(mm, tmp)
     tlb_finish_mmu(&tlb)
+    mm.kmm_mmap_write_locked = False    # mmap_write_unlock()
     if not error and tmp < end:
         error = -12
     return error

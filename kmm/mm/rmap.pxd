@@ -11,6 +11,7 @@ cdef void page_remove_rmap(page *p, vm_area_struct *vma, bint compound) noexcept
 cdef void page_move_anon_rmap(page *p, vm_area_struct *vma) noexcept nogil
 cdef void flush_tlb_batched_pending(mm_struct *mm) noexcept nogil
 cdef int anon_vma_clone(vm_area_struct *dst, vm_area_struct *src) noexcept nogil
+cdef int anon_vma_fork(vm_area_struct *vma, vm_area_struct *pvma) noexcept nogil
 
 # the unmap / migrate side
 from kmm.include_.linux.rmap cimport rmap_walk_control, page_vma_mapped_walk_s

@@ -40,9 +40,14 @@ cdef anon_vma *anon_vma_alloc() noexcept nogil:
 
 
 cdef void put_anon_vma(anon_vma *av) noexcept nogil:
+    """include/linux/rmap.h + __put_anon_vma(): a forked anon_vma holds a
+    reference on its root, dropped when it goes."""
+    cdef anon_vma *root = av.root
     av.refcount -= 1
     if av.refcount == 0:
         free(av)
+        if root != av:
+            put_anon_vma(root)
 
 
 cdef void anon_vma_chain_link(vm_area_struct *vma, anon_vma_chain *avc, anon_vma *av) noexcept nogil:
@@ -170,6 +175,8 @@ cdef void flush_tlb_batched_pending(mm_struct *mm) noexcept nogil:
     cdef int batch = mm.tlb_flush_batched
     cdef int pending = batch & TLB_FLUSH_BATCH_PENDING_MASK
     cdef int flushed = batch >> TLB_FLUSH_BATCH_FLUSHED_SHIFT
+    if KMM().kconfig.CONFIG_KMM_NO_BATCHED_PENDING_FLUSH:
+        return                      # debug knob: as if no batch were ever pending (docs/hazards.md)
     if pending != flushed:
         flush_tlb_mm(mm)            # arch_flush_tlb_batched_pending() on x86
         mm.tlb_flush_batched = pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)
@@ -196,6 +203,47 @@ cdef int anon_vma_clone(vm_area_struct *dst, vm_area_struct *src) noexcept nogil
     dst.anon_vma = src.anon_vma
     if dst.anon_vma != NULL:
         dst.anon_vma.num_active_vmas += 1
+    return 0
+
+
+cdef int anon_vma_fork(vm_area_struct *vma, vm_area_struct *pvma) noexcept nogil:
+    """mm/rmap.c: fork(): link the child's VMA to every anon_vma of the
+    parent's (so rmap walks of the pages they share find the child), then
+    give it an anon_vma of its own, under the parent's root, for the pages
+    it will create.  (anon_vma_clone()'s reuse of an anon_vma without
+    active VMAs never applies to a live parent VMA, whose anon_vma has
+    one.)  Returns -ENOMEM (-12) on failure."""
+    cdef list_head *pos
+    cdef anon_vma_chain *avc
+    cdef anon_vma_chain *new
+    cdef anon_vma *av
+    if pvma.anon_vma == NULL:
+        return 0
+    vma.anon_vma = NULL
+    INIT_LIST_HEAD(&vma.anon_vma_chain)
+    pos = pvma.anon_vma_chain.prev
+    while pos != &pvma.anon_vma_chain:
+        avc = avc_from_same_vma(pos)
+        new = <anon_vma_chain *>calloc(1, sizeof(anon_vma_chain))
+        if new == NULL:
+            unlink_anon_vmas(vma)
+            return -12
+        avc.anon_vma.refcount += 1
+        anon_vma_chain_link(vma, new, avc.anon_vma)
+        pos = pos.prev
+    av = anon_vma_alloc()
+    new = <anon_vma_chain *>calloc(1, sizeof(anon_vma_chain))
+    if av == NULL or new == NULL:
+        free(av)
+        free(new)
+        unlink_anon_vmas(vma)
+        return -12
+    av.num_active_vmas += 1
+    av.root = pvma.anon_vma.root
+    av.root.refcount += 1               # get_anon_vma(anon_vma->root)
+    vma.anon_vma = av
+    anon_vma_chain_link(vma, new, av)
+    pvma.anon_vma.num_children += 1
     return 0
 
 

@@ -12,6 +12,7 @@ from kmm.include_.linux.sched cimport task_struct
 from kmm.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
 from kmm.arch.x86.include_.asm.tlbflush cimport tlb_state, tlb_state_shared, flush_tlb_info
 from kmm.hw.cpu cimport tlb_cpu, perf_counts
+from kmm.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
 
 
 # include/linux/vmstat.h: struct vm_event_state, one per CPU.
@@ -52,10 +53,15 @@ cdef struct kmm_violation:
 cdef struct kmm_kconfig:
     bint CONFIG_MIGRC                        # seed patch (2/3)
     bint CONFIG_MIGRC_PAUSE                  # patch 3/3
-    bint CONFIG_MIGRC_FIXES                  # the emulator's fixed variant
+    bint CONFIG_MIGRC_FIXES                  # the emulator's fixed variant (docs/hazards.md)
+    bint CONFIG_KMM_NO_BATCHED_PENDING_FLUSH # debug: flush_tlb_batched_pending() does nothing
     bint CONFIG_DEBUG_TLBFLUSH               # count nr_tlb_* events
     bint CONFIG_DEBUG_VM                     # run the invariant checks
     bint CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH   # debug: migration unmaps without TTU_BATCH_FLUSH
+
+
+# Emulator-only: the interleaving callback (kmm/include_/kmm/interleave.pxd).
+ctypedef void (*kmm_interleave_fn_t)(int point) noexcept nogil
 
 
 cdef struct kmm_machine:
@@ -120,6 +126,14 @@ cdef struct kmm_machine:
     unsigned long migrc_nr_warnings          # WARN_ON() hits in migrc code
     unsigned long kmm_migrc_deferred         # emulator stat: source folios queued on requests
     unsigned long kmm_migrc_flushes          # emulator stat: migrc_flush_free_folios() that flushed
+    # CONFIG_MIGRC_FIXES (kmm/mm/migrate.pyx, docs/hazards.md): the CPUs of
+    # requests gathered by a migrc_flush_free_folios() that has not flushed
+    # them yet, how many such callers are in flight, and the flushes each
+    # fix point did (index: MIGRC_FIX_*)
+    arch_tlbflush_unmap_batch migrc_inflight
+    int migrc_inflight_cnt
+    unsigned long migrc_fix_flushes[8]
+    unsigned int migrc_fixes_off             # bit MIGRC_FIX_*: that point switched off (cost studies)
     # the TLB-coherence oracle (kmm/debug/oracle.pyx)
     bint oracle_enabled
     unsigned int kmm_next_version
@@ -127,6 +141,10 @@ cdef struct kmm_machine:
     unsigned long nr_violations
     unsigned long violations_cap
     unsigned long long nr_oracle_checks
+    # interleaving points (kmm/include_/kmm/interleave.pxd): NULL when no
+    # callback is registered; owner is the Python Machine (borrowed)
+    kmm_interleave_fn_t interleave_fn
+    void *interleave_owner
 
 
 cdef inline kmm_machine *KMM() noexcept nogil:

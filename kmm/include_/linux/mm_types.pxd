@@ -63,7 +63,8 @@ cdef struct address_space:
     int host                     # inode number (emulator file id)
     folio **i_pages              # index -> folio (the kernel uses an xarray)
     unsigned int *kmm_versions   # oracle: version of each index's data
-    unsigned long i_pages_size   # file size in pages
+    unsigned long i_pages_size   # room in pages (the largest size the file can reach)
+    unsigned long i_size_pages   # i_size_read(host) in pages (emulated files are whole pages)
     unsigned long nrpages
     list_head i_mmap             # vm_area_struct.shared entries (the kernel uses an interval tree)
     int i_mmap_writable          # VM_SHARED writable mappings
@@ -119,6 +120,7 @@ cdef struct mm_struct:
     unsigned long numa_scan_offset
     int numa_scan_seq
     unsigned long mmap_base      # next address a new mapping gets (emulator's get_unmapped_area)
+    bint kmm_mmap_write_locked   # emulator: an operation in progress holds mmap_lock for write
 
 
 cdef inline cpumask_t *mm_cpumask(mm_struct *mm) noexcept nogil:

@@ -82,3 +82,18 @@ cdef inline int page_try_share_anon_rmap(page *p) noexcept nogil:
         return -16
     ClearPageAnonExclusive(p)
     return 0
+
+
+cdef inline int page_try_dup_anon_rmap(page *p, bint compound, vm_area_struct *vma) noexcept nogil:
+    """include/linux/rmap.h: fork() maps an anonymous page into the child
+    too.  An exclusive page becomes possibly shared (mapped read-only by
+    both).  page_needs_cow_for_dma() is false: no mm is ever marked
+    MMF_HAS_PINNED (there is no GUP), so the copy path is never taken."""
+    if PageAnonExclusive(p):
+        ClearPageAnonExclusive(p)
+    p._mapcount += 1                # __page_dup_rmap()
+    return 0
+
+cdef inline void page_dup_file_rmap(page *p, bint compound) noexcept nogil:
+    """include/linux/rmap.h: fork() maps a file page into the child too."""
+    p._mapcount += 1

@@ -5,7 +5,7 @@ access); the emulated CPU retries the access afterwards."""
 
 from kmm.include_.kmm.machine cimport get_current
 from kmm.include_.linux.mm_types cimport mm_struct, vm_area_struct
-from kmm.include_.linux.mm cimport (vm_fault_t, VM_FAULT_SIGSEGV, VM_WRITE, VM_ACCESS_FLAGS,
+from kmm.include_.linux.mm cimport (vm_fault_t, VM_FAULT_SIGSEGV, VM_FAULT_RETRY, VM_WRITE, VM_ACCESS_FLAGS,
                                     FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_KILLABLE,
                                     FAULT_FLAG_INTERRUPTIBLE, FAULT_FLAG_USER, FAULT_FLAG_WRITE)
 from kmm.include_.linux.sched cimport task_struct
@@ -29,6 +29,12 @@ cdef vm_fault_t do_user_addr_fault(unsigned long error_code, unsigned long addre
         FAULT_FLAG_INTERRUPTIBLE | FAULT_FLAG_USER
     if mm == NULL:
         return VM_FAULT_SIGSEGV
+    if mm.kmm_mmap_write_locked:
+        # lock_vma_under_rcu() fails on a VMA being changed and
+        # lock_mm_and_find_vma() sleeps until the writer (mprotect, fork)
+        # is done: only reachable from an interleaving callback.  (Per-VMA
+        # locks would let a fault on an untouched VMA go on; not modelled.)
+        return VM_FAULT_RETRY
     if error_code & X86_PF_WRITE:
         flags |= FAULT_FLAG_WRITE
     vma = vma_lookup(mm, address)
