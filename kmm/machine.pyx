@@ -698,43 +698,7 @@ cdef class Machine:
         mm = mm_alloc()
         if mm == NULL:
             raise KmmStateError("spawn: out of memory for the page-table root")
-        proc = Process.__new__(Process)
-        proc.mm = mm
-        proc.machine = self
-        proc.alive = True
-        ths = []
-        for i, c in enumerate(cpus):
-            tsk = alloc_task_struct_node(self.m.cpus[c].node)
-            if tsk == NULL:
-                raise MemoryError("spawn: cannot allocate a task")
-            tsk.mm = mm
-            tsk.active_mm = mm
-            tsk.cpu = c
-            if i == 0:
-                proc.pid = tsk.pid
-            tsk.tgid = proc.pid
-            th = Thread.__new__(Thread)
-            th.task = tsk
-            th.process = proc
-            th.cpu = c
-            th.index = i
-            ths.append(th)
-        proc.threads = tuple(ths)
-        self._processes.append(proc)
-        # Each CLONE_VM thread holds an mm_users reference (copy_mm() does
-        # mmget()), so mm_users is the thread count, which mirrored code
-        # reads (change_pte_range's single-threaded test).  exit() drops
-        # them all.
-        saved = self.m.cpu
-        for th in ths:
-            mm.mm_users = th.index + 1                # this thread's clone() has happened
-            self.m.cpu = th.cpu
-            # sched_fork(): the first thread has a new mm, the others CLONE_VM
-            init_numa_balancing(0 if th.index == 0 else 0x100, th.task)
-        self.m.cpu = saved
-        for th in ths:
-            self._switch_to(th.cpu, th.task)
-        return proc
+        return _new_process(self, mm, cpus)
 
     @property
     def processes(self):
@@ -1431,6 +1395,47 @@ def parse_prot(prot):
     return _PROT[prot]
 
 
+cdef Process _new_process(Machine m, mm_struct *mm, list cpus):
+    """A process around mm whose threads run on cpus, switched in at once.
+    Each thread is a clone(): the first gets a new mm, the others CLONE_VM
+    and an mm_users reference each (copy_mm()'s mmget()); sched_fork() sets
+    up their NUMA-balancing state."""
+    cdef Process proc = Process.__new__(Process)
+    cdef task_struct *tsk
+    cdef Thread th
+    proc.mm = mm
+    proc.machine = m
+    proc.alive = True
+    ths = []
+    for i, c in enumerate(cpus):
+        tsk = alloc_task_struct_node(m.m.cpus[c].node)
+        if tsk == NULL:
+            raise MemoryError("cannot allocate a task")
+        tsk.mm = mm
+        tsk.active_mm = mm
+        tsk.cpu = c
+        if i == 0:
+            proc.pid = tsk.pid
+        tsk.tgid = proc.pid
+        th = Thread.__new__(Thread)
+        th.task = tsk
+        th.process = proc
+        th.cpu = c
+        th.index = i
+        ths.append(th)
+    proc.threads = tuple(ths)
+    m._processes.append(proc)
+    saved = m.m.cpu
+    for th in ths:
+        mm.mm_users = th.index + 1
+        m.m.cpu = th.cpu
+        init_numa_balancing(0 if th.index == 0 else 0x100, th.task)
+    m.m.cpu = saved
+    for th in ths:
+        m._switch_to(th.cpu, th.task)
+    return proc
+
+
 cdef class File:
     """An emulated regular file: an address_space of npages pages."""
     cdef address_space *mapping
@@ -1860,32 +1865,7 @@ cdef class Process:
         if mm == NULL:
             m._after()
             raise KmmStateError("fork: out of memory")
-        child = Process.__new__(Process)
-        child.mm = mm
-        child.machine = m
-        child.alive = True
-        ths = []
-        for i, x in enumerate(cpus):
-            tsk = alloc_task_struct_node(m.m.cpus[x].node)
-            if tsk == NULL:
-                raise MemoryError("fork: cannot allocate a task")
-            tsk.mm = mm
-            tsk.active_mm = mm
-            tsk.cpu = x
-            if i == 0:
-                child.pid = tsk.pid
-            tsk.tgid = child.pid
-            th = Thread.__new__(Thread)
-            th.task = tsk
-            th.process = child
-            th.cpu = x
-            th.index = i
-            ths.append(th)
-        child.threads = tuple(ths)
-        m._processes.append(child)
-        mm.mm_users = threads
-        for th in ths:
-            m._switch_to(th.cpu, th.task)
+        child = _new_process(m, mm, cpus)
         m._after()
         return child
 
