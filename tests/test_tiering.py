@@ -161,3 +161,31 @@ def test_xsbench_run_promotes_and_demotes_continuously():
     assert late and all(pr > 0 and de > 0 for pr, de in late[:-1])
     # each batched flush reaches the other 15 CPUs at most
     assert v["nr_tlb_remote_flush_received"] <= 15 * v["nr_tlb_remote_flush"]
+
+
+def test_direct_reclaim_demotes_when_a_thisnode_allocation_stalls():
+    """An allocation that may not fall back (__GFP_THISNODE) and finds node 0
+    at WMARK_MIN stalls in direct reclaim (try_to_free_pages): the
+    allocating task scans node 0's LRU itself, demotes unreferenced pages
+    to node 1 and then gets its page.  Counted as allocstall_<zone>,
+    pgscan_direct, pgsteal_direct, pgdemote_direct."""
+    m = tiering(nodes=[{"cpus": 2, "mem": "64M"}, {"cpus": 0, "mem": "256M"}])
+    p = m.spawn(threads=2)
+    while True:                                   # node 0 down to its low watermark
+        a = p.mmap(1)
+        p.threads[0].store(a)
+        if m.page(p.pfn(a))["node"] == 1:
+            break
+    before = m.vmstat()
+    got = []
+    for _ in range(400):                          # through MIN into direct reclaim
+        pfn = m.alloc_pages(nid=0, gfp="GFP_HIGHUSER_MOVABLE|__GFP_THISNODE")
+        assert pfn is not None and m.page(pfn)["node"] == 0
+        got.append(pfn)
+    after = m.vmstat()
+    d = {k: after[k] - before[k] for k in before if isinstance(before[k], int)}
+    assert d["allocstall_dma32"] + d["allocstall_normal"] + d["allocstall_movable"] >= 1
+    assert d["pgscan_direct"] > 0 and d["pgdemote_direct"] > 0
+    assert d["pgsteal_direct"] == d["pgdemote_direct"]
+    assert d["pgdemote_kswapd"] == 0              # kswapd was woken but never ran here
+    assert m.oracle.violations == []

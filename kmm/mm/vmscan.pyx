@@ -1,8 +1,9 @@
-"""Mirrors mm/vmscan.c: waking kswapd and the balance test it stops at.
-
-Reclaim itself (kswapd's balance_pgdat, demotion, direct reclaim) arrives
-with the memory-tiering work; until then try_to_free_pages() reclaims
-nothing, which the allocator's slow path treats as no progress.
+"""Mirrors mm/vmscan.c: page reclaim.  kswapd (woken by wakeup_kswapd,
+balancing its node up to WMARK_PROMO in tiering mode) and direct reclaim
+(try_to_free_pages, from the allocator's slow path) both scan the LRU lists
+with shrink_node(); unreferenced folios are demoted to the next memory tier
+when one exists (no swap device is modelled), clean unmapped page-cache
+folios are dropped.
 """
 
 from kmm.include_.kmm.machine cimport KMM
@@ -71,8 +72,45 @@ cdef void wakeup_kswapd(zone *z, gfp_t gfp_flags, int order, int highest_zoneidx
 
 cdef unsigned long try_to_free_pages(zonelist *zl, int order, gfp_t gfp_mask,
                                      nodemask_t *nodemask) noexcept nogil:
-    """mm/vmscan.c: direct reclaim.  Not yet mirrored: reclaims nothing."""
-    return 0
+    """mm/vmscan.c: direct reclaim by the allocating task: SWAP_CLUSTER_MAX
+    pages from the nodes of its zonelist, raising the priority until done."""
+    cdef scan_control sc
+    memset(&sc, 0, sizeof(scan_control))
+    sc.nr_to_reclaim = SWAP_CLUSTER_MAX
+    sc.gfp_mask = gfp_mask
+    sc.reclaim_idx = gfp_zone(gfp_mask)
+    sc.order = order
+    sc.priority = DEF_PRIORITY
+    sc.may_writepage = 1
+    sc.may_unmap = 1
+    sc.may_swap = 1
+    return do_try_to_free_pages(zl, &sc, nodemask)
+
+
+cdef void shrink_zones(zonelist *zl, scan_control *sc, nodemask_t *nodemask) noexcept nogil:
+    """mm/vmscan.c: shrink each node of the zonelist once per pass."""
+    cdef zoneref *z = first_zones_zonelist(zl, sc.reclaim_idx, nodemask)
+    cdef pglist_data *last_pgdat = NULL
+    while z.zone != NULL:
+        if z.zone.zone_pgdat != last_pgdat:
+            last_pgdat = z.zone.zone_pgdat
+            shrink_node(last_pgdat, sc)
+        z = next_zones_zonelist(z + 1, sc.reclaim_idx, nodemask)
+
+
+cdef unsigned long do_try_to_free_pages(zonelist *zl, scan_control *sc,
+                                        nodemask_t *nodemask) noexcept nogil:
+    """mm/vmscan.c: one allocation stall, priority DEF_PRIORITY down to 0."""
+    __count_zid_vm_events(ALLOCSTALL_DMA, sc.reclaim_idx, 1)
+    while True:
+        sc.nr_scanned = 0
+        shrink_zones(zl, sc, nodemask)
+        if sc.nr_reclaimed >= sc.nr_to_reclaim:
+            break
+        sc.priority -= 1
+        if sc.priority < 0:
+            break
+    return sc.nr_reclaimed
 
 
 cdef int kswapd_run(int nid) noexcept nogil:
@@ -177,6 +215,9 @@ from kmm.mm.rmap cimport folio_referenced, try_to_unmap_flush
 from kmm.mm.migrate cimport migrate_pages
 from kmm.mm.memory_tiers cimport next_demotion_node, node_get_allowed_targets
 from kmm.include_.linux.math cimport int_sqrt
+from kmm.include_.linux.gfp cimport gfp_zone
+from kmm.include_.linux.vm_event_item cimport ALLOCSTALL_DMA
+from kmm.mm.page_alloc cimport first_zones_zonelist, next_zones_zonelist
 
 
 # ---------------------------------------------------------------------------
