@@ -198,3 +198,25 @@ def load_all(run, threads, addrs):
     for t in threads:
         for a in addrs:
             run.access(t, a)
+
+
+def deferred_file_pages(m, r, npages, role):
+    """The setup the file scenarios share: a file mapped read-only and
+    shared by a 15-thread process A (CPUs 0-14) that reads every page from
+    every CPU, a second process B on CPU 15, then a demotion of the pages
+    (deferred under migrc).  Records the pages' roles and the counts of
+    deferred folios and stale translations before the scenario goes on.
+    Returns (file, A, B, addrs)."""
+    f = m.create_file(npages)
+    a_proc = m.spawn(threads=15)
+    b_proc = m.spawn(threads=1, cpus=[15])
+    a = a_proc.mmap(npages, "r", shared=True, file=f)
+    addrs = [a + i * PAGE for i in range(npages)]
+    load_all(r, a_proc.threads, addrs)
+    for x in addrs:
+        r.role(a_proc.pfn(x), "source page, migrated away")
+    m.migrate(a_proc, a, npages, node=1, reason="demotion")
+    for x in addrs:
+        r.role(a_proc.pfn(x), role)
+    r.facts["deferred"] = sum(v["pending"] for v in m.migrc_pending().values())
+    return f, a_proc, b_proc, addrs

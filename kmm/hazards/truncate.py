@@ -22,7 +22,7 @@ flush_tlb_batched_pending() and tlb_end_vma()'s range flush drop the
 deferred translations before the page-cache pages go.
 """
 
-from kmm.hazards._common import PAGE, Run, machine, load_all, stale_translations
+from kmm.hazards._common import Run, machine, load_all, stale_translations, deferred_file_pages
 
 NAME = "truncate"
 TITLE = "truncation and page-cache replacement of a deferred page"
@@ -32,18 +32,7 @@ NPAGES = 2
 def run(kernel, ablate=(), kconfig=None):
     m = machine(kernel, ablate, kconfig)
     r = Run(NAME, kernel, m)
-    f = m.create_file(NPAGES)
-    a_proc = m.spawn(threads=15)
-    b_proc = m.spawn(threads=1, cpus=[15])
-    a = a_proc.mmap(NPAGES, "r", shared=True, file=f)
-    addrs = [a + i * PAGE for i in range(NPAGES)]
-    load_all(r, a_proc.threads, addrs)
-    for x in addrs:
-        r.role(a_proc.pfn(x), "source page, migrated away")
-    m.migrate(a_proc, a, NPAGES, node=1, reason="demotion")
-    for x in addrs:
-        r.role(a_proc.pfn(x), "page-cache page (truncated later)")
-    r.facts["deferred"] = sum(v["pending"] for v in m.migrc_pending().values())
+    f, a_proc, b_proc, addrs = deferred_file_pages(m, r, NPAGES, "page-cache page (truncated later)")
     r.facts["stale_before_truncate"] = len(stale_translations(m, a_proc.threads, a_proc, addrs))
     window = {}
 

@@ -91,21 +91,8 @@ cdef int __pte_alloc(mm_struct *mm, unsigned long *pmd) noexcept nogil:
     return __table_alloc(mm, pmd)
 
 
-cdef unsigned long *pte_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil:
-    """pud_alloc / pmd_alloc / pte_alloc down to addr's PTE; NULL on OOM."""
-    cdef unsigned long *e = pgd_offset(mm, addr)
-    if pgd_none(e[0]) and __table_alloc(mm, e):
-        return NULL
-    e = pud_offset(e, addr)
-    if pud_none(e[0]) and __table_alloc(mm, e):
-        return NULL
-    e = pmd_offset(e, addr)
-    if pmd_none(e[0]) and __pte_alloc(mm, e):
-        return NULL
-    return pte_offset_map(e, addr)
-
-
 cdef inline unsigned long *pmd_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """pud_alloc / pmd_alloc down to addr's PMD entry; NULL on OOM."""
     cdef unsigned long *e = pgd_offset(mm, addr)
     if pgd_none(e[0]) and __table_alloc(mm, e):
         return NULL
@@ -113,6 +100,14 @@ cdef inline unsigned long *pmd_alloc_walk(mm_struct *mm, unsigned long addr) noe
     if pud_none(e[0]) and __table_alloc(mm, e):
         return NULL
     return pmd_offset(e, addr)
+
+
+cdef unsigned long *pte_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil:
+    """... and pte_alloc: addr's PTE; NULL on OOM."""
+    cdef unsigned long *e = pmd_alloc_walk(mm, addr)
+    if e == NULL or (pmd_none(e[0]) and __pte_alloc(mm, e)):
+        return NULL
+    return pte_offset_map(e, addr)
 
 
 # ---------------------------------------------------------------------------
