@@ -3,7 +3,7 @@ by the migrc patch series (Byungchul Park, 2023)."""
 
 __version__ = "0.1.0"
 
-from kmm.config import KmmError, KmmConfigError, KmmStateError  # noqa: E402
-from kmm.machine import Machine  # noqa: E402
+from kmm.emu.config import KmmError, KmmConfigError, KmmStateError  # noqa: E402
+from kmm.emu.machine import Machine  # noqa: E402
 
 __all__ = ["Machine", "KmmError", "KmmConfigError", "KmmStateError", "__version__"]

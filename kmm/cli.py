@@ -14,7 +14,7 @@ import pathlib
 import sys
 
 import kmm
-from kmm import config as cfg
+from kmm.emu import config as cfg
 
 
 def pyx_modules() -> list[str]:
@@ -26,7 +26,7 @@ def pyx_modules() -> list[str]:
 
 
 def build_facts() -> dict:
-    from kmm.machine import SIZEOF_STRUCT_PAGE, Machine
+    from kmm.emu.machine import SIZEOF_STRUCT_PAGE, Machine
 
     modules = {}
     for name in pyx_modules():
@@ -182,19 +182,19 @@ def check_run_args(args):
     sysctl = {}
     for key, value in args.sysctl:
         try:
-            sysctl[key] = kmm.config.check_sysctl_value(key, value)
+            sysctl[key] = kmm.emu.config.check_sysctl_value(key, value)
         except kmm.KmmConfigError as e:
             fail("--sysctl", e)
     kconfig = {}
     for key, value in args.kconfig:
-        if key not in kmm.config.KCONFIG:
+        if key not in kmm.emu.config.KCONFIG:
             fail("--kconfig", f"unknown option {key!r}; accepted: "
-                              + ", ".join(k for k in kmm.config.KCONFIG if k not in exp.KERNELS["baseline"]))
+                              + ", ".join(k for k in kmm.emu.config.KCONFIG if k not in exp.KERNELS["baseline"]))
         kconfig[key] = value
     kernels = exp.check_kernels(args.kernel or exp.DEFAULT_KERNELS)
     for k in kernels:
         try:
-            kconfig = {key: kmm.config._bool(key, v) for key, v in kconfig.items()}
+            kconfig = {key: kmm.emu.config._bool(key, v) for key, v in kconfig.items()}
             exp.kernel_kconfig(k, kconfig)
         except kmm.KmmConfigError as e:
             fail("--kconfig", e)

@@ -7,7 +7,7 @@ arch_max_swapfile_size)."""
 import pytest
 
 import kmm
-from kmm import _testing as T
+from kmm.emu import testing as T
 
 SEED_PAGES = (1 << 30) // 4096 + (8 << 30) // 4096       # 2359296
 

@@ -25,7 +25,7 @@ def all_pyx():
 
 def test_pyx_modules_found():
     names = all_pyx()
-    assert "kmm.machine" in names and "kmm.mm.page_alloc" in names and "kmm._testing" in names
+    assert "kmm.emu.machine" in names and "kmm.linux.mm.page_alloc" in names and "kmm.emu.testing" in names
     assert cli.pyx_modules() == names
 
 
@@ -78,5 +78,5 @@ def test_info_text(capsys):
 
 
 def test_struct_page_size():
-    from kmm.machine import SIZEOF_STRUCT_PAGE
+    from kmm.emu.machine import SIZEOF_STRUCT_PAGE
     assert SIZEOF_STRUCT_PAGE <= 64         # the kernel's is 64 on x86-64

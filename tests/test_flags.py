@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import kmm
-from kmm import _testing as T
+from kmm.emu import testing as T
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import kmm
-from kmm.config import KmmStateError
+from kmm.emu.config import KmmStateError
 from kmm.hazards._common import KERNELS
 
 EXAMPLES = int(os.environ.get("KMM_HAZARD_EXAMPLES", "30"))

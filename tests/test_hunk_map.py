@@ -34,9 +34,9 @@ def test_seed_header_mirrors_are_declared_and_found():
     problems = hm.check(SEED, hmap)
     assert not [p for p in problems if "not found" in p or "no such hunk" in p], problems
     where = {(m.symbol, m.file, m.kind) for ms in hmap.mirrors.values() for m in ms}
-    assert ("migrc_req", "kmm/include_/linux/mm_types.pxd", "struct") in where
-    assert ("zone.migrc_pending_nr", "kmm/include_/linux/mmzone.pxd", "field") in where
-    assert ("PG_migrc", "kmm/include_/linux/page_flags.pxd", "enum member") in where
+    assert ("migrc_req", "kmm/linux/include_/linux/mm_types.pxd", "struct") in where
+    assert ("zone.migrc_pending_nr", "kmm/linux/include_/linux/mmzone.pxd", "field") in where
+    assert ("PG_migrc", "kmm/linux/include_/linux/page_flags.pxd", "enum member") in where
     assert "tests/hunks/test_include_linux_page_flags_h.py::test_pg_migrc_is_the_last_page_flag" \
         in hmap.tests["include/linux/page-flags.h#1"]
 

@@ -34,7 +34,7 @@ def test_study_seed_in_the_terminal(capsys):
     n, mirrored, tested = hm.summary(parse_patch(SEED), hm.load())
     assert out.rstrip().splitlines()[-1] == f"25 hunks, {mirrored} mirrored, {tested} tested"
     # a mirror in place: its file:lines and numbered source
-    assert re.search(r"mirror migrc_req \(struct\)\s+kmm/include_/linux/mm_types\.pxd:\d+-\d+", out)
+    assert re.search(r"mirror migrc_req \(struct\)\s+kmm/linux/include_/linux/mm_types\.pxd:\d+-\d+", out)
     assert re.search(r"\d+ cdef struct migrc_req:", out)
     assert "test tests/hunks/test_include_linux_page_flags_h.py::test_pg_migrc_is_the_last_page_flag" in out
 

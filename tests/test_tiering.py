@@ -5,7 +5,7 @@ mm/vmscan.c step by step."""
 import pytest
 
 import kmm
-from kmm.engine import run
+from kmm.emu.engine import run
 from kmm.workloads.xsbench import XSBench
 
 PAGE = 4096

@@ -1,5 +1,5 @@
-"""The x86 TLB: the emulated hardware (kmm/hw/tlb.pyx) and the kernel's
-arch/x86/mm/tlb.c (kmm/arch/x86/mm/tlb.pyx), driven without page tables.
+"""The x86 TLB: the emulated hardware (kmm/emu/hw/tlb.pyx) and the kernel's
+arch/x86/mm/tlb.c (kmm/linux/arch/x86/mm/tlb.pyx), driven without page tables.
 
 Every expected number below is derived from the v6.6-rc5 code paths; the
 derivation is in each test's docstring."""

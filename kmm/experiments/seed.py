@@ -26,8 +26,8 @@ import os
 import time
 
 import kmm
-from kmm import config as cfg
-from kmm.config import KmmConfigError
+from kmm.emu import config as cfg
+from kmm.emu.config import KmmConfigError
 
 # ---------------------------------------------------------------------------
 # Reference data: the seed's published numbers, quoted from the mail.  These
@@ -328,7 +328,7 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
                kconfig=None, progress=None, snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
     the engine.  Returns (run dict, machine facts, workload facts)."""
-    from kmm.engine import run as engine_run
+    from kmm.emu.engine import run as engine_run
     mach = make_machine(kernel, scale, sysctl, kconfig, seed)
     w = make_workload(wparams)
     expected = expected_virtual_s(w)

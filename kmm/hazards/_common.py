@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import kmm
-from kmm.config import KmmStateError
+from kmm.emu.config import KmmStateError
 
 PAGE = 4096
 

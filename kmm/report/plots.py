@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pathlib
 
-from kmm.config import KmmConfigError
+from kmm.emu.config import KmmConfigError
 from kmm.experiments.seed import COUNTERS
 
 FORMATS = (".png", ".svg")

@@ -49,12 +49,12 @@ _DECL = re.compile(r"^HUNKS\s*(?::[^=]*)?=", re.MULTILINE)
 class Mirror:
     hunk: str                  # "mm/migrate.c#1"
     symbol: str                # kernel symbol as declared: "migrc_mark_pending", "zone.migrc_pending_nr"
-    file: str                  # emulator file, relative to the repository root: "kmm/mm/migrate.pyx"
+    file: str                  # emulator file, relative to the repository root: "kmm/linux/mm/migrate.pyx"
     path: Path                 # the same, absolute
     start: int | None          # 1-based first line of its source, None when not found
     end: int | None            # 1-based last line (inclusive)
     kind: str | None           # "function", "struct", "field", "enum member", ...
-    declared_in: str           # the module holding the declaration: "kmm.mm.migrate"
+    declared_in: str           # the module holding the declaration: "kmm.linux.mm.migrate"
     focus: tuple[int, ...] = ()    # lines in the span that mention the hunk id
     error: str | None = None   # why the source was not found
 

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmm.config import KmmConfigError
+from kmm.emu.config import KmmConfigError
 
 _HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(?: (.*))?$")
 _VERSION = re.compile(r"^\d+(\.\d+)+")          # the line after git's "-- " signature

@@ -21,7 +21,7 @@ from pygments.lexers import CLexer, CythonLexer
 from pygments.token import STANDARD_TYPES
 
 import kmm
-from kmm.config import KmmConfigError
+from kmm.emu.config import KmmConfigError
 from kmm.study import hunkmap as hm
 from kmm.study.patch import Hunk, Patch, parse_patch
 

@@ -50,7 +50,7 @@ from libc.stdlib cimport calloc, free
 
 import numpy as np
 
-from kmm.config import KmmConfigError, KmmStateError
+from kmm.emu.config import KmmConfigError, KmmStateError
 
 PHASE_NAMES = ("init", "run", "done")
 WAIT = FILL_WAIT
@@ -132,7 +132,7 @@ cdef class Workload:
         """mmap the workload's regions (anonymous, private, rw) in process,
         whose threads 0..nthreads-1 will run it (the run engine clones
         threads 1.. when the parallel phase starts).  Returns None."""
-        from kmm.machine import Machine
+        from kmm.emu.machine import Machine
         if self.is_setup:
             raise KmmStateError(f"{type(self).__name__}.setup: already set up; "
                                 f"a workload runs once (make a new one)")

@@ -17,12 +17,12 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-from kmm.machine cimport Machine
-from kmm.hw.mmu cimport cpu_access
+from kmm.emu.machine cimport Machine
+from kmm.emu.hw.mmu cimport cpu_access
 from kmm.workloads.base cimport (Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHASE_DONE,
                                  WL_MAX_REGIONS)
 
-from kmm.config import KmmConfigError, KmmStateError
+from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.workloads.base import check_int
 
 _ERRNO = {-14: "segmentation fault (no VMA allows it)", -12: "out of memory",

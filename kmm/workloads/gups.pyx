@@ -20,7 +20,7 @@ from libc.stdint cimport uint64_t
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHASE_DONE
 from kmm.workloads.rng cimport rng_t, rng_seed, rng_next
 
-from kmm.config import KmmConfigError, parse_size
+from kmm.emu.config import KmmConfigError, parse_size
 from kmm.workloads.base import check_int, check_float
 
 DEFAULT_UPDATE_NS = 100.0

@@ -31,7 +31,7 @@ from libc.stdint cimport int64_t
 
 from kmm.workloads.base cimport Workload, PHASE_RUN, PHASE_DONE
 
-from kmm.config import KmmConfigError
+from kmm.emu.config import KmmConfigError
 from kmm.workloads.base import check_int, check_float
 
 COLUMNS = ("thread", "page", "write")

@@ -67,7 +67,7 @@ from kmm.workloads.rng cimport rng_t, rng_seed, rng_next, rng_below
 
 import numpy as np
 
-from kmm.config import KmmConfigError
+from kmm.emu.config import KmmConfigError
 from kmm.workloads.base import check_int, check_float, HDR
 
 # -- XSBench's parameters (io.c read_CLI, Materials.c, Simulation.c pick_mat) --

@@ -4,7 +4,7 @@ by can_migrc_fail(), read by can_migrc_test())."""
 
 import pytest
 
-from kmm import _testing as T
+from kmm.emu import testing as T
 from migrc_scenario import machine, read_only
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 import kmm
-from kmm import _testing as T
+from kmm.emu import testing as T
 
 
 @pytest.mark.hunk("include/trace/events/mmflags.h#1")

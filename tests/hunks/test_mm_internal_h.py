@@ -10,7 +10,7 @@ deferred.  These tests show the second half."""
 
 import pytest
 
-from kmm import _testing as T
+from kmm.emu import testing as T
 from migrc_scenario import (NONE_PENDING, PAGE, addrs, delta, machine, pending, pfns,
                             read_all, read_only)
 

@@ -10,7 +10,7 @@ plus CPU 0's own full flush (nr_tlb_local_flush_all 1)."""
 
 import pytest
 
-from kmm import _testing as T
+from kmm.emu import testing as T
 from migrc_scenario import (PAGE, NONE_PENDING, THISNODE, addrs, deferred, delta, machine,
                             pending, pfns, read_all, read_only, zone_pending)
 

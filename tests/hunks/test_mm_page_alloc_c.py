@@ -13,7 +13,7 @@ DMA32 then DMA at ALLOC_WMARK_LOW (fast path)."""
 import pytest
 
 import kmm
-from kmm import _testing as T
+from kmm.emu import testing as T
 from migrc_scenario import NONE_PENDING, THISNODE, deferred, delta, machine, pending
 
 SMALL = [{"cpus": 16, "mem": "20M"}, {"cpus": 0, "mem": "64M"}]   # DMA32: 1024 pages

@@ -5,7 +5,7 @@ deferred."""
 
 import pytest
 
-from kmm import _testing as T
+from kmm.emu import testing as T
 from migrc_scenario import NONE_PENDING, delta, machine, pending
 
 

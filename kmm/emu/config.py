@@ -1,0 +1,335 @@
+"""Validation of everything a user may configure: node topology, kconfig,
+sysctls and the emulated CPU.  Every refusal raises KmmConfigError naming the
+bad key or value and what is accepted."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PAGE_SIZE = 4096
+MAX_NUMNODES = 8
+NR_CPUS = 64
+MIN_NODE_BYTES = 4 << 20           # one MAX_ORDER block
+MAX_MACHINE_BYTES = 64 << 30       # mem_map for 64 GiB is 1 GiB of host memory
+
+
+class KmmError(Exception):
+    """Base class of the emulator's errors."""
+
+
+class KmmConfigError(KmmError, ValueError):
+    """A machine, kconfig, sysctl or option value is not accepted."""
+
+
+class KmmStateError(KmmError, RuntimeError):
+    """An API call does not fit the emulated state (e.g. freeing a free page)."""
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value, what: str = "size") -> int:
+    """'512M', '1G', '8GiB', or a byte count -> bytes."""
+    if isinstance(value, bool):
+        raise KmmConfigError(f"{what}: {value!r} is not a size; use bytes or a string like '512M', '1G'")
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str):
+        m = _SIZE.match(value)
+        if not m:
+            raise KmmConfigError(f"{what}: {value!r} is not a size; use bytes or a string like '512M', '1G'")
+        n = int(m.group(1)) * _UNITS[m.group(2).upper()]
+    else:
+        raise KmmConfigError(f"{what}: {value!r} is not a size; use bytes or a string like '512M', '1G'")
+    if n < 0:
+        raise KmmConfigError(f"{what}: {value!r} is negative; use bytes >= 0 or a string like '512M', '1G'")
+    if n % PAGE_SIZE:
+        raise KmmConfigError(f"{what}: {value!r} is not a multiple of the 4096-byte page size")
+    return n
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    cpus: int
+    mem_bytes: int
+
+    @property
+    def pages(self) -> int:
+        return self.mem_bytes // PAGE_SIZE
+
+
+def parse_nodes(nodes) -> list[NodeSpec]:
+    if not isinstance(nodes, (list, tuple)) or not nodes:
+        raise KmmConfigError("nodes: expected a non-empty list like [{'cpus': 16, 'mem': '1G'}, {'cpus': 0, 'mem': '8G'}]")
+    if len(nodes) > MAX_NUMNODES:
+        raise KmmConfigError(f"nodes: {len(nodes)} nodes; at most {MAX_NUMNODES} (MAX_NUMNODES) are accepted")
+    out = []
+    for i, spec in enumerate(nodes):
+        if not isinstance(spec, dict):
+            raise KmmConfigError(f"nodes[{i}]: expected a dict with keys 'cpus' and 'mem', got {spec!r}")
+        unknown = set(spec) - {"cpus", "mem"}
+        if unknown:
+            raise KmmConfigError(f"nodes[{i}]: unknown key(s) {sorted(unknown)}; accepted: 'cpus', 'mem'")
+        if "mem" not in spec:
+            raise KmmConfigError(f"nodes[{i}]: 'mem' is required (e.g. '1G'); memoryless nodes are not modelled")
+        cpus = spec.get("cpus", 0)
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 0:
+            raise KmmConfigError(f"nodes[{i}].cpus: {cpus!r}; expected a whole number >= 0")
+        mem = parse_size(spec["mem"], f"nodes[{i}].mem")
+        if mem < MIN_NODE_BYTES:
+            raise KmmConfigError(f"nodes[{i}].mem: {spec['mem']!r} is below the 4M minimum (one MAX_ORDER block)")
+        out.append(NodeSpec(cpus, mem))
+    total_cpus = sum(n.cpus for n in out)
+    if total_cpus < 1:
+        raise KmmConfigError("nodes: no node has CPUs; at least one CPU is needed")
+    if total_cpus > NR_CPUS:
+        raise KmmConfigError(f"nodes: {total_cpus} CPUs in all; at most {NR_CPUS} (NR_CPUS) are accepted")
+    total = sum(n.mem_bytes for n in out)
+    if total > MAX_MACHINE_BYTES:
+        raise KmmConfigError(f"nodes: {total >> 20} MiB in all; at most {MAX_MACHINE_BYTES >> 30}G is accepted")
+    return out
+
+
+def _bool(key, v):
+    if isinstance(v, bool):
+        return v
+    if v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.lower() in ("y", "n", "yes", "no", "true", "false", "on", "off", "1", "0"):
+        return v.lower() in ("y", "yes", "true", "on", "1")
+    raise KmmConfigError(f"{key}: {v!r} is not a boolean; accepted: true/false, y/n, 1/0")
+
+
+def _int(key, v, lo, hi):
+    if isinstance(v, str):
+        try:
+            v = int(v, 0)
+        except ValueError:
+            raise KmmConfigError(f"{key}: {v!r} is not a whole number; accepted: {lo}..{hi}") from None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise KmmConfigError(f"{key}: {v!r} is not a whole number; accepted: {lo}..{hi}")
+    if not lo <= v <= hi:
+        raise KmmConfigError(f"{key}: {v} is out of range; accepted: {lo}..{hi}")
+    return v
+
+
+# kconfig: name -> (default, help)
+KCONFIG = {
+    "CONFIG_MIGRC": (False, "the seed patch (2/3): defer TLB flushes of read-only migrations"),
+    "CONFIG_MIGRC_PAUSE": (False, "patch 3/3: pause migrc under memory pressure (needs CONFIG_MIGRC)"),
+    "CONFIG_MIGRC_FIXES": (False, "the emulator's fixed variant with extra flush points (needs CONFIG_MIGRC)"),
+    "CONFIG_KMM_NO_BATCHED_PENDING_FLUSH": (False, "debug: flush_tlb_batched_pending() does nothing, as if "
+                                            "mm->tlb_flush_batched never recorded a deferred batch "
+                                            "(shows what that flush closes; docs/hazards.md)"),
+    "CONFIG_DEBUG_TLBFLUSH": (True, "count nr_tlb_* events in /proc/vmstat"),
+    "CONFIG_DEBUG_VM": (False, "check allocator/LRU/refcount invariants after each API operation"),
+    "CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH": (False, "debug: migration flushes each PTE at unmap (no TTU_BATCH_FLUSH), "
+                                          "as before commit 7e12beb8 'mm/migrate: batch flushing TLB'"),
+}
+
+INT_MAX = 2**31 - 1
+UINT_MAX = 2**32 - 1
+
+# sysctl: name -> (kernel variable, lo, hi, default or None when derived, help)
+SYSCTL = {
+    "vm.min_free_kbytes": ("min_free_kbytes", 0, INT_MAX, None,
+                           "MIN watermark in KiB; default sqrt(lowmem_kbytes * 16) clamped to [128, 262144]"),
+    "vm.watermark_scale_factor": ("watermark_scale_factor", 1, 3000, 10,
+                                  "gap between watermarks, in 1/10000 of a zone's pages"),
+    "vm.lowmem_reserve_ratio": ("sysctl_lowmem_reserve_ratio", 0, INT_MAX, (256, 256, 32, 0),
+                                "per zone (DMA, DMA32, Normal, Movable): 1/ratio of higher zones kept back"),
+    "kernel.numa_balancing": ("sysctl_numa_balancing_mode", 0, 3, None,
+                              "0 off, 1 normal, 2 memory tiering, 3 both; default 1 on multi-node machines"),
+    "kernel.numa_balancing_promote_rate_limit_MBps": ("sysctl_numa_balancing_promote_rate_limit", 0, INT_MAX, 65536,
+                                                      "promotion rate limit in MB/s"),
+    "kernel.numa_balancing_hot_threshold_ms": ("sysctl_numa_balancing_hot_threshold", 0, UINT_MAX, 1000,
+                                               "hot page threshold (debugfs numa_balancing/hot_threshold_ms in v6.6)"),
+    "kernel.numa_balancing_scan_delay_ms": ("sysctl_numa_balancing_scan_delay", 0, UINT_MAX, 1000,
+                                            "delay before the first scan of a task"),
+    "kernel.numa_balancing_scan_period_min_ms": ("sysctl_numa_balancing_scan_period_min", 0, UINT_MAX, 1000,
+                                                 "minimum scan period"),
+    "kernel.numa_balancing_scan_period_max_ms": ("sysctl_numa_balancing_scan_period_max", 0, UINT_MAX, 60000,
+                                                 "maximum scan period"),
+    "kernel.numa_balancing_scan_size_mb": ("sysctl_numa_balancing_scan_size", 1, UINT_MAX, 256,
+                                           "MB of address space scanned per task_numa_work"),
+    "vm.demotion_enabled": ("numa_demotion_enabled", 0, 1, False,
+                            "demote instead of reclaiming (/sys/kernel/mm/numa/demotion_enabled)"),
+}
+
+# the emulated CPU: name -> (lo, hi, default, help)
+CPU = {
+    "x86_bug_l1tf": (0, 1, False, "the CPU has the L1TF bug (mitigation on)"),
+    "x86_phys_bits": (36, 52, 46, "physical address bits the CPU reports"),
+    "x86_cache_bits": (36, 52, None, "L1TF cache bits; default = x86_phys_bits (bugs.c override_cache_bits)"),
+}
+
+
+def check_kconfig(kconfig) -> dict:
+    out = {k: v[0] for k, v in KCONFIG.items()}
+    if kconfig is None:
+        return out
+    if not isinstance(kconfig, dict):
+        raise KmmConfigError(f"kconfig: expected a dict of CONFIG_* names, got {kconfig!r}")
+    for k, v in kconfig.items():
+        if k not in KCONFIG:
+            raise KmmConfigError(f"kconfig: unknown option {k!r}; accepted: {', '.join(KCONFIG)}")
+        out[k] = _bool(k, v)
+    for dep in ("CONFIG_MIGRC_PAUSE", "CONFIG_MIGRC_FIXES"):
+        if out[dep] and not out["CONFIG_MIGRC"]:
+            raise KmmConfigError(f"kconfig: {dep}=y needs CONFIG_MIGRC=y")
+    return out
+
+
+def check_sysctl_value(key, v):
+    if key not in SYSCTL:
+        raise KmmConfigError(f"sysctl: unknown key {key!r}; accepted: {', '.join(SYSCTL)}")
+    _, lo, hi, default, _ = SYSCTL[key]
+    if key == "vm.lowmem_reserve_ratio":
+        if isinstance(v, str):
+            v = v.split()
+        if not isinstance(v, (list, tuple)) or len(v) != 4:
+            raise KmmConfigError(f"{key}: {v!r}; expected 4 whole numbers (DMA DMA32 Normal Movable)")
+        return tuple(_int(f"{key}[{i}]", x, lo, hi) for i, x in enumerate(v))
+    if isinstance(default, bool):
+        return _bool(key, v)
+    return _int(key, v, lo, hi)
+
+
+def check_sysctl(sysctl) -> dict:
+    if sysctl is None:
+        return {}
+    if not isinstance(sysctl, dict):
+        raise KmmConfigError(f"sysctl: expected a dict like {{'vm.demotion_enabled': 1}}, got {sysctl!r}")
+    return {k: check_sysctl_value(k, v) for k, v in sysctl.items()}
+
+
+def check_cpu(cpu) -> dict:
+    out = {k: v[2] for k, v in CPU.items()}
+    if cpu is None:
+        cpu = {}
+    if not isinstance(cpu, dict):
+        raise KmmConfigError(f"cpu: expected a dict with keys {', '.join(CPU)}, got {cpu!r}")
+    for k, v in cpu.items():
+        if k not in CPU:
+            raise KmmConfigError(f"cpu: unknown key {k!r}; accepted: {', '.join(CPU)}")
+        lo, hi, default, _ = CPU[k]
+        out[k] = _bool(f"cpu.{k}", v) if isinstance(CPU[k][2], bool) else _int(f"cpu.{k}", v, lo, hi)
+    if out["x86_cache_bits"] is None:
+        out["x86_cache_bits"] = out["x86_phys_bits"]
+    return out
+
+
+
+# The emulated TLB (kmm/emu/hw/tlb.pyx): name -> (entries, ways) of a Skylake core.
+TLB_DEFAULT = {"dtlb": (64, 4), "stlb": (1536, 12)}
+TLB_MAX_ENTRIES = 1 << 20
+TLB_MAX_WAYS = 64
+
+
+def _tlb_level(name, v):
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise KmmConfigError(f"tlb.{name}: {v!r}; expected (entries, ways), e.g. {TLB_DEFAULT[name]}")
+    entries, ways = v
+    for what, x in (("entries", entries), ("ways", ways)):
+        if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+            raise KmmConfigError(f"tlb.{name}: {what} {x!r} is not a whole number >= 1")
+    if entries > TLB_MAX_ENTRIES:
+        raise KmmConfigError(f"tlb.{name}: {entries} entries; at most {TLB_MAX_ENTRIES} are accepted "
+                             "(use tlb='unbounded' for a TLB that never evicts)")
+    if ways > TLB_MAX_WAYS:
+        raise KmmConfigError(f"tlb.{name}: {ways} ways; at most {TLB_MAX_WAYS} are accepted")
+    if entries % ways:
+        raise KmmConfigError(f"tlb.{name}: {entries} entries is not a multiple of {ways} ways")
+    sets = entries // ways
+    if sets & (sets - 1):
+        raise KmmConfigError(f"tlb.{name}: {entries} entries / {ways} ways = {sets} sets, "
+                             "not a power of two (the set index is taken from VPN bits)")
+    return (entries, ways)
+
+
+def check_tlb(tlb):
+    """None -> Skylake sizes; 'unbounded'; or {'dtlb': (entries, ways),
+    'stlb': (entries, ways)} (a missing level keeps its Skylake size).
+    Returns 'unbounded' or a dict with both levels."""
+    if tlb is None:
+        return dict(TLB_DEFAULT)
+    if isinstance(tlb, str):
+        if tlb == "unbounded":
+            return "unbounded"
+        raise KmmConfigError(f"tlb: {tlb!r}; accepted: None (Skylake sizes), 'unbounded', "
+                             "or {'dtlb': (entries, ways), 'stlb': (entries, ways)}")
+    if not isinstance(tlb, dict):
+        raise KmmConfigError(f"tlb: {tlb!r}; accepted: None (Skylake sizes), 'unbounded', "
+                             "or {'dtlb': (entries, ways), 'stlb': (entries, ways)}")
+    unknown = set(tlb) - set(TLB_DEFAULT)
+    if unknown:
+        raise KmmConfigError(f"tlb: unknown level(s) {sorted(unknown)}; accepted: 'dtlb', 'stlb'")
+    out = dict(TLB_DEFAULT)
+    for name, v in tlb.items():
+        out[name] = _tlb_level(name, v)
+    return out
+
+
+PRESETS = {
+    # The seed's machine: QEMU/KVM guest, 16 CPUs + 1 GiB on node 0, CPU-less
+    # 8 GiB node 1, NUMA balancing in tiering mode, demotion on.  The guest
+    # CPU is modelled as L1TF-affected with QEMU's default 40 physical
+    # address bits, so migration entries cannot keep young/dirty bits.
+    "seed": dict(
+        nodes=[{"cpus": 16, "mem": "1G"}, {"cpus": 0, "mem": "8G"}],
+        sysctl={"kernel.numa_balancing": 2, "vm.demotion_enabled": 1},
+        cpu={"x86_bug_l1tf": True, "x86_phys_bits": 40},
+    ),
+}
+
+
+# The seed patch's 25 hunks in patch order (FILE#N = the Nth hunk of FILE);
+# the position is the hunk's bit in the machine's ablation mask.  Hunks that
+# change behaviour can be switched off one by one (Machine(ablate=[...])).
+MIGRC_HUNKS = (
+    ("include/linux/mm_types.h#1", None),
+    ("include/linux/mmzone.h#1", None),
+    ("include/linux/mmzone.h#2", None),
+    ("include/linux/page-flags.h#1", None),
+    ("include/linux/page-flags.h#2", None),
+    ("include/linux/sched.h#1", None),
+    ("include/trace/events/mmflags.h#1", None),
+    ("mm/internal.h#1", None),
+    ("mm/memory.c#1", "do_wp_page flushes and frees pending folios before a page turns writable"),
+    ("mm/migrate.c#1", None),
+    ("mm/migrate.c#2", None),
+    ("mm/migrate.c#3", "folio_migrate_mapping expects migrc's extra reference"),
+    ("mm/migrate.c#4", "migrate_pages_batch starts a request for demotion/promotion"),
+    ("mm/migrate.c#5", "migrate_pages_batch decides can_migrc per folio"),
+    ("mm/migrate.c#6", "migrate_pages_batch marks both folios pending, folds the ro batch"),
+    ("mm/migrate.c#7", "migrate_pages_batch folds what remains of tlb_ubc_ro into tlb_ubc"),
+    ("mm/migrate.c#8", "migrate_pages_batch queues a moved source on the request"),
+    ("mm/migrate.c#9", "migrate_pages_batch hangs the request on its node"),
+    ("mm/migrate.c#10", "migrate_pages_batch undoes the marks of folios not moved"),
+    ("mm/page_alloc.c#1", "post_alloc_hook clears PG_migrc"),
+    ("mm/page_alloc.c#2", "__zone_watermark_ok counts pending folios as free"),
+    ("mm/page_alloc.c#3", "zone_watermark_fast counts pending folios as free"),
+    ("mm/page_alloc.c#4", "get_page_from_freelist flushes pending folios and retries"),
+    ("mm/rmap.c#1", None),
+    ("mm/rmap.c#2", "set_tlb_ubc_flush_pending fails can_migrc on a writable/dirty PTE"),
+)
+ABLATABLE = {h: i for i, (h, what) in enumerate(MIGRC_HUNKS) if what}
+
+
+def check_ablate(ablate) -> int:
+    """Hunk ids to switch off -> the ablation bit mask."""
+    if ablate is None:
+        return 0
+    if isinstance(ablate, str) or not isinstance(ablate, (list, tuple, set, frozenset)):
+        raise KmmConfigError(f"ablate: {ablate!r}; expected a list of hunk ids like ['mm/memory.c#1']")
+    mask = 0
+    for h in ablate:
+        if h not in ABLATABLE:
+            known = dict(MIGRC_HUNKS)
+            why = "it changes no behaviour" if h in known else "no such hunk in the seed patch"
+            raise KmmConfigError(f"ablate: {h!r} cannot be switched off ({why}); accepted: "
+                                 + ", ".join(ABLATABLE))
+        mask |= 1 << ABLATABLE[h]
+    return mask

@@ -1,0 +1,188 @@
+"""The run engine: a workload on a machine in deterministic virtual time.
+
+Time advances in scheduler ticks (HZ=1000: 1 ms).  In each tick every
+running thread performs its workload's accesses for that much virtual time
+(the workload says how long each batch stands for), through its CPU's TLB
+and page tables; then each CPU takes its tick -- task_tick_numa() may queue
+task_numa_work(), which runs on return to user mode in the thread's context
+-- and every woken kswapd runs: it preempts the thread of a CPU of its node
+(any CPU for a CPU-less node), borrowing that thread's mm lazily, balances
+its node and sleeps again.  Kernel work costs no virtual time.
+
+A program's threads start as its code starts them: the workload's first
+thread runs alone through initialisation and the others are cloned when it
+reaches the parallel phase (for XSBench, the OpenMP region), so reclaim
+during initialisation sees a single-CPU mm, as on the real machine.
+
+The same machine seed and workload seed give the same run, bit for bit.
+"""
+
+import time as _time
+
+from kmm.linux.include_.kmm.machine cimport kmm_machine, KMM
+from kmm.linux.include_.linux.mmzone cimport pglist_data
+from kmm.linux.include_.linux.sched cimport task_struct
+from kmm.emu.hw.mmu cimport cpu_access
+from kmm.linux.kernel.sched.core cimport context_switch
+from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work
+from kmm.linux.mm.vmscan cimport kswapd_run_once
+from kmm.emu.machine cimport Machine, Process, Thread
+from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT
+
+from kmm.emu.config import KmmConfigError, KmmStateError
+
+cdef enum:
+    TICK_NSEC = 1000000                # HZ=1000
+    BATCH = 256
+
+SNAPSHOT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "pgdemote_kswapd",
+                     "pgpromote_success", "nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
+                     "nr_tlb_local_flush_all", "nr_tlb_local_flush_one", "numa_hint_faults",
+                     "numa_pte_updates", "pgfault", "pgscan_kswapd", "pgsteal_kswapd")
+
+
+cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
+                  bint *done) except -1:
+    """One tick of every started thread; returns how many have not finished."""
+    cdef unsigned long addrs[256]
+    cdef unsigned char writes[256]
+    cdef Thread th
+    cdef int t, rc = 0, running = 0
+    cdef long n, i = 0
+    for t in range(len(threads)):
+        th = threads[t]
+        if done[t]:
+            continue
+        budget[t] += TICK_NSEC
+        while budget[t] > 0:
+            with nogil:
+                n = w.fill(t, addrs, writes, BATCH)
+            if n == 0:
+                done[t] = True
+                break
+            if n == FILL_WAIT:
+                budget[t] = 0                  # idle at the barrier for the rest of the tick
+                break
+            with nogil:
+                for i in range(n):
+                    rc = cpu_access(th.cpu, addrs[i], writes[i])
+                    if rc:
+                        break
+            if rc:
+                raise KmmStateError(f"thread {t} on CPU {th.cpu}: access to {addrs[i]:#x} failed "
+                                    f"(errno {-rc})")
+            budget[t] -= w.batch_ns(t)
+        th.task.se_sum_exec_runtime += TICK_NSEC
+        if not done[t]:
+            running += 1
+    return running
+
+
+cdef void kernel_tick(Machine mach, list threads, unsigned long *kswapd_rr) except *:
+    """Scheduler ticks on every CPU with a thread, then any woken kswapd."""
+    cdef kmm_machine *m = mach.m
+    cdef Thread th
+    cdef pglist_data *pgdat
+    cdef task_struct *curr
+    cdef int nid, cpu, saved = m.cpu
+    for th in threads:
+        m.cpu = th.cpu
+        curr = m.cpus[th.cpu].current_task
+        if curr == th.task and task_tick_numa(curr):
+            task_numa_work(curr)             # task_work on return to user mode
+    for nid in range(m.nr_node_ids):
+        pgdat = m.node_data[nid]
+        if not pgdat.kswapd_woken:
+            continue
+        cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
+        cpu = cpus[kswapd_rr[nid] % len(cpus)]
+        kswapd_rr[nid] += 1
+        m.cpu = cpu
+        curr = m.cpus[cpu].current_task
+        context_switch(curr, pgdat.kswapd)
+        kswapd_run_once(pgdat)
+        context_switch(pgdat.kswapd, curr)
+    m.cpu = saved
+
+
+def snapshot(Machine mach):
+    """Counters at this point of virtual time, for plots."""
+    vm = mach.vmstat()
+    snap = {"t": mach.m.clock_ns / 1e9}
+    for k in SNAPSHOT_COUNTERS:
+        snap[k] = vm.get(k, 0)
+    snap["ipis_received_per_cpu"] = mach.vm_events_per_cpu("nr_tlb_remote_flush_received")
+    z0 = [z for z in mach.zones() if z["node"] == 0]
+    snap["node0_free"] = sum(z["free"] for z in z0)
+    for wm in ("min", "low", "high", "promo"):
+        snap["node0_" + wm] = sum(z[wm] for z in z0)
+    return snap
+
+
+def run(Machine mach, Workload w, until=None, progress=None, snapshot_every=0.1):
+    """Run workload w on mach until it finishes or `until` virtual seconds
+    have passed.  progress(virtual_s, done_fraction) is called every 100
+    virtual ms.  Returns a dict: vmstat, perf, virtual_s, wall_s,
+    oracle_violations, snapshots, finished."""
+    cdef kmm_machine *m = mach.m
+    cdef Process proc
+    cdef double budget[64]
+    cdef bint done[64]
+    cdef unsigned long kswapd_rr[8]
+    cdef unsigned long long until_ns, next_snap, next_progress, start_ns
+    cdef int t, running
+    if not isinstance(w, Workload):
+        raise KmmConfigError(f"workload: {w!r} is not a kmm workload")
+    if w.nthreads > m.nr_cpu_ids:
+        raise KmmConfigError(f"threads: {w.nthreads}; the machine has {m.nr_cpu_ids} CPUs")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or until <= 0):
+        raise KmmConfigError(f"until: {until!r}; expected a positive number of virtual seconds")
+    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, (int, float)) or snapshot_every <= 0:
+        raise KmmConfigError(f"snapshot_every: {snapshot_every!r}; expected positive virtual seconds")
+    wall0 = _time.perf_counter()
+    proc = mach.spawn(threads=1, cpus=[0])
+    w.setup(mach, proc)
+    threads = [proc.threads[0]]
+    for t in range(64):
+        budget[t] = 0
+        done[t] = False
+    for t in range(8):
+        kswapd_rr[t] = 0
+    start_ns = m.clock_ns
+    until_ns = start_ns + <unsigned long long>(until * 1e9) if until is not None else <unsigned long long>-1
+    next_snap = start_ns
+    next_progress = start_ns
+    snaps = []
+    while True:
+        mach._enter()
+        if m.clock_ns >= next_snap:
+            snaps.append(snapshot(mach))
+            next_snap += <unsigned long long>(snapshot_every * 1e9)
+        if len(threads) < w.nthreads and w.thread_phase_c(0) != PHASE_INIT:
+            # the parallel region starts: clone the other threads
+            for t in range(len(threads), w.nthreads):
+                threads.append(proc.add_thread(t))
+            mach._enter()
+        running = run_tick(mach, w, threads, budget, done)
+        m.clock_ns += TICK_NSEC
+        kernel_tick(mach, threads, kswapd_rr)
+        if progress is not None and m.clock_ns >= next_progress:
+            progress((m.clock_ns - start_ns) / 1e9, w.done_fraction())
+            next_progress += 100000000
+        if running == 0 and len(threads) == w.nthreads:
+            break
+        if m.clock_ns >= until_ns:
+            break
+    snaps.append(snapshot(mach))
+    result = {
+        "virtual_s": (m.clock_ns - start_ns) / 1e9,
+        "wall_s": _time.perf_counter() - wall0,
+        "vmstat": mach.vmstat(),
+        "perf": mach.perf(),
+        "oracle_violations": len(mach.oracle.violations),
+        "snapshots": snaps,
+        "finished": running == 0,
+    }
+    proc.exit()
+    result["wall_s"] = _time.perf_counter() - wall0
+    return result

@@ -1,0 +1,98 @@
+# The emulated CPU's per-CPU hardware state (emulator-only, not a kernel
+# mirror): its TLB caches (kmm/emu/hw/tlb.pyx) and its perf-like event counters
+# (kmm/emu/hw/perf.pyx; definitions there and in docs/tlb.md).
+#
+# Types and constants only, with no module of its own: kmm_cpu in
+# kmm/linux/include_/kmm/machine.pxd embeds these structs, and a module cannot
+# define a struct that a pxd it cimports embeds (the C would use it before
+# defining it).
+
+cdef enum:
+    HW_PAGE_SHIFT = 12
+    HW_TLB_NR_PCIDS = 8              # PCIDs 0..7 are tagged; Linux without PTI uses 1..6
+    HW_TLB_PCID_BITS = 3
+    HW_TLB_SETASSOC = 0              # dTLB + STLB, set-associative, LRU
+    HW_TLB_UNBOUNDED = 1             # one growable table: nothing is evicted
+    HW_TLB_HASH_MIN = 1024           # initial slots of an unbounded table
+
+# INVPCID descriptor types (SDM vol. 2, INVPCID)
+cdef enum:
+    HW_INVPCID_INDIV_ADDR = 0
+    HW_INVPCID_SINGLE_CTXT = 1
+    HW_INVPCID_ALL_INCL_GLOBAL = 2
+    HW_INVPCID_ALL_NON_GLOBAL = 3
+
+# PTE bits as the page walker and the TLB see them (SDM vol. 3A 4.5, table
+# 4-19); the values equal the kernel's _PAGE_* bits.
+cdef enum:
+    HW_PTE_PRESENT = 1 << 0
+    HW_PTE_RW = 1 << 1
+    HW_PTE_USER = 1 << 2
+    HW_PTE_ACCESSED = 1 << 5
+    HW_PTE_DIRTY = 1 << 6
+
+cdef extern from *:
+    """
+    #define KMM_HW_CR3_NOFLUSH       (1ULL << 63)
+    #define KMM_HW_CR3_PCID_MASK     0xFFFULL
+    #define KMM_HW_CR3_ADDR_MASK     0x000FFFFFFFFFF000ULL
+    #define KMM_HW_PTE_PFN_MASK      0x000FFFFFFFFFF000ULL
+    #define KMM_HW_TLB_EMPTY_TAG     (~0ULL)
+    """
+    const unsigned long long HW_CR3_NOFLUSH "KMM_HW_CR3_NOFLUSH"
+    const unsigned long long HW_CR3_PCID_MASK "KMM_HW_CR3_PCID_MASK"
+    const unsigned long long HW_CR3_ADDR_MASK "KMM_HW_CR3_ADDR_MASK"
+    const unsigned long long HW_PTE_PFN_MASK "KMM_HW_PTE_PFN_MASK"
+    const unsigned long long HW_TLB_EMPTY_TAG "KMM_HW_TLB_EMPTY_TAG"
+
+
+# One cached translation.  tag = (vpn << HW_TLB_PCID_BITS) | pcid.  The
+# entry is live only while gen equals its PCID's current generation in the
+# CPU's tlb_cpu.pcid_gen[]: bumping that number drops every entry of the
+# PCID at once.
+cdef struct tlb_entry:
+    unsigned long long tag
+    unsigned long long pteval        # the PTE as the walker loaded it (pfn, RW, USER, A, D, ...)
+    unsigned long long lru           # the CPU's access clock at the last use
+    unsigned int page_gen            # supplied by the walker (for the coherence oracle)
+    unsigned int gen                 # pcid_gen[] of the PCID when filled
+
+# One set-associative level: nsets * ways entries, set after set.
+cdef struct tlb_level:
+    tlb_entry *e
+    unsigned int entries
+    unsigned int ways
+    unsigned int nsets               # a power of two
+    unsigned int set_bits            # log2(nsets)
+    bint xor_index                   # set = (vpn ^ vpn >> set_bits) mod nsets
+
+cdef struct tlb_cpu:
+    unsigned long long cr3           # the value last written, NOFLUSH bit dropped
+    unsigned int pcid                # current PCID (CR3 bits 11:0)
+    int mode                         # HW_TLB_SETASSOC or HW_TLB_UNBOUNDED
+    unsigned long long clock         # lookups and fills so far (LRU clock)
+    unsigned int pcid_gen[8]         # HW_TLB_NR_PCIDS; starts at 1, 0 never live
+    tlb_level dtlb                   # L1 data TLB
+    tlb_level stlb                   # unified second-level TLB
+    # unbounded mode: open addressing with linear probing, empty slots have
+    # tag == HW_TLB_EMPTY_TAG, stale entries stay until the next rebuild
+    tlb_entry *tab
+    unsigned long tab_mask           # slots - 1
+    unsigned long tab_used           # occupied slots (live or stale)
+
+
+# Perf event counters, indexed by the anonymous enum (summing over CPUs is one loop).
+cdef enum:  # perf event index
+    PERF_DTLB_LOADS = 0              # dTLB-loads
+    PERF_DTLB_LOAD_MISSES = 1        # dTLB-load-misses = DTLB_LOAD_MISSES.WALK_COMPLETED
+    PERF_DTLB_STORES = 2             # dTLB-stores
+    PERF_DTLB_STORE_MISSES = 3       # dTLB-store-misses = DTLB_STORE_MISSES.WALK_COMPLETED
+    PERF_DTLB_LOAD_STLB_HIT = 4      # dtlb_load_misses.stlb_hit
+    PERF_DTLB_STORE_STLB_HIT = 5     # dtlb_store_misses.stlb_hit
+    PERF_TLB_FLUSH_DTLB_THREAD = 6   # tlb_flush.dtlb_thread
+    PERF_TLB_FLUSH_STLB_ANY = 7      # tlb_flush.stlb_any
+    PERF_ITLB_ITLB_FLUSH = 8         # itlb.itlb_flush
+    NR_PERF_EVENTS = 9
+
+cdef struct perf_counts:
+    unsigned long long ev[9]         # NR_PERF_EVENTS (checked in kmm/emu/hw/perf.pyx)

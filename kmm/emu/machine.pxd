@@ -1,0 +1,48 @@
+from kmm.linux.include_.kmm.machine cimport kmm_machine
+from kmm.linux.include_.linux.mm_types cimport page, mm_struct
+from kmm.linux.include_.linux.sched cimport task_struct
+
+cdef class Machine:
+    cdef kmm_machine *m
+    cdef readonly object node_specs
+    cdef readonly dict kconfig
+    cdef readonly dict cpu
+    cdef readonly object seed
+    cdef dict _sysctl
+    cdef unsigned long long _ablate
+    cdef list _processes
+    cdef readonly object oracle
+    cdef readonly object tlb                 # the TLB configuration (kmm/emu/config.py check_tlb)
+    cdef list _tlb_mms                       # addresses of the mms made by _tlb_new_mm()
+    cdef dict _points                        # interleaving point id -> callback
+    cdef object _interleave_exc              # first exception a callback raised, not yet re-raised
+    cdef bint _interleave_running            # a callback is running (points do not nest)
+    cdef bint _migrating                     # Machine.migrate() is running
+    cdef _switch_to(self, int cpu, task_struct *next)
+    cdef _boot(self, specs, dict sysctl_in)
+    cdef void _enter(self) noexcept
+    cdef _after(self)
+    cdef page *_page(self, pfn) except NULL
+    cdef int _tlb_boot(self) except -1
+    cdef void _tlb_free(self) noexcept
+    cdef mm_struct *_tlb_mm(self, mm) except NULL
+    cdef _register_points(self, dict ids)
+    cdef _unregister_points(self, dict ids)
+
+
+
+cdef class Process:
+    cdef mm_struct *mm
+    cdef readonly Machine machine
+    cdef readonly tuple threads
+    cdef readonly bint alive
+    cdef readonly int pid
+    cdef _check_alive(self)
+
+
+cdef class Thread:
+    cdef task_struct *task
+    cdef readonly Process process
+    cdef readonly int cpu
+    cdef readonly int index
+    cdef _access(self, addr, bint write)

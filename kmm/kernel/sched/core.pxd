@@ -1,4 +1,0 @@
-from kmm.include_.linux.sched cimport task_struct
-
-cdef void init_idle(task_struct *idle, int cpu) noexcept nogil
-cdef void context_switch(task_struct *prev, task_struct *next) noexcept nogil

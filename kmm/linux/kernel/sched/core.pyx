@@ -1,0 +1,52 @@
+"""Mirrors kernel/sched/core.c: each CPU's idle task (swapper/N), which runs
+on the kernel's init_mm until a user task is switched in."""
+
+from libc.string cimport strncpy
+from libc.stdio cimport snprintf
+from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
+from kmm.linux.include_.linux.sched cimport task_struct, PF_KTHREAD
+from kmm.linux.include_.linux.mm_types cimport mm_struct
+
+
+cdef void init_idle(task_struct *idle, int cpu) noexcept nogil:
+    cdef kmm_machine *m = KMM()
+    idle.flags |= PF_KTHREAD
+    idle.cpu = cpu
+    idle.on_cpu = 1
+    idle.mm = NULL
+    idle.active_mm = &m.init_mm
+    snprintf(idle.comm, 16, b"swapper/%d", cpu)
+    m.cpus[cpu].idle = idle
+    m.cpus[cpu].current_task = idle
+
+
+cdef void context_switch(task_struct *prev, task_struct *next) noexcept nogil:
+    """kernel/sched/core.c (with finish_task_switch's mm drop): switch this
+    CPU from prev to next.  A kernel thread borrows the previous mm lazily
+    (enter_lazy_tlb) and keeps it alive with a lazy reference; a user task
+    loads its own mm (switch_mm_irqs_off)."""
+    cdef kmm_machine *m = KMM()
+    cdef mm_struct *prev_mm = NULL
+    if next.mm == NULL:
+        enter_lazy_tlb(prev.active_mm, next)
+        next.active_mm = prev.active_mm
+        if prev.mm != NULL:
+            prev.active_mm.mm_count += 1          # mmgrab_lazy_tlb()
+        else:
+            prev.active_mm = NULL
+    else:
+        switch_mm_irqs_off(prev.active_mm, next.mm, next)
+        next.active_mm = next.mm
+        if prev.mm == NULL:
+            prev_mm = prev.active_mm
+            prev.active_mm = NULL
+    prev.on_cpu = 0
+    next.on_cpu = 1
+    next.cpu = m.cpu
+    m.cpus[m.cpu].current_task = next
+    if prev_mm != NULL and prev_mm != &m.init_mm:
+        mmdrop(prev_mm)                           # mmdrop_lazy_tlb()
+
+
+from kmm.linux.arch.x86.mm.tlb cimport switch_mm_irqs_off, enter_lazy_tlb
+from kmm.linux.kernel.fork cimport mmdrop

@@ -1,2 +1,0 @@
-from kmm.include_.linux.mm_types cimport folio
-cdef bint folio_mark_dirty(folio *f) noexcept nogil
