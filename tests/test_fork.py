@@ -5,6 +5,7 @@ import pytest
 
 import kmm
 from kmm import KmmConfigError, KmmStateError
+from kmm.emu import testing as T
 
 PAGE = 4096
 
@@ -52,7 +53,7 @@ def test_fork_flushes_the_parent_mm():
     assert v1["nr_tlb_remote_flush"] - v0["nr_tlb_remote_flush"] == 1
     assert v1["nr_tlb_remote_flush_received"] - v0["nr_tlb_remote_flush_received"] == 3
     for cpu in range(1, 4):
-        assert m._tlb_probe(cpu, a) is None
+        assert T.tlb_probe(m, cpu, a) is None
 
 
 def test_copy_on_write_after_fork_keeps_each_side_its_data():

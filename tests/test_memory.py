@@ -4,6 +4,7 @@ against what the kernel's code paths do, step by step."""
 import pytest
 
 import kmm
+from kmm.emu import testing as T
 
 PAGE = 4096
 
@@ -225,7 +226,7 @@ def test_oracle_flags_a_hand_made_stale_translation():
     t0, t1 = p.threads
     t0.store(addr)
     t0.load(addr)                       # CPU 0 caches the translation
-    p._debug_move_page_noflush(addr)    # PTE changed, flush skipped on purpose
+    T.debug_move_page_noflush(p, addr)    # PTE changed, flush skipped on purpose
     t1.store(addr)                      # CPU 1 walks: writes the new page
     assert m.oracle.violations == []
     t0.load(addr)                       # CPU 0 still uses the old page
@@ -241,7 +242,7 @@ def test_oracle_flags_use_of_a_freed_page():
     p = m.spawn()
     addr = p.mmap(1, "rw")
     p.threads[0].store(addr)
-    p._debug_move_page_noflush(addr, free_old=True)
+    T.debug_move_page_noflush(p, addr, free_old=True)
     p.threads[0].load(addr)
     assert [v["kind"] for v in m.oracle.violations] == ["freed-page"]
     m.alloc_pages()                     # the old page is reallocated...

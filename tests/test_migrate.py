@@ -7,6 +7,7 @@ import pytest
 
 import kmm
 from kmm import KmmConfigError, KmmStateError
+from kmm.emu import testing as T
 
 PAGE = 4096
 MS = 1_000_000
@@ -562,7 +563,7 @@ def test_migrate_rejects_bad_arguments():
     with pytest.raises(KmmConfigError):
         m.node_vmstat(5)
     with pytest.raises(KmmConfigError):
-        m._folio_referenced(10**12)
+        T.run_folio_referenced(m, 10**12)
     assert m.migrate(p, a + 64 * PAGE, 4, node=1) == 0   # nothing mapped there
     p.exit()
     with pytest.raises(KmmStateError):

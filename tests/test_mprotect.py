@@ -20,6 +20,7 @@ import pytest
 
 import kmm
 from kmm import KmmConfigError, KmmStateError
+from kmm.emu import testing as T
 
 PAGE = 4096
 TLB = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
@@ -178,10 +179,10 @@ def test_lazy_cpus_get_no_ipi_and_catch_up_on_return():
     p.mprotect(a, 8, "r")
     assert tlb(m, v) == {"nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 7,
                          "nr_tlb_local_flush_all": 0, "nr_tlb_local_flush_one": 8}
-    assert m._tlb_probe(8, a) is not None          # still cached while lazy
+    assert T.tlb_probe(m, 8, a) is not None          # still cached while lazy
     t8 = p.threads[8]
     t8.run()
-    assert m._tlb_probe(8, a) is None
+    assert T.tlb_probe(m, 8, a) is None
     segfaults(t8, a, True)
     t8.load(a)
     assert m.oracle.violations == []
@@ -416,7 +417,7 @@ def test_change_prot_numa_makes_ptes_protnone_and_counts_updates():
     for i in range(8):
         pte = p.pte(a + i * PAGE)
         assert pte["protnone"] and not pte["present"] and pte["dirty"]
-        assert m._tlb_probe(0, a + i * PAGE) is None and m._tlb_probe(1, a + i * PAGE) is None
+        assert T.tlb_probe(m, 0, a + i * PAGE) is None and T.tlb_probe(m, 1, a + i * PAGE) is None
     assert p.tlb_flush_pending == 0               # the gather is finished
     v = m.vmstat()
     assert p._change_prot_numa(a, 8) == 0
@@ -563,7 +564,7 @@ def test_change_prot_numa_on_16_cpus():
     assert p._change_prot_numa(a, 8) == 8
     assert tlb(m, v) == {"nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 15,
                          "nr_tlb_local_flush_all": 0, "nr_tlb_local_flush_one": 8}
-    assert all(m._tlb_probe(c, a + i * PAGE) is None for c in range(16) for i in range(8))
+    assert all(T.tlb_probe(m, c, a + i * PAGE) is None for c in range(16) for i in range(8))
     v = m.vmstat()
     touch(p, a, 8, write=False)
     d = delta(m, v)

@@ -23,6 +23,7 @@ import pytest
 
 import kmm
 from kmm import KmmStateError
+from kmm.emu import testing as T
 
 PAGE = 4096
 TLB = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
@@ -60,7 +61,7 @@ def segfaults(t, addr, write=False):
 
 def cached_anywhere(m, addr, pfns):
     """Does any CPU still hold a translation of addr to one of pfns?"""
-    return any(m._tlb_probe(c, addr) in pfns for c in range(m.nr_cpus))
+    return any(T.tlb_probe(m, c, addr) in pfns for c in range(m.nr_cpus))
 
 
 def test_munmap_16_cpus_table_kept_one_ipi_round_then_free():
@@ -137,7 +138,7 @@ def test_lazy_cpus_skipped_for_ptes_but_flushed_for_freed_tables():
     assert tlb(m, v) == {"nr_tlb_remote_flush": 2, "nr_tlb_remote_flush_received": 7 + 15,
                          "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 12}
     assert p.mm_cpumask == list(range(8))
-    assert all(m._tlb_state(c)["loaded_mm"] is None for c in range(8, 16))   # init_mm
+    assert all(T.tlb_cpu_state(m, c)["loaded_mm"] is None for c in range(8, 16))   # init_mm
     assert m.oracle.violations == []
 
 
@@ -148,7 +149,7 @@ def test_lazy_cpu_returning_after_unmap_does_not_use_old_translation():
     touch(p, a, 8)
     m.idle(9)
     p.munmap(a + 4 * PAGE, 4)                      # lazy CPU 9 not flushed
-    assert m._tlb_probe(9, a + 4 * PAGE) is not None
+    assert T.tlb_probe(m, 9, a + 4 * PAGE) is not None
     p.threads[9].run()                             # switch_mm: slot behind tlb_gen -> flush
     segfaults(p.threads[9], a + 4 * PAGE)
     p.threads[9].load(a)

@@ -6,6 +6,7 @@ code paths; the derivation is in the test's docstring."""
 import pytest
 
 import kmm
+from kmm.emu import testing as T
 
 PAGE = 4096
 TLB_EVENTS = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
@@ -162,8 +163,8 @@ def _batches_at_unmap(m, p, a, npages):
 
     def hook(point):
         if point == "unmapped":
-            seen["ubc"] = m._tlb_batch_cpus(0)
-            seen["ubc_ro"] = m._tlb_batch_cpus(0, ro=True)
+            seen["ubc"] = T.tlb_batch_cpus(m, 0)
+            seen["ubc_ro"] = T.tlb_batch_cpus(m, 0, ro=True)
             seen["entry"] = p.pte(a)
     m.migrate(p, a, npages, node=1 if m.page(p.pfn(a))["node"] == 0 else 0, hook=hook)
     return seen
@@ -200,7 +201,7 @@ def test_clean_read_only_ptes_go_to_tlb_ubc_ro_only_without_ad_bits(ad):
     assert s["entry"]["migration"] == "readable-exclusive"
     d = delta(before, m.vmstat())
     assert d["nr_tlb_remote_flush"] == 1 and d["nr_tlb_remote_flush_received"] == 15
-    assert m._tlb_batch_cpus(0) == [] and m._tlb_batch_cpus(0, ro=True) == []
+    assert T.tlb_batch_cpus(m, 0) == [] and T.tlb_batch_cpus(m, 0, ro=True) == []
     touch_all(p, a, 4)
     assert m.oracle.violations == []
 
@@ -321,15 +322,15 @@ def test_folio_referenced_clears_young_without_flushing():
     p, a = written(m, threads=2, npages=1)
     pfn = p.pfn(a)
     before = m.vmstat()
-    ref, flags = m._folio_referenced(pfn)
+    ref, flags = T.run_folio_referenced(m, pfn)
     assert ref == 1 and flags & 0x3 == 0x3            # VM_READ | VM_WRITE of the VMA
     assert not p.pte(a)["young"]
     assert all(v == 0 for v in tlb(delta(before, m.vmstat())).values())
-    assert m._folio_referenced(pfn) == (0, 0)
+    assert T.run_folio_referenced(m, pfn) == (0, 0)
     p.threads[0].load(a)                               # TLB hit: no page walk
-    assert m._folio_referenced(pfn)[0] == 0
+    assert T.run_folio_referenced(m, pfn)[0] == 0
     p.threads[1].load(a)                               # a walk sets the bit
-    assert m._folio_referenced(pfn)[0] == 1
+    assert T.run_folio_referenced(m, pfn)[0] == 1
 
 
 def test_deferred_flush_is_remembered_by_the_mm_for_the_next_zap():

@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 import kmm
 from kmm import KmmConfigError
+from kmm.emu import testing as T
 
 PAGE = 4096
 BASE = 0x7F0000000000
@@ -38,9 +39,9 @@ def va(i):
 
 def mm_on(m, cpus):
     """A new mm loaded on each CPU of cpus (switch_mm on each)."""
-    mm = m._tlb_new_mm()
+    mm = T.tlb_new_mm(m)
     for c in cpus:
-        m._tlb_switch_mm(c, mm)
+        T.tlb_switch_mm(m, c, mm)
     return mm
 
 
@@ -51,7 +52,7 @@ def test_boot_state():
     next_asid 1, other slots unused; perf counting starts after boot."""
     m = machine(4)
     for c in range(4):
-        s = m._tlb_state(c)
+        s = T.tlb_cpu_state(m, c)
         assert s["loaded_mm"] is None and s["loaded_mm_asid"] == 0 and s["next_asid"] == 1
         assert s["ctxs"] == [(1, 0)] + [(0, 0)] * 5
         assert s["pcid"] == 1 and s["cr3"] == 1 and not s["is_lazy"]
@@ -64,26 +65,26 @@ def test_boot_state():
 def test_init_new_context_ids():
     """last_mm_ctx_id starts at 1 (init_mm's): new mms get 2, 3, ...; tlb_gen 0."""
     m = machine(2)
-    mms = [m._tlb_new_mm() for _ in range(3)]
-    assert [m._tlb_mm_state(x)["ctx_id"] for x in mms] == [2, 3, 4]
-    assert all(m._tlb_mm_state(x)["tlb_gen"] == 0 for x in mms)
-    assert m._tlb_mm_state(None)["ctx_id"] == 1
+    mms = [T.tlb_new_mm(m) for _ in range(3)]
+    assert [T.tlb_mm_state(m, x)["ctx_id"] for x in mms] == [2, 3, 4]
+    assert all(T.tlb_mm_state(m, x)["tlb_gen"] == 0 for x in mms)
+    assert T.tlb_mm_state(m, None)["ctx_id"] == 1
 
 
 def test_switch_mm_cpumask():
     """switch_mm_irqs_off clears the CPU from the previous mm's mask and sets
     it in the next one's (init_mm's mask is never used)."""
     m = machine(4)
-    a, b = m._tlb_new_mm(), m._tlb_new_mm()
-    m._tlb_switch_mm(1, a)
-    m._tlb_switch_mm(2, a)
-    assert m._tlb_mm_state(a)["cpumask"] == [1, 2]
-    m._tlb_switch_mm(1, b)
-    assert m._tlb_mm_state(a)["cpumask"] == [2]
-    assert m._tlb_mm_state(b)["cpumask"] == [1]
-    m._tlb_switch_mm(2, None)
-    assert m._tlb_mm_state(a)["cpumask"] == []
-    assert m._tlb_mm_state(None)["cpumask"] == []
+    a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
+    T.tlb_switch_mm(m, 1, a)
+    T.tlb_switch_mm(m, 2, a)
+    assert T.tlb_mm_state(m, a)["cpumask"] == [1, 2]
+    T.tlb_switch_mm(m, 1, b)
+    assert T.tlb_mm_state(m, a)["cpumask"] == [2]
+    assert T.tlb_mm_state(m, b)["cpumask"] == [1]
+    T.tlb_switch_mm(m, 2, None)
+    assert T.tlb_mm_state(m, a)["cpumask"] == []
+    assert T.tlb_mm_state(m, None)["cpumask"] == []
     assert m.nr_tlb_warnings == 0
 
 
@@ -99,22 +100,22 @@ def test_batch_flush_16_cpus():
     m = machine(16)
     mm = mm_on(m, range(16))
     for c in range(16):
-        m._tlb_fill(c, va(0), 1000 + c)
+        T.tlb_fill(m, c, va(0), 1000 + c)
     before = tlbstat(m)
     for i in range(32):
         m._tlb_batch_add(0, mm, va(i))
-    assert m._tlb_mm_state(mm)["tlb_gen"] == 32
-    assert m._tlb_batch_cpus(0) == list(range(16))
+    assert T.tlb_mm_state(m, mm)["tlb_gen"] == 32
+    assert T.tlb_batch_cpus(m, 0) == list(range(16))
     m._tlb_batch_flush(0)
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 15,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
     assert m.vm_events_per_cpu("nr_tlb_remote_flush_received") == [0] + [1] * 15
-    assert m._tlb_batch_cpus(0) == []
+    assert T.tlb_batch_cpus(m, 0) == []
     for c in range(16):
-        s = m._tlb_state(c)
+        s = T.tlb_cpu_state(m, c)
         assert s["ctxs"][s["loaded_mm_asid"]][1] == 32
-        assert m._tlb_probe(c, va(0)) is None
+        assert T.tlb_probe(m, c, va(0)) is None
     assert m.nr_tlb_warnings == 0
 
 
@@ -127,8 +128,8 @@ def test_batch_flush_skips_lazy_cpu():
     m = machine(16)
     mm = mm_on(m, range(16))
     for c in range(16):
-        m._tlb_fill(c, va(0), 1000 + c)
-    m._tlb_enter_lazy(5)
+        T.tlb_fill(m, c, va(0), 1000 + c)
+    T.tlb_enter_lazy(m, 5)
     before = tlbstat(m)
     for i in range(32):
         m._tlb_batch_add(0, mm, va(i))
@@ -138,15 +139,15 @@ def test_batch_flush_skips_lazy_cpu():
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 14,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
     assert m.vm_events_per_cpu("nr_tlb_remote_flush_received")[5] == 0
-    s = m._tlb_state(5)
+    s = T.tlb_cpu_state(m, 5)
     assert s["is_lazy"] and s["loaded_mm"] == mm and s["ctxs"][s["loaded_mm_asid"]][1] == 0
-    assert m._tlb_probe(5, va(0)) == 1005            # stale but unused while lazy
-    assert 5 in m._tlb_mm_state(mm)["cpumask"]
+    assert T.tlb_probe(m, 5, va(0)) == 1005            # stale but unused while lazy
+    assert 5 in T.tlb_mm_state(m, mm)["cpumask"]
     flushes = m.perf(cpu=5)["tlb_flush.dtlb_thread"]
-    m._tlb_switch_mm(5, mm)                          # back from the kernel thread
-    s = m._tlb_state(5)
+    T.tlb_switch_mm(m, 5, mm)                          # back from the kernel thread
+    s = T.tlb_cpu_state(m, 5)
     assert not s["is_lazy"] and s["ctxs"][s["loaded_mm_asid"]][1] == 32
-    assert m._tlb_probe(5, va(0)) is None
+    assert T.tlb_probe(m, 5, va(0)) is None
     assert m.perf(cpu=5)["tlb_flush.dtlb_thread"] == flushes + 1
     assert tlbstat(m) == after
 
@@ -155,18 +156,18 @@ def test_lazy_cpu_up_to_date_switch_back_is_free():
     """A lazy CPU whose generation did not move returns without touching CR3."""
     m = machine(2)
     mm = mm_on(m, [1])
-    m._tlb_fill(1, va(3), 77)
-    m._tlb_enter_lazy(1)
+    T.tlb_fill(m, 1, va(3), 77)
+    T.tlb_enter_lazy(m, 1)
     p = m.perf(cpu=1)
-    m._tlb_switch_mm(1, mm)
+    T.tlb_switch_mm(m, 1, mm)
     assert m.perf(cpu=1) == p
-    assert m._tlb_probe(1, va(3)) == 77
+    assert T.tlb_probe(m, 1, va(3)) == 77
 
 
 def test_enter_lazy_on_init_mm_is_noop():
     m = machine(2)
-    m._tlb_enter_lazy(1)
-    assert not m._tlb_state(1)["is_lazy"]
+    T.tlb_enter_lazy(m, 1)
+    assert not T.tlb_cpu_state(m, 1)["is_lazy"]
 
 
 def test_freed_tables_reaches_lazy_cpu():
@@ -175,29 +176,29 @@ def test_freed_tables_reaches_lazy_cpu():
     then switches to init_mm instead of flushing (leaving the mm's mask)."""
     m = machine(16)
     mm = mm_on(m, range(16))
-    m._tlb_enter_lazy(5)
+    T.tlb_enter_lazy(m, 5)
     before = tlbstat(m)
-    m._tlb_flush_mm(0, mm)
+    T.tlb_flush_mm(m, 0, mm)
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 15,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
-    s = m._tlb_state(5)
+    s = T.tlb_cpu_state(m, 5)
     assert s["loaded_mm"] is None and not s["is_lazy"]
-    assert m._tlb_mm_state(mm)["cpumask"] == [c for c in range(16) if c != 5]
+    assert T.tlb_mm_state(m, mm)["cpumask"] == [c for c in range(16) if c != 5]
 
 
 def test_freed_tables_range_reaches_lazy_cpu():
     m = machine(4)
     mm = mm_on(m, range(4))
-    m._tlb_enter_lazy(2)
+    T.tlb_enter_lazy(m, 2)
     before = tlbstat(m)
-    m._tlb_flush_mm_range(0, mm, va(0), va(2), freed_tables=True)
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(2), freed_tables=True)
     d = delta(before, tlbstat(m))
     assert d["nr_tlb_remote_flush_received"] == 3
-    assert m._tlb_state(2)["loaded_mm"] is None
+    assert T.tlb_cpu_state(m, 2)["loaded_mm"] is None
     before = tlbstat(m)
-    m._tlb_enter_lazy(3)
-    m._tlb_flush_mm_range(0, mm, va(0), va(2), freed_tables=False)
+    T.tlb_enter_lazy(m, 3)
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(2), freed_tables=False)
     assert delta(before, tlbstat(m))["nr_tlb_remote_flush_received"] == 1   # CPU 1 only
 
 
@@ -206,12 +207,12 @@ def test_batch_flush_remote_on_other_mm_counts_receipt_only():
     mm since is still IPI'd (mm NULL: no early return on f->mm), counts the
     receipt, finds its loaded mm up to date and flushes nothing."""
     m = machine(2)
-    a, b = m._tlb_new_mm(), m._tlb_new_mm()
-    m._tlb_switch_mm(0, a)
-    m._tlb_switch_mm(1, a)
+    a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
+    T.tlb_switch_mm(m, 0, a)
+    T.tlb_switch_mm(m, 1, a)
     m._tlb_batch_add(0, a, va(0))
-    m._tlb_switch_mm(1, b)
-    m._tlb_fill(1, va(9), 99)
+    T.tlb_switch_mm(m, 1, b)
+    T.tlb_fill(m, 1, va(9), 99)
     p1 = m.perf(cpu=1)
     before = tlbstat(m)
     m._tlb_batch_flush(0)
@@ -219,7 +220,7 @@ def test_batch_flush_remote_on_other_mm_counts_receipt_only():
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 1,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
     assert m.perf(cpu=1) == p1
-    assert m._tlb_probe(1, va(9)) == 99
+    assert T.tlb_probe(m, 1, va(9)) == 99
 
 
 def test_batch_local_only():
@@ -245,11 +246,11 @@ def test_batch_ro_fold_and_clear():
     a, b = mm_on(m, [0, 1]), mm_on(m, [2, 3])
     m._tlb_batch_add(0, a, va(0), ro=True)
     m._tlb_batch_add(0, b, va(0))
-    assert m._tlb_batch_cpus(0, ro=True) == [0, 1]
-    assert m._tlb_batch_cpus(0) == [2, 3]
+    assert T.tlb_batch_cpus(m, 0, ro=True) == [0, 1]
+    assert T.tlb_batch_cpus(m, 0) == [2, 3]
     m._tlb_batch_fold_ro(0)
-    assert m._tlb_batch_cpus(0) == [0, 1, 2, 3]
-    assert m._tlb_batch_cpus(0, ro=True) == []
+    assert T.tlb_batch_cpus(m, 0) == [0, 1, 2, 3]
+    assert T.tlb_batch_cpus(m, 0, ro=True) == []
     before = tlbstat(m)
     m._tlb_batch_flush(0)
     assert delta(before, tlbstat(m))["nr_tlb_remote_flush_received"] == 3
@@ -259,10 +260,10 @@ def test_should_defer():
     """arch_tlbbatch_should_defer: some CPU other than this one in mm_cpumask."""
     m = machine(4)
     mm = mm_on(m, [0])
-    assert not m._tlb_should_defer(0, mm)
-    assert m._tlb_should_defer(1, mm)
-    m._tlb_switch_mm(1, mm)
-    assert m._tlb_should_defer(0, mm)
+    assert not T.tlb_should_defer(m, 0, mm)
+    assert T.tlb_should_defer(m, 1, mm)
+    T.tlb_switch_mm(m, 1, mm)
+    assert T.tlb_should_defer(m, 0, mm)
 
 
 # -- flush_tlb_mm_range -------------------------------------------------------------
@@ -274,18 +275,18 @@ def test_ceiling_33_pages_ranged_34_full():
     m = machine(4)
     mm = mm_on(m, [0])
     before, p = tlbstat(m), m.perf()
-    m._tlb_flush_mm_range(0, mm, va(0), va(33))
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(33))
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 0, "nr_tlb_remote_flush_received": 0,
         "nr_tlb_local_flush_all": 0, "nr_tlb_local_flush_one": 33}
     assert all(v == 33 for k, v in delta(p, m.perf()).items() if k in FLUSH_EVENTS)
     before, p = tlbstat(m), m.perf()
-    m._tlb_flush_mm_range(0, mm, va(0), va(34))
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(34))
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 0, "nr_tlb_remote_flush_received": 0,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
     assert all(v == 1 for k, v in delta(p, m.perf()).items() if k in FLUSH_EVENTS)
-    assert m._tlb_mm_state(mm)["tlb_gen"] == 2
+    assert T.tlb_mm_state(m, mm)["tlb_gen"] == 2
 
 
 def test_extra_gen_bump_turns_ranged_flush_full():
@@ -293,9 +294,9 @@ def test_extra_gen_bump_turns_ranged_flush_full():
     flush's new_tlb_gen = local + 2, so flush_tlb_func flushes fully."""
     m = machine(2)
     mm = mm_on(m, [0])
-    m._tlb_inc_gen(mm)
+    T.tlb_inc_gen(m, mm)
     before = tlbstat(m)
-    m._tlb_flush_mm_range(0, mm, va(0), va(1))
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(1))
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 0, "nr_tlb_remote_flush_received": 0,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
@@ -309,62 +310,62 @@ def test_ranged_flush_remote_and_partial():
     mm = mm_on(m, [0, 1])
     for c in (0, 1):
         for i in range(3):
-            m._tlb_fill(c, va(i), 10 * c + i)
+            T.tlb_fill(m, c, va(i), 10 * c + i)
     before = tlbstat(m)
-    m._tlb_flush_mm_range(0, mm, va(0), va(2))
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(2))
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 1,
         "nr_tlb_local_flush_all": 0, "nr_tlb_local_flush_one": 2}
     for c in (0, 1):
-        assert m._tlb_lookup(c, va(0)) is None and m._tlb_lookup(c, va(1)) is None
-        assert m._tlb_lookup(c, va(2)) == 10 * c + 2
+        assert T.tlb_lookup(m, c, va(0)) is None and T.tlb_lookup(m, c, va(1)) is None
+        assert T.tlb_lookup(m, c, va(2)) == 10 * c + 2
 
 
 def test_flush_of_unloaded_mm_only_bumps_gen():
     """No CPU in the mask and not loaded here: only tlb_gen moves; CPU 0,
     which had the mm in another ASID slot, flushes that slot on return."""
     m = machine(2)
-    a, b = m._tlb_new_mm(), m._tlb_new_mm()
-    m._tlb_switch_mm(0, a)
-    m._tlb_fill(0, va(1), 5)
-    m._tlb_switch_mm(0, b)
+    a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
+    T.tlb_switch_mm(m, 0, a)
+    T.tlb_fill(m, 0, va(1), 5)
+    T.tlb_switch_mm(m, 0, b)
     before = tlbstat(m)
-    m._tlb_flush_mm_range(1, a, va(1), va(2))
+    T.tlb_flush_mm_range(m, 1, a, va(1), va(2))
     assert tlbstat(m) == before
-    assert m._tlb_mm_state(a)["tlb_gen"] == 1
-    assert m._tlb_probe(0, va(1), asid=1) == 5       # still in A's slot...
-    m._tlb_switch_mm(0, a)                           # ...until A comes back behind
-    assert m._tlb_state(0)["loaded_mm_asid"] == 1
-    assert m._tlb_lookup(0, va(1)) is None
+    assert T.tlb_mm_state(m, a)["tlb_gen"] == 1
+    assert T.tlb_probe(m, 0, va(1), asid=1) == 5       # still in A's slot...
+    T.tlb_switch_mm(m, 0, a)                           # ...until A comes back behind
+    assert T.tlb_cpu_state(m, 0)["loaded_mm_asid"] == 1
+    assert T.tlb_lookup(m, 0, va(1)) is None
 
 
 def test_flushed_translation_misses():
     m = machine(1)
     mm = mm_on(m, [0])
-    m._tlb_fill(0, va(7), 42)
-    m._tlb_fill(0, va(8), 43)
-    assert m._tlb_lookup(0, va(7)) == 42
-    m._tlb_flush_mm_range(0, mm, va(7), va(8))
-    assert m._tlb_lookup(0, va(7)) is None
-    assert m._tlb_lookup(0, va(8)) == 43
+    T.tlb_fill(m, 0, va(7), 42)
+    T.tlb_fill(m, 0, va(8), 43)
+    assert T.tlb_lookup(m, 0, va(7)) == 42
+    T.tlb_flush_mm_range(m, 0, mm, va(7), va(8))
+    assert T.tlb_lookup(m, 0, va(7)) is None
+    assert T.tlb_lookup(m, 0, va(8)) == 43
 
 
 def test_flush_tlb_all():
     """flush_tlb_all: one remote_flush, a receipt on every CPU (the
     initiator's too), one INVPCID per CPU; every ASID slot is emptied."""
     m = machine(4)
-    a, b = mm_on(m, range(4)), m._tlb_new_mm()
+    a, b = mm_on(m, range(4)), T.tlb_new_mm(m)
     for c in range(4):
-        m._tlb_fill(c, va(0), c)
-    m._tlb_switch_mm(0, b)
-    m._tlb_fill(0, va(0), 50)
+        T.tlb_fill(m, c, va(0), c)
+    T.tlb_switch_mm(m, 0, b)
+    T.tlb_fill(m, 0, va(0), 50)
     before, p = tlbstat(m), m.perf()
-    m._tlb_flush_all(0)
+    T.tlb_flush_all(m, 0)
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 4,
         "nr_tlb_local_flush_all": 0, "nr_tlb_local_flush_one": 0}
     assert all(v == 4 for k, v in delta(p, m.perf()).items() if k in FLUSH_EVENTS)
-    assert all(m._tlb_nr_cached(c) == 0 for c in range(4))
+    assert all(T.tlb_nr_cached(m, c) == 0 for c in range(4))
 
 
 def test_debug_tlbflush_off_counts_nothing():
@@ -372,13 +373,13 @@ def test_debug_tlbflush_off_counts_nothing():
     (and /proc/vmstat does not list them); the flushes themselves happen."""
     m = machine(4, kconfig={"CONFIG_DEBUG_TLBFLUSH": False})
     mm = mm_on(m, range(4))
-    m._tlb_fill(1, va(0), 3)
+    T.tlb_fill(m, 1, va(0), 3)
     m._tlb_batch_add(0, mm, va(0))
     m._tlb_batch_flush(0)
-    m._tlb_flush_mm_range(0, mm, va(0), va(3))
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(3))
     assert not set(TLB_EVENTS) & set(m.vmstat())
     assert all(m.vm_events_per_cpu(k) == [0] * 4 for k in TLB_EVENTS)
-    assert m._tlb_probe(1, va(0)) is None
+    assert T.tlb_probe(m, 1, va(0)) is None
 
 
 # -- ASIDs ----------------------------------------------------------------------------
@@ -389,46 +390,46 @@ def test_asid_slots_round_robin_and_reuse():
     NOFLUSH, its translation survives.  F wraps to slot 0 (next_asid 1), G
     evicts A's slot 1 with a flush; A then takes slot 2 with a flush."""
     m = machine(1)
-    mms = [m._tlb_new_mm() for _ in range(7)]
+    mms = [T.tlb_new_mm(m) for _ in range(7)]
     A, B, C, D, E, F, G = mms
-    m._tlb_switch_mm(0, A)
-    m._tlb_fill(0, va(0), 100)
+    T.tlb_switch_mm(m, 0, A)
+    T.tlb_fill(m, 0, va(0), 100)
     for x, slot in ((B, 2), (C, 3), (D, 4), (E, 5)):
-        m._tlb_switch_mm(0, x)
-        assert m._tlb_state(0)["loaded_mm_asid"] == slot
+        T.tlb_switch_mm(m, 0, x)
+        assert T.tlb_cpu_state(m, 0)["loaded_mm_asid"] == slot
     p = m.perf()
-    m._tlb_switch_mm(0, A)
-    assert m._tlb_state(0)["loaded_mm_asid"] == 1
+    T.tlb_switch_mm(m, 0, A)
+    assert T.tlb_cpu_state(m, 0)["loaded_mm_asid"] == 1
     assert m.perf() == p                             # CR3 written with NOFLUSH
-    assert m._tlb_lookup(0, va(0)) == 100
-    m._tlb_switch_mm(0, F)
-    s = m._tlb_state(0)
+    assert T.tlb_lookup(m, 0, va(0)) == 100
+    T.tlb_switch_mm(m, 0, F)
+    s = T.tlb_cpu_state(m, 0)
     assert s["loaded_mm_asid"] == 0 and s["next_asid"] == 1
-    assert m._tlb_probe(0, va(0), asid=1) == 100
-    m._tlb_switch_mm(0, G)
-    s = m._tlb_state(0)
+    assert T.tlb_probe(m, 0, va(0), asid=1) == 100
+    T.tlb_switch_mm(m, 0, G)
+    s = T.tlb_cpu_state(m, 0)
     assert s["loaded_mm_asid"] == 1 and s["pcid"] == 2
-    assert m._tlb_probe(0, va(0), asid=1) is None    # A's entries flushed with the slot
-    m._tlb_switch_mm(0, A)
-    s = m._tlb_state(0)
+    assert T.tlb_probe(m, 0, va(0), asid=1) is None    # A's entries flushed with the slot
+    T.tlb_switch_mm(m, 0, A)
+    s = T.tlb_cpu_state(m, 0)
     assert s["loaded_mm_asid"] == 2 and s["next_asid"] == 3
-    assert [ctx for ctx, _ in s["ctxs"]] == [m._tlb_mm_state(x)["ctx_id"] for x in (F, G, A, C, D, E)]
-    assert m._tlb_lookup(0, va(0)) is None
+    assert [ctx for ctx, _ in s["ctxs"]] == [T.tlb_mm_state(m, x)["ctx_id"] for x in (F, G, A, C, D, E)]
+    assert T.tlb_lookup(m, 0, va(0)) is None
     assert m.nr_tlb_warnings == 0
 
 
 def test_other_asid_entries_survive_switch():
     m = machine(1)
-    a, b = m._tlb_new_mm(), m._tlb_new_mm()
-    m._tlb_switch_mm(0, a)
-    m._tlb_fill(0, va(0), 11)
-    m._tlb_switch_mm(0, b)
-    assert m._tlb_lookup(0, va(0)) is None           # B's PCID has nothing
-    assert m._tlb_probe(0, va(0), asid=1) == 11      # A's slot kept its entry
-    m._tlb_fill(0, va(0), 22)
-    m._tlb_switch_mm(0, a)
-    assert m._tlb_lookup(0, va(0)) == 11
-    assert m._tlb_probe(0, va(0), asid=2) == 22
+    a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
+    T.tlb_switch_mm(m, 0, a)
+    T.tlb_fill(m, 0, va(0), 11)
+    T.tlb_switch_mm(m, 0, b)
+    assert T.tlb_lookup(m, 0, va(0)) is None           # B's PCID has nothing
+    assert T.tlb_probe(m, 0, va(0), asid=1) == 11      # A's slot kept its entry
+    T.tlb_fill(m, 0, va(0), 22)
+    T.tlb_switch_mm(m, 0, a)
+    assert T.tlb_lookup(m, 0, va(0)) == 11
+    assert T.tlb_probe(m, 0, va(0), asid=2) == 22
 
 
 # -- the hardware and its perf events ----------------------------------------------------
@@ -442,18 +443,18 @@ def test_perf_stlb_hit_is_not_a_dtlb_miss():
     mm_on(m, [0])
     vpns = [0, 16, 32, 48, 64]
     for v in vpns:
-        m._tlb_fill(0, v * PAGE, 500 + v)
+        T.tlb_fill(m, 0, v * PAGE, 500 + v)
     m.perf_reset()
-    assert m._tlb_lookup(0, 0) == 500
+    assert T.tlb_lookup(m, 0, 0) == 500
     p = m.perf()
     assert p["dTLB-loads"] == 1 and p["dtlb_load_misses.stlb_hit"] == 1 and p["dTLB-load-misses"] == 0
-    assert m._tlb_lookup(0, 0) == 500                # now in the dTLB
+    assert T.tlb_lookup(m, 0, 0) == 500                # now in the dTLB
     p = m.perf()
     assert p["dTLB-loads"] == 2 and p["dtlb_load_misses.stlb_hit"] == 1
-    assert m._tlb_lookup(0, 1000 * PAGE) is None
+    assert T.tlb_lookup(m, 0, 1000 * PAGE) is None
     assert m.perf()["dTLB-load-misses"] == 1
-    assert m._tlb_lookup(0, 1001 * PAGE, write=True) is None
-    assert m._tlb_lookup(0, 16 * PAGE, write=True) == 516   # evicted from the dTLB by vpn 0's refill
+    assert T.tlb_lookup(m, 0, 1001 * PAGE, write=True) is None
+    assert T.tlb_lookup(m, 0, 16 * PAGE, write=True) == 516   # evicted from the dTLB by vpn 0's refill
     p = m.perf()
     assert p["dTLB-stores"] == 2 and p["dTLB-store-misses"] == 1 and p["dtlb_store_misses.stlb_hit"] == 1
     assert p["dTLB-loads"] == 3
@@ -464,40 +465,40 @@ def test_perf_flush_events():
     """One count per INVLPG, per INVPCID and per flushing CR3 write, in all
     three flush events; a NOFLUSH CR3 write counts nothing."""
     m = machine(2)
-    a, b = m._tlb_new_mm(), m._tlb_new_mm()
+    a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
     m.perf_reset()
-    m._tlb_switch_mm(0, a)                           # new slot: flushing CR3 write
+    T.tlb_switch_mm(m, 0, a)                           # new slot: flushing CR3 write
     assert all(m.perf()[k] == 1 for k in FLUSH_EVENTS)
-    m._tlb_switch_mm(0, b)
-    m._tlb_switch_mm(0, a)                           # slot up to date: NOFLUSH
+    T.tlb_switch_mm(m, 0, b)
+    T.tlb_switch_mm(m, 0, a)                           # slot up to date: NOFLUSH
     assert all(m.perf()[k] == 2 for k in FLUSH_EVENTS)
-    m._tlb_invlpg(0, va(0))                          # counts even if nothing was cached
-    m._tlb_flush_local(0)
+    T.tlb_invlpg(m, 0, va(0))                          # counts even if nothing was cached
+    T.tlb_flush_local(m, 0)
     assert all(m.perf()[k] == 4 for k in FLUSH_EVENTS)
     assert all(m.perf(cpu=1)[k] == 0 for k in FLUSH_EVENTS)
 
 
 def test_invlpg_is_per_pcid():
     m = machine(1)
-    a, b = m._tlb_new_mm(), m._tlb_new_mm()
-    m._tlb_switch_mm(0, a)
-    m._tlb_fill(0, va(0), 1)
-    m._tlb_switch_mm(0, b)
-    m._tlb_fill(0, va(0), 2)
-    m._tlb_invlpg(0, va(0))
-    assert m._tlb_probe(0, va(0)) is None
-    assert m._tlb_probe(0, va(0), asid=1) == 1
+    a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
+    T.tlb_switch_mm(m, 0, a)
+    T.tlb_fill(m, 0, va(0), 1)
+    T.tlb_switch_mm(m, 0, b)
+    T.tlb_fill(m, 0, va(0), 2)
+    T.tlb_invlpg(m, 0, va(0))
+    assert T.tlb_probe(m, 0, va(0)) is None
+    assert T.tlb_probe(m, 0, va(0), asid=1) == 1
 
 
 def test_refill_updates_in_place():
     m = machine(1)
     mm_on(m, [0])
-    m._tlb_fill(0, va(0), 1)
-    m._tlb_fill(0, va(0), 2, writable=False)
-    assert m._tlb_lookup(0, va(0)) == 2
-    assert m._tlb_nr_cached(0) == 1
-    m._tlb_invlpg(0, va(0))
-    assert m._tlb_lookup(0, va(0)) is None
+    T.tlb_fill(m, 0, va(0), 1)
+    T.tlb_fill(m, 0, va(0), 2, writable=False)
+    assert T.tlb_lookup(m, 0, va(0)) == 2
+    assert T.tlb_nr_cached(m, 0) == 1
+    T.tlb_invlpg(m, 0, va(0))
+    assert T.tlb_lookup(m, 0, va(0)) is None
 
 
 def test_setassoc_capacity():
@@ -505,9 +506,9 @@ def test_setassoc_capacity():
     m = machine(1)
     mm_on(m, [0])
     for i in range(5000):
-        m._tlb_fill(0, va(i), i)
-    assert 1536 <= m._tlb_nr_cached(0) <= 1536 + 64
-    assert m._tlb_lookup(0, va(4999)) == 4999
+        T.tlb_fill(m, 0, va(i), i)
+    assert 1536 <= T.tlb_nr_cached(m, 0) <= 1536 + 64
+    assert T.tlb_lookup(m, 0, va(4999)) == 4999
 
 
 def test_custom_sizes():
@@ -515,8 +516,8 @@ def test_custom_sizes():
     assert m.tlb == {"dtlb": (8, 2), "stlb": (16, 4)}
     mm_on(m, [0])
     for i in range(100):
-        m._tlb_fill(0, va(i), i)
-    assert m._tlb_nr_cached(0) <= 24
+        T.tlb_fill(m, 0, va(i), i)
+    assert T.tlb_nr_cached(m, 0) <= 24
 
 
 def test_unbounded_keeps_everything_until_flushed():
@@ -524,18 +525,18 @@ def test_unbounded_keeps_everything_until_flushed():
     assert m.tlb == "unbounded"
     mm = mm_on(m, [0])
     for i in range(5000):
-        m._tlb_fill(0, va(i), i)
-    assert m._tlb_nr_cached(0) == 5000
+        T.tlb_fill(m, 0, va(i), i)
+    assert T.tlb_nr_cached(m, 0) == 5000
     m.perf_reset()
-    assert all(m._tlb_lookup(0, va(i)) == i for i in range(0, 5000, 7))
+    assert all(T.tlb_lookup(m, 0, va(i)) == i for i in range(0, 5000, 7))
     assert m.perf()["dTLB-load-misses"] == 0
-    m._tlb_invlpg(0, va(10))
-    assert m._tlb_lookup(0, va(10)) is None and m._tlb_nr_cached(0) == 4999
-    assert all(m._tlb_lookup(0, va(i)) == i for i in range(11, 5000, 13))
-    m._tlb_flush_mm_range(0, mm, va(0), va(33))
-    assert m._tlb_nr_cached(0) == 4999 - 32
-    m._tlb_flush_local(0)
-    assert m._tlb_nr_cached(0) == 0
+    T.tlb_invlpg(m, 0, va(10))
+    assert T.tlb_lookup(m, 0, va(10)) is None and T.tlb_nr_cached(m, 0) == 4999
+    assert all(T.tlb_lookup(m, 0, va(i)) == i for i in range(11, 5000, 13))
+    T.tlb_flush_mm_range(m, 0, mm, va(0), va(33))
+    assert T.tlb_nr_cached(m, 0) == 4999 - 32
+    T.tlb_flush_local(m, 0)
+    assert T.tlb_nr_cached(m, 0) == 0
 
 
 def test_unbounded_invalidations_keep_the_rest_reachable():
@@ -546,19 +547,19 @@ def test_unbounded_invalidations_keep_the_rest_reachable():
     mm_on(m, [0])
     n = 6000
     for i in range(n):
-        m._tlb_fill(0, va(i), i)
+        T.tlb_fill(m, 0, va(i), i)
     gone = set(range(0, n, 3)) | set(range(0, n, 7))
     for i in sorted(gone):
-        m._tlb_invlpg(0, va(i))
-    assert m._tlb_nr_cached(0) == n - len(gone)
-    assert all(m._tlb_probe(0, va(i)) == (None if i in gone else i) for i in range(n))
+        T.tlb_invlpg(m, 0, va(i))
+    assert T.tlb_nr_cached(m, 0) == n - len(gone)
+    assert all(T.tlb_probe(m, 0, va(i)) == (None if i in gone else i) for i in range(n))
     for i in range(0, n, 3):                         # refill a third, then drop others
-        m._tlb_fill(0, va(i), i + n)
+        T.tlb_fill(m, 0, va(i), i + n)
     for i in range(1, n, 5):
-        m._tlb_invlpg(0, va(i))
+        T.tlb_invlpg(m, 0, va(i))
     for i in range(n):
         want = i + n if i % 3 == 0 and i % 5 != 1 else (None if i in gone or i % 5 == 1 else i)
-        assert m._tlb_probe(0, va(i)) == want, i
+        assert T.tlb_probe(m, 0, va(i)) == want, i
 
 
 # -- configuration and argument checks ---------------------------------------------------
@@ -580,36 +581,36 @@ def test_tlb_config_refused(tlb, msg):
 
 def test_api_arguments_checked():
     m = machine(2)
-    mm = m._tlb_new_mm()
+    mm = T.tlb_new_mm(m)
     bad = [
-        lambda: m._tlb_switch_mm(2, mm),
-        lambda: m._tlb_switch_mm(-1, mm),
-        lambda: m._tlb_switch_mm(0, 1),
-        lambda: m._tlb_switch_mm(0, True),
-        lambda: m._tlb_switch_mm(0, "x"),
-        lambda: m._tlb_fill(0, -1, 1),
-        lambda: m._tlb_fill(0, 1 << 47, 1),
-        lambda: m._tlb_fill(0, 0, 1 << 40),
-        lambda: m._tlb_fill(0, 0, -1),
-        lambda: m._tlb_lookup(5, 0),
-        lambda: m._tlb_flush_mm_range(0, None, 0, PAGE),
-        lambda: m._tlb_flush_mm_range(0, mm, 2 * PAGE, PAGE),
-        lambda: m._tlb_flush_mm_range(0, mm, 0, PAGE, stride_shift=5),
-        lambda: m._tlb_flush_mm(0, None),
+        lambda: T.tlb_switch_mm(m, 2, mm),
+        lambda: T.tlb_switch_mm(m, -1, mm),
+        lambda: T.tlb_switch_mm(m, 0, 1),
+        lambda: T.tlb_switch_mm(m, 0, True),
+        lambda: T.tlb_switch_mm(m, 0, "x"),
+        lambda: T.tlb_fill(m, 0, -1, 1),
+        lambda: T.tlb_fill(m, 0, 1 << 47, 1),
+        lambda: T.tlb_fill(m, 0, 0, 1 << 40),
+        lambda: T.tlb_fill(m, 0, 0, -1),
+        lambda: T.tlb_lookup(m, 5, 0),
+        lambda: T.tlb_flush_mm_range(m, 0, None, 0, PAGE),
+        lambda: T.tlb_flush_mm_range(m, 0, mm, 2 * PAGE, PAGE),
+        lambda: T.tlb_flush_mm_range(m, 0, mm, 0, PAGE, stride_shift=5),
+        lambda: T.tlb_flush_mm(m, 0, None),
         lambda: m._tlb_batch_add(0, None, 0),
         lambda: m._tlb_batch_add(0, mm, -5),
-        lambda: m._tlb_probe(0, 0, asid=6),
-        lambda: m._tlb_nr_cached(0, asid=-1),
-        lambda: m._tlb_inc_gen(None),
+        lambda: T.tlb_probe(m, 0, 0, asid=6),
+        lambda: T.tlb_nr_cached(m, 0, asid=-1),
+        lambda: T.tlb_inc_gen(m, None),
         lambda: m.perf(cpu=2),
         lambda: m.perf(cpu="0"),
-        lambda: m._bench_tlb(-1),
+        lambda: T.bench_tlb(m, -1),
     ]
     for f in bad:
         with pytest.raises(KmmConfigError):
             f()
-    m._tlb_flush_mm_range(0, mm, 0, None)            # end=None is TLB_FLUSH_ALL
-    assert m._tlb_mm_state(mm)["tlb_gen"] == 1
+    T.tlb_flush_mm_range(m, 0, mm, 0, None)            # end=None is TLB_FLUSH_ALL
+    assert T.tlb_mm_state(m, mm)["tlb_gen"] == 1
 
 
 def test_machines_are_independent():
@@ -633,8 +634,8 @@ def run_ops(tlb, ops):
     "fill" caches a unique token as the pfn, remembering (mm, page, epoch);
     a flush covering (mm, page) bumps its epoch when it returns."""
     m = kmm.Machine([{"cpus": NCPU, "mem": "4M"}], tlb=tlb, kconfig={"CONFIG_DEBUG_VM": True})
-    mms = [m._tlb_new_mm() for _ in range(NMM)]
-    by_ctx = {m._tlb_mm_state(x)["ctx_id"]: x for x in mms}
+    mms = [T.tlb_new_mm(m) for _ in range(NMM)]
+    by_ctx = {T.tlb_mm_state(m, x)["ctx_id"]: x for x in mms}
     epoch = {}
     tokens = {}
 
@@ -649,23 +650,23 @@ def run_ops(tlb, ops):
     for op in ops:
         kind = op[0]
         if kind == "switch":
-            m._tlb_switch_mm(op[1], None if op[2] < 0 else mms[op[2]])
+            T.tlb_switch_mm(m, op[1], None if op[2] < 0 else mms[op[2]])
         elif kind == "lazy":
-            m._tlb_enter_lazy(op[1])
+            T.tlb_enter_lazy(m, op[1])
         elif kind == "fill":
             cpu, page = op[1], op[2]
             pfn = len(tokens) + 1
-            mm = m._tlb_state(cpu)["loaded_mm"]
+            mm = T.tlb_cpu_state(m, cpu)["loaded_mm"]
             tokens[pfn] = (mm, page, epoch.get((mm, page), 0))
-            m._tlb_fill(cpu, va(page), pfn)
+            T.tlb_fill(m, cpu, va(page), pfn)
         elif kind == "touch":
-            m._tlb_lookup(op[1], va(op[2]), op[3])
+            T.tlb_lookup(m, op[1], va(op[2]), op[3])
         elif kind == "range":
             cpu, mm, page, n, freed = op[1:]
-            m._tlb_flush_mm_range(cpu, mms[mm], va(page), va(page + n), freed_tables=freed)
+            T.tlb_flush_mm_range(m, cpu, mms[mm], va(page), va(page + n), freed_tables=freed)
             covered(mm, range(NPAGE) if n > 33 else range(page, min(page + n, NPAGE)))
         elif kind == "flush_mm":
-            m._tlb_flush_mm(op[1], mms[op[2]])
+            T.tlb_flush_mm(m, op[1], mms[op[2]])
             covered(op[2], range(NPAGE))
         elif kind == "batch":
             cpu, entries = op[1], op[2]
@@ -675,26 +676,26 @@ def run_ops(tlb, ops):
             for mm, page in entries:
                 covered(mm, [page])
         elif kind == "inc_gen":
-            m._tlb_inc_gen(mms[op[1]])
+            T.tlb_inc_gen(m, mms[op[1]])
         elif kind == "invlpg":
-            m._tlb_invlpg(op[1], va(op[2]))
+            T.tlb_invlpg(m, op[1], va(op[2]))
         elif kind == "flush_local":
-            m._tlb_flush_local(op[1])
+            T.tlb_flush_local(m, op[1])
 
         for cpu in range(NCPU):
-            s = m._tlb_state(cpu)
+            s = T.tlb_cpu_state(m, cpu)
             assert s["pcid"] == s["loaded_mm_asid"] + 1, (op, s)
             if s["loaded_mm"] is not None and not s["is_lazy"]:
                 mm = s["loaded_mm"]
                 for page in range(NPAGE):
-                    pfn = m._tlb_probe(cpu, va(page))
+                    pfn = T.tlb_probe(m, cpu, va(page))
                     assert pfn is None or fresh(pfn, mms.index(mm), page), (op, cpu, page, tokens[pfn])
             for asid, (ctx, gen) in enumerate(s["ctxs"]):
                 mm = by_ctx.get(ctx)
-                if mm is None or gen != m._tlb_mm_state(mm)["tlb_gen"]:
+                if mm is None or gen != T.tlb_mm_state(m, mm)["tlb_gen"]:
                     continue
                 for page in range(NPAGE):
-                    pfn = m._tlb_probe(cpu, va(page), asid=asid)
+                    pfn = T.tlb_probe(m, cpu, va(page), asid=asid)
                     assert pfn is None or fresh(pfn, mms.index(mm), page), (op, cpu, asid, page)
     assert m.nr_tlb_warnings == 0
 

@@ -5,6 +5,7 @@ import pytest
 
 import kmm
 from kmm import KmmConfigError, KmmStateError
+from kmm.emu import testing as T
 
 PAGE = 4096
 
@@ -76,7 +77,7 @@ def test_truncate_flushes_through_the_zap_and_passes_the_points():
         seen.append(point)
         assert f.cached_pfn(3) is not None           # still in the page cache
         assert p.pte(a + 3 * PAGE) is None           # but mapped nowhere
-        assert all(m._tlb_probe(c, a + 3 * PAGE) is None for c in range(4))
+        assert all(T.tlb_probe(m, c, a + 3 * PAGE) is None for c in range(4))
 
     v0 = m.vmstat()
     with m.interleave({"truncate_pagecache:unmapped": at_truncate,

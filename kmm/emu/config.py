@@ -102,6 +102,14 @@ def _bool(key, v):
     raise KmmConfigError(f"{key}: {v!r} is not a boolean; accepted: true/false, y/n, 1/0")
 
 
+def check_whole(what, v, lo, hi):
+    """An argument of the Python API that must be a whole number in lo..hi
+    (not a bool, not a float, not a string), else KmmConfigError."""
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise KmmConfigError(f"{what}: {v!r}; accepted: a whole number in {lo}..{hi}")
+    return v
+
+
 def _int(key, v, lo, hi):
     if isinstance(v, str):
         try:

@@ -22,14 +22,16 @@ import time as _time
 from kmm.linux.include_.kmm.machine cimport kmm_machine, KMM
 from kmm.linux.include_.linux.mmzone cimport pglist_data
 from kmm.linux.include_.linux.sched cimport task_struct
-from kmm.emu.hw.mmu cimport cpu_access
+from kmm.emu.access cimport cpu_access_batch
 from kmm.linux.kernel.sched.core cimport context_switch
 from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work
 from kmm.linux.mm.vmscan cimport kswapd_run_once
-from kmm.emu.machine cimport Machine, Process, Thread
+from kmm.emu.machine cimport Machine
+from kmm.emu.process cimport Process, Thread
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT
 
-from kmm.emu.config import KmmConfigError, KmmStateError
+from kmm.emu.access import access_error
+from kmm.emu.config import KmmConfigError
 
 cdef enum:
     TICK_NSEC = 1000000                # HZ=1000
@@ -64,13 +66,9 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
                 budget[t] = 0                  # idle at the barrier for the rest of the tick
                 break
             with nogil:
-                for i in range(n):
-                    rc = cpu_access(th.cpu, addrs[i], writes[i])
-                    if rc:
-                        break
+                i = cpu_access_batch(th.cpu, addrs, writes, n, &rc)
             if rc:
-                raise KmmStateError(f"thread {t} on CPU {th.cpu}: access to {addrs[i]:#x} failed "
-                                    f"(errno {-rc})")
+                raise access_error(rc, th.cpu, addrs[i], writes[i])
             budget[t] -= w.batch_ns(t)
         th.task.se_sum_exec_runtime += TICK_NSEC
         if not done[t]:

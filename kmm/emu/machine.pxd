@@ -21,6 +21,7 @@ cdef class Machine:
     cdef _switch_to(self, int cpu, task_struct *next)
     cdef _boot(self, specs, dict sysctl_in)
     cdef void _enter(self) noexcept
+    cdef on_cpu(self, cpu)
     cdef _after(self)
     cdef page *_page(self, pfn) except NULL
     cdef int _tlb_boot(self) except -1
@@ -31,18 +32,7 @@ cdef class Machine:
 
 
 
-cdef class Process:
-    cdef mm_struct *mm
-    cdef readonly Machine machine
-    cdef readonly tuple threads
-    cdef readonly bint alive
-    cdef readonly int pid
-    cdef _check_alive(self)
-
-
-cdef class Thread:
-    cdef task_struct *task
-    cdef readonly Process process
-    cdef readonly int cpu
-    cdef readonly int index
-    cdef _access(self, addr, bint write)
+cdef class OnCpu:
+    cdef Machine machine
+    cdef int cpu
+    cdef int saved

@@ -54,13 +54,22 @@ from kmm.linux.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flus
                                   flush_tlb_mm, flush_tlb_local, flush_tlb_all,
                                   arch_tlbbatch_flush, arch_tlbbatch_should_defer,
                                   initialize_tlbstate_and_flush)
+from kmm.linux.include_.linux.mm_types cimport vm_area_struct
+from kmm.linux.include_.linux.list cimport INIT_LIST_HEAD
+from kmm.linux.include_.linux.pgtable cimport walk_pte
+from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_present, pte_protnone
+from kmm.linux.kernel.sched.core cimport context_switch
+from kmm.linux.mm.vmscan cimport kswapd_run_once
+from kmm.emu.process cimport Process
 from kmm.emu.hw import perf as _perf
+from kmm.emu import process as _process
+from kmm.emu.debug import oracle as _oracle
 from kmm.linux.mm import vmstat as _vmstat
 from kmm.emu.debug import debug_vm as _debug_vm
 from kmm.emu.debug import interleave as _interleave
 
 from kmm.emu import config as _cfg
-from kmm.emu.config import KmmConfigError, KmmStateError, KmmError
+from kmm.emu.config import KmmConfigError, KmmStateError, KmmError, check_whole
 
 SIZEOF_STRUCT_PAGE = sizeof(page)
 assert sizeof(vm_event_state) == NR_VM_EVENT_ITEMS * sizeof(unsigned long)
@@ -101,15 +110,26 @@ def parse_gfp(gfp):
     return out
 
 
-def _whole(what, v, lo, hi):
-    """A whole number in lo..hi (not a bool, not a float), else KmmConfigError."""
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise KmmConfigError(f"{what}: {v!r}; accepted: a whole number in {lo}..{hi}")
-    return v
-
-
 def _check_order(order):
-    return _whole("order", order, 0, MAX_ORDER)
+    return check_whole("order", order, 0, MAX_ORDER)
+
+
+cdef class OnCpu:
+    """The one way the face runs kernel code on a given CPU: the machine is
+    made current and KMM().cpu set, so this_cpu counters land there and IPIs
+    leave from there; the CPU that was current comes back after the block,
+    also when it raises."""
+
+    def __enter__(self):
+        kmm_set_current(self.machine.m)
+        self.saved = self.machine.m.cpu
+        self.machine.m.cpu = self.cpu
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        kmm_set_current(self.machine.m)
+        self.machine.m.cpu = self.saved
+        return False
 
 
 cdef class Machine:
@@ -260,8 +280,8 @@ cdef class Machine:
         self._tlb_free()
         free_all_mms()
         for i in range(m.nr_files):
-            _free(m.files[i])
-        _free(m.files)
+            free(m.files[i])
+        free(m.files)
         free_all_tasks()
         for nid in range(m.nr_node_ids):
             free(m.node_data[nid])
@@ -273,6 +293,15 @@ cdef class Machine:
 
     cdef void _enter(self) noexcept:
         kmm_set_current(self.m)
+
+    cdef on_cpu(self, cpu):
+        """`with machine.on_cpu(cpu):` runs the block's mirrored calls on this
+        machine as CPU cpu (see OnCpu)."""
+        cdef OnCpu ctx = OnCpu.__new__(OnCpu)
+        self._check_cpu(cpu)
+        ctx.machine = self
+        ctx.cpu = cpu
+        return ctx
 
     cdef _after(self):
         """After an operation: re-raise what an interleaving callback raised
@@ -378,11 +407,8 @@ cdef class Machine:
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything
         was pending."""
         self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        r = migrc_flush_free_folios(NULL)
-        self.m.cpu = saved
+        with self.on_cpu(cpu):
+            r = migrc_flush_free_folios(NULL)
         self._after()
         return bool(r)
 
@@ -552,16 +578,16 @@ cdef class Machine:
         zid = self._check_zone(zone_name)
         self._check_nid(nid)
         _check_order(order)
-        _whole("highest_zoneidx", highest_zoneidx, 0, MAX_NR_ZONES - 1)
-        _whole("alloc_flags", alloc_flags, 0, 0xfff)
+        check_whole("highest_zoneidx", highest_zoneidx, 0, MAX_NR_ZONES - 1)
+        check_whole("alloc_flags", alloc_flags, 0, 0xfff)
         if free_pages is not None:
-            _whole("free_pages", free_pages, -2**62, 2**62)
+            check_whole("free_pages", free_pages, -2**62, 2**62)
         z = &self.m.node_data[nid].node_zones[zid]
         if isinstance(mark, str):
             if mark not in WMARK_NAMES:
                 raise KmmConfigError(f"mark: {mark!r}; accepted: a page count or {', '.join(WMARK_NAMES)}")
             mark = wmark_pages(z, WMARK_NAMES.index(mark))
-        _whole("mark", mark, 0, 2**62)
+        check_whole("mark", mark, 0, 2**62)
         self._enter()
         if free_pages is None:
             return bool(zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags))
@@ -659,10 +685,8 @@ cdef class Machine:
         prev = self.m.cpus[cpu].current_task
         if prev == next:
             return
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        context_switch(prev, next)
-        self.m.cpu = saved
+        with self.on_cpu(cpu):
+            context_switch(prev, next)
 
     def idle(self, int cpu):
         """Switch cpu to its idle task: it keeps the previous mm loaded
@@ -678,130 +702,29 @@ cdef class Machine:
 
     def spawn(self, threads=1, cpus=None):
         """A new process with `threads` threads; thread i runs on cpus[i]
-        (default: CPU i), switched in at once."""
-        cdef mm_struct *mm
-        cdef task_struct *tsk
-        cdef Process proc
-        cdef Thread th
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= self.m.nr_cpu_ids:
-            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{self.m.nr_cpu_ids} (one per CPU)")
-        if cpus is None:
-            cpus = list(range(threads))
-        cpus = list(cpus)
-        if len(cpus) != threads or len(set(cpus)) != threads:
-            raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
-        for c in cpus:
-            if isinstance(c, bool) or not isinstance(c, int):
-                raise KmmConfigError(f"cpus: {c!r} is not a CPU number")
-            self._check_cpu(c)
-        self._enter()
-        mm = mm_alloc()
-        if mm == NULL:
-            raise KmmStateError("spawn: out of memory for the page-table root")
-        return _new_process(self, mm, cpus)
+        (default: CPU i), switched in at once (kmm/emu/process.pyx)."""
+        return _process.spawn(self, threads, cpus)
 
     @property
     def processes(self):
         return tuple(self._processes)
 
     def create_file(self, npages, writable=True):
-        """A regular file of npages pages (its data on the emulated disk)."""
-        cdef File f
-        cdef char *block
-        cdef address_space *mapping
-        cdef file *filp
-        cdef void **grown
-        cdef size_t size
-        cdef unsigned long i
-        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 24):
-            raise KmmConfigError(f"npages: {npages!r}; accepted: 1..2**24")
-        self._enter()
-        size = sizeof(address_space) + sizeof(file) + <size_t>npages * (sizeof(void *) + sizeof(unsigned int))
-        block = <char *>_calloc(1, size)
-        if block == NULL:
-            raise MemoryError("create_file: cannot allocate the page cache")
-        if self.m.nr_files == self.m.files_cap:
-            grown = <void **>realloc(self.m.files, sizeof(void *) * (self.m.files_cap * 2 + 8))
-            if grown == NULL:
-                _free(block)
-                raise MemoryError("create_file")
-            self.m.files = grown
-            self.m.files_cap = self.m.files_cap * 2 + 8
-        self.m.files[self.m.nr_files] = block
-        self.m.nr_files += 1
-        mapping = <address_space *>block
-        filp = <file *>(block + sizeof(address_space))
-        mapping.i_pages = <page **>(block + sizeof(address_space) + sizeof(file))
-        mapping.kmm_versions = <unsigned int *>(block + sizeof(address_space) + sizeof(file)
-                                                + <size_t>npages * sizeof(void *))
-        mapping.i_pages_size = npages
-        mapping.i_size_pages = npages
-        mapping.host = self.m.nr_files
-        INIT_LIST_HEAD(&mapping.i_mmap)
-        for i in range(npages):
-            mapping.kmm_versions[i] = kmm_new_version()      # the data on disk
-        filp.f_mapping = mapping
-        filp.f_mode = FMODE_READ | (FMODE_WRITE if writable else 0)
-        f = File.__new__(File)
-        f.mapping = mapping
-        f.filp = filp
-        f.machine = self
-        f.npages = npages
-        f.ino = mapping.host
-        return f
+        """A regular file of npages pages, its data on the emulated disk."""
+        return _process.create_file(self, npages, writable)
 
-    def file_read(self, File f, index, int cpu=0):
-        """read(2) of one page through the page cache; returns the data
+    def file_read(self, f, index, cpu=0):
+        """read(2) of page index of f on cpu (filemap_read); returns the data
         version read, or None past the end of the file."""
-        cdef unsigned int version = 0
-        cdef long rc
-        if f.machine is not self:
-            raise KmmConfigError("file belongs to another machine")
-        f._check_index(index)
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        rc = filemap_read(f.mapping, index, &version)
-        self.m.cpu = saved
-        self._after()
-        if rc < 0:
-            raise KmmStateError(f"read of page {index} failed with errno {-rc}")
-        return version if rc > 0 else None
+        return _process.file_read(self, f, index, cpu)
 
-    def truncate(self, File f, npages, int cpu=0):
-        """truncate(2) of the file to npages pages, run on cpu:
-        truncate_setsize() -> truncate_pagecache() (unmap_mapping_range,
-        truncate_inode_pages_range, unmap_mapping_range).  The data past the
-        new size is gone; growing the file back (up to its room, File.npages)
-        gives pages of new (zero) data."""
-        if f.machine is not self:
-            raise KmmConfigError("file belongs to another machine")
-        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 <= npages <= f.npages:
-            raise KmmConfigError(f"npages: {npages!r}; accepted: 0..{f.npages} (the file's room)")
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        truncate_setsize(f.mapping, <unsigned long>npages * 4096)
-        self.m.cpu = saved
-        self._after()
+    def file_write(self, f, index, cpu=0):
+        """write(2) of one whole page of f on cpu (generic_perform_write)."""
+        return _process.file_write(self, f, index, cpu)
 
-    def file_write(self, File f, index, int cpu=0):
-        """write(2) of one whole page through the page cache."""
-        cdef long rc
-        if f.machine is not self:
-            raise KmmConfigError("file belongs to another machine")
-        f._check_index(index)
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        rc = generic_perform_write(f.mapping, index)
-        self.m.cpu = saved
-        self._after()
-        if rc < 0:
-            raise KmmStateError(f"write of page {index} failed with errno {-rc}")
+    def truncate(self, f, npages, cpu=0):
+        """truncate(2) of f to npages pages on cpu (truncate_setsize)."""
+        return _process.file_truncate(self, f, npages, cpu)
 
     # == Migration (mm/migrate.c, mm/rmap.c, NUMA hint faults) ==================
     # m.migrate() runs migrate_pages() on a range of a process, as reclaim's
@@ -905,26 +828,9 @@ cdef class Machine:
         self._after()
         return n
 
-    def _folio_referenced(self, pfn, cpu=0):
-        """Test support: folio_referenced(folio, is_locked=0) on `cpu`, as
-        reclaim's folio_check_references calls it; returns (referenced,
-        vm_flags).  The accessed bits it clears are not flushed (x86)."""
-        cdef page *p = self._page(pfn)
-        cdef unsigned long vm_flags = 0
-        cdef int r
-        self._check_cpu(cpu)
-        if page_has_type(p) or p._refcount <= 0:
-            raise KmmStateError(f"_folio_referenced: pfn {pfn} is not an allocated folio")
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        r = folio_referenced(p, 0, NULL, &vm_flags)
-        self.m.cpu = saved
-        return r, vm_flags
-
     def _clock_advance_ns(self, ns):
         """Move the virtual clock (jiffies follow it) forward by ns."""
-        _whole("ns", ns, 0, 2**62)
+        check_whole("ns", ns, 0, 2**62)
         self.m.clock_ns += ns
 
     def advance(self, seconds):
@@ -959,13 +865,11 @@ cdef class Machine:
         self._check_cpu(cpu)
         self._enter()
         pgdat = self.m.node_data[nid]
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        curr = self.m.cpus[cpu].current_task
-        context_switch(curr, pgdat.kswapd)
-        reclaimed = kswapd_run_once(pgdat)
-        context_switch(pgdat.kswapd, curr)
-        self.m.cpu = saved
+        with self.on_cpu(cpu):
+            curr = self.m.cpus[cpu].current_task
+            context_switch(curr, pgdat.kswapd)
+            reclaimed = kswapd_run_once(pgdat)
+            context_switch(pgdat.kswapd, curr)
         self._after()
         return reclaimed
 
@@ -1021,120 +925,9 @@ cdef class Machine:
                                  f"(0..{len(self._tlb_mms) - 1})")
         return <mm_struct *><size_t>self._tlb_mms[mm]
 
-    def _tlb_mm_handle(self, uintptr_t addr):
-        if addr == <uintptr_t>&self.m.init_mm:
-            return None
-        try:
-            return self._tlb_mms.index(addr)
-        except ValueError:
-            return f"mm@{addr:#x}"
-
     def _check_vaddr(self, vaddr, what="vaddr"):
         if isinstance(vaddr, bool) or not isinstance(vaddr, int) or not 0 <= vaddr < (1 << 47):
             raise KmmConfigError(f"{what}: {vaddr!r}; expected a user address in 0..2**47-1")
-
-    def _tlb_new_mm(self):
-        """A bare mm_struct (no VMAs, no page tables) with a fresh ctx_id
-        (init_new_context); freed with the machine.  Returns its handle."""
-        cdef mm_struct *mm = <mm_struct *>calloc(1, sizeof(mm_struct))
-        if mm == NULL:
-            raise MemoryError("cannot allocate an mm_struct")
-        self._tlb_mms.append(<size_t>mm)
-        self._enter()
-        mm.mm_users = 1
-        mm.mm_count = 1
-        mm.kmm_id = -1
-        init_new_context(get_current(), mm)
-        return len(self._tlb_mms) - 1
-
-    def _tlb_switch_mm(self, int cpu, mm):
-        """switch_mm_irqs_off(loaded_mm, mm, current) on cpu (as a context
-        switch to a task of mm would)."""
-        cdef mm_struct *next = self._tlb_mm(mm)
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        switch_mm_irqs_off(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, next, self.m.cpus[cpu].current_task)
-        self.m.cpu = saved
-
-    def _tlb_enter_lazy(self, int cpu):
-        """enter_lazy_tlb() on cpu (a kernel thread now runs there)."""
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        enter_lazy_tlb(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, self.m.cpus[cpu].current_task)
-        self.m.cpu = saved
-
-    def _tlb_flush_mm_range(self, int cpu, mm, start, end, int stride_shift=12, freed_tables=False):
-        """flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from
-        cpu; end=None means TLB_FLUSH_ALL."""
-        cdef mm_struct *p = self._tlb_mm(mm)
-        cdef unsigned long e
-        self._check_cpu(cpu)
-        if mm is None:
-            raise KmmConfigError("mm: init_mm has no user mappings to flush")
-        self._check_vaddr(start, "start")
-        if end is None:
-            e = TLB_FLUSH_ALL
-        else:
-            if isinstance(end, bool) or not isinstance(end, int) or not 0 <= end <= (1 << 47):
-                raise KmmConfigError(f"end: {end!r}; expected an address in 0..2**47, or None (TLB_FLUSH_ALL)")
-            if end < start:
-                raise KmmConfigError(f"end: {end:#x} is below start {start:#x}")
-            e = end
-        if not 12 <= stride_shift <= 30:
-            raise KmmConfigError(f"stride_shift: {stride_shift}; accepted: 12..30")
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        flush_tlb_mm_range(p, start, e, stride_shift, bool(freed_tables))
-        self.m.cpu = saved
-
-    def _tlb_flush_mm(self, int cpu, mm):
-        """flush_tlb_mm(mm) from cpu (full, freed_tables: lazy CPUs too)."""
-        cdef mm_struct *p = self._tlb_mm(mm)
-        self._check_cpu(cpu)
-        if mm is None:
-            raise KmmConfigError("mm: init_mm has no user mappings to flush")
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        flush_tlb_mm(p)
-        self.m.cpu = saved
-
-    def _tlb_flush_local(self, int cpu):
-        """flush_tlb_local() on cpu: CR3 rewritten, its current PCID flushed."""
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        flush_tlb_local()
-        self.m.cpu = saved
-
-    def _tlb_flush_all(self, int cpu=0):
-        """flush_tlb_all() from cpu: every PCID of every CPU."""
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        flush_tlb_all()
-        self.m.cpu = saved
-
-    def _tlb_invlpg(self, int cpu, vaddr):
-        """The INVLPG instruction on cpu (current PCID), outside any kernel path."""
-        self._check_cpu(cpu)
-        self._check_vaddr(vaddr)
-        self._enter()
-        tlb_invlpg(cpu, vaddr)
-
-    def _tlb_inc_gen(self, mm):
-        """inc_mm_tlb_gen(mm) alone (as an unmap does before its flush); returns the new tlb_gen."""
-        cdef mm_struct *p = self._tlb_mm(mm)
-        if mm is None:
-            raise KmmConfigError("mm: init_mm's generation is not used")
-        return inc_mm_tlb_gen(p)
 
     def _tlb_batch_add(self, int cpu, mm, addr, ro=False):
         """arch_tlbbatch_add_pending(&current->tlb_ubc.arch, mm, addr) for the
@@ -1181,106 +974,6 @@ cdef class Machine:
         tsk.tlb_ubc.writable = False
         self.m.cpu = saved
 
-    def _tlb_batch_cpus(self, int cpu, ro=False):
-        """The CPUs in the tlb_ubc (or tlb_ubc_ro) batch of the task current on cpu."""
-        self._check_cpu(cpu)
-        if ro:
-            mask = self.m.cpus[cpu].current_task.tlb_ubc_ro.arch.cpumask
-        else:
-            mask = self.m.cpus[cpu].current_task.tlb_ubc.arch.cpumask
-        return [c for c in range(self.m.nr_cpu_ids) if (mask >> c) & 1]
-
-    def _tlb_should_defer(self, int cpu, mm):
-        """arch_tlbbatch_should_defer(mm) evaluated on cpu."""
-        cdef mm_struct *p = self._tlb_mm(mm)
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        r = arch_tlbbatch_should_defer(p)
-        self.m.cpu = saved
-        return bool(r)
-
-    def _tlb_fill(self, int cpu, vaddr, pfn, writable=True, unsigned int page_gen=0):
-        """Cache vaddr -> pfn on cpu in its current PCID, as a page walk of a
-        present, user, accessed PTE would (RW and DIRTY when writable)."""
-        cdef unsigned long long pteval
-        self._check_cpu(cpu)
-        self._check_vaddr(vaddr)
-        pfn_bits = int(self.m.x86_phys_bits) - 12
-        if isinstance(pfn, bool) or not isinstance(pfn, int) or not 0 <= pfn < 2 ** pfn_bits:
-            raise KmmConfigError(f"pfn: {pfn!r}; expected 0..2**{pfn_bits}-1 "
-                                 f"({pfn_bits + 12} physical address bits)")
-        pteval = (<unsigned long long>pfn << 12) | HW_PTE_PRESENT | HW_PTE_USER | HW_PTE_ACCESSED
-        if writable:
-            pteval |= HW_PTE_RW | HW_PTE_DIRTY
-        self._enter()
-        tlb_fill(cpu, vaddr, pteval, page_gen)
-
-    def _tlb_lookup(self, int cpu, vaddr, write=False):
-        """A load (or store) lookup on cpu: the cached pfn, or None for a
-        miss in every level (the hardware would walk).  Counts perf events."""
-        cdef tlb_entry *e
-        self._check_cpu(cpu)
-        self._check_vaddr(vaddr)
-        self._enter()
-        e = tlb_lookup(cpu, vaddr, bool(write))
-        if e == NULL:
-            return None
-        return (e.pteval & HW_PTE_PFN_MASK) >> 12
-
-    def _tlb_probe(self, int cpu, vaddr, asid=None):
-        """Whether cpu caches vaddr (in ASID slot asid, default the loaded
-        one), with no side effect: the cached pfn or None."""
-        cdef tlb_entry e
-        self._check_cpu(cpu)
-        self._check_vaddr(vaddr)
-        if asid is None:
-            pcid = self.m.cpus[cpu].hw_tlb.pcid
-        elif isinstance(asid, bool) or not isinstance(asid, int) or not 0 <= asid < TLB_NR_DYN_ASIDS:
-            raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
-        else:
-            pcid = asid + 1
-        self._enter()
-        if not tlb_probe(cpu, pcid, vaddr, &e):
-            return None
-        return (e.pteval & HW_PTE_PFN_MASK) >> 12
-
-    def _tlb_nr_cached(self, int cpu, asid=None):
-        """Distinct live translations cached by cpu (of one ASID slot, or all)."""
-        self._check_cpu(cpu)
-        if asid is not None and (isinstance(asid, bool) or not isinstance(asid, int)
-                                 or not 0 <= asid < TLB_NR_DYN_ASIDS):
-            raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
-        self._enter()
-        return tlb_nr_live(cpu, -1 if asid is None else asid + 1)
-
-    def _tlb_state(self, int cpu):
-        """cpu_tlbstate / cpu_tlbstate_shared of cpu and its CR3, as a dict."""
-        cdef tlb_state *ts
-        cdef tlb_cpu *hw
-        self._check_cpu(cpu)
-        ts = &self.m.cpus[cpu].cpu_tlbstate
-        hw = &self.m.cpus[cpu].hw_tlb
-        return {
-            "loaded_mm": self._tlb_mm_handle(<uintptr_t>ts.loaded_mm),
-            "loaded_mm_asid": ts.loaded_mm_asid,
-            "next_asid": ts.next_asid,
-            "is_lazy": bool(self.m.cpus[cpu].cpu_tlbstate_shared.is_lazy),
-            "ctxs": [(ts.ctxs[i].ctx_id, ts.ctxs[i].tlb_gen) for i in range(TLB_NR_DYN_ASIDS)],
-            "cr3": hw.cr3,
-            "pcid": hw.pcid,
-        }
-
-    def _tlb_mm_state(self, mm):
-        """ctx_id, tlb_gen and mm_cpumask of an mm."""
-        cdef mm_struct *p = self._tlb_mm(mm)
-        return {
-            "ctx_id": p.context.ctx_id,
-            "tlb_gen": p.context.tlb_gen,
-            "cpumask": [c for c in range(self.m.nr_cpu_ids) if cpumask_test_cpu(c, &p.cpu_bitmap)],
-        }
-
     @property
     def nr_tlb_warnings(self):
         """How many WARN_ON / VM_WARN_ON conditions of tlb.c fired."""
@@ -1301,591 +994,7 @@ cdef class Machine:
         self._enter()
         _perf.perf_reset()
 
-    def _bench_tlb(self, long n, hit=True, int cpu=0):
-        """n TLB lookups on cpu in a C loop.  hit=True: over 32 pages filled
-        beforehand (all dTLB hits); hit=False: n distinct pages, each a miss
-        in every level followed by a fill.  Returns the number of lookups
-        and of misses."""
-        cdef long i
-        cdef unsigned long base = 0x7f0000000000, va
-        cdef unsigned long long pte = HW_PTE_PRESENT | HW_PTE_USER | HW_PTE_ACCESSED | HW_PTE_RW | HW_PTE_DIRTY
-        cdef tlb_entry *e
-        cdef long misses = 0
-        self._check_cpu(cpu)
-        if n < 0:
-            raise KmmConfigError(f"n: {n}; expected >= 0")
-        self._enter()
-        if hit:
-            for i in range(32):
-                tlb_fill(cpu, base + (<unsigned long>i << 12), pte | (<unsigned long long>i << 12), 0)
-            with nogil:
-                for i in range(n):
-                    va = base + ((<unsigned long>i & 31) << 12)
-                    e = tlb_lookup(cpu, va, False)
-                    if e == NULL:
-                        misses += 1
-        else:
-            with nogil:
-                for i in range(n):
-                    va = base + ((<unsigned long>i & 0xFFFFFFF) << 12)
-                    e = tlb_lookup(cpu, va, False)
-                    if e == NULL:
-                        misses += 1
-                        tlb_fill(cpu, va, pte | ((<unsigned long long>i & 0xFFFFFFF) << 12), 0)
-        return {"lookups": n, "misses": misses}
-
-
     # -- benchmarks ---------------------------------------------------------------
-    def _bench_alloc_free(self, long n, nid=0):
-        """n order-0 __alloc_pages() + folio_put() pairs in a C loop; returns
-        how many pairs ran (fewer only if an allocation failed)."""
-        cdef long i, done = 0
-        cdef page *p
-        cdef int c_nid
-        self._check_nid(nid)
-        c_nid = nid
-        self._enter()
-        with nogil:
-            for i in range(n):
-                p = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, c_nid, NULL)
-                if p == NULL:
-                    break
-                folio_put(p)
-                done += 1
-        return done
-
-
-# ---------------------------------------------------------------------------
-# Processes, threads, files: the scenario API
-
-from kmm.linux.include_.linux.mm_types cimport (mm_struct, vm_area_struct, address_space, file,
-                                          MM_ANONPAGES, MM_FILEPAGES)
-from kmm.linux.include_.linux.sched cimport task_struct, PF_KTHREAD
-from kmm.linux.include_.linux.list cimport INIT_LIST_HEAD
-from kmm.linux.include_.linux.pgtable cimport walk_pte, pte_kmm_ver
-from kmm.linux.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migration_entry,
-                                         is_writable_migration_entry,
-                                         is_readable_exclusive_migration_entry,
-                                         swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
-from kmm.linux.arch.x86.include_.asm.pgtable cimport (pte_present, pte_protnone, pte_write, pte_dirty,
-                                                pte_young, pte_pfn, pte_special)
-from kmm.linux.kernel.fork cimport mm_alloc, mmput, dup_mm
-from kmm.linux.kernel.sched.core cimport context_switch
-from kmm.linux.kernel.sched.fair cimport init_numa_balancing, task_numa_work, task_tick_numa
-from kmm.linux.mm.vmscan cimport kswapd_run_once
-from kmm.linux.mm.mmap cimport (do_mmap, do_vmi_munmap, vma_lookup, find_vma, PROT_READ, PROT_WRITE,
-                          PROT_EXEC, MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
-from kmm.linux.mm.mprotect cimport do_mprotect_pkey
-from kmm.linux.mm.mempolicy cimport change_prot_numa
-from kmm.linux.mm.filemap cimport filemap_read, generic_perform_write
-from kmm.linux.mm.truncate cimport truncate_setsize
-from libc.stdlib cimport calloc as _calloc, free as _free
-from kmm.emu.hw.mmu cimport cpu_access
-from kmm.emu.debug import oracle as _oracle
-from kmm.emu.debug.oracle cimport kmm_new_version
-
-_PROT = {"": 0, "r": PROT_READ, "w": PROT_WRITE, "rw": PROT_READ | PROT_WRITE,
-         "rx": PROT_READ | PROT_EXEC, "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
-         "none": 0, "x": PROT_EXEC}
-
-
-def parse_prot(prot):
-    if prot not in _PROT:
-        raise KmmConfigError(f"prot: {prot!r}; accepted: {', '.join(repr(k) for k in _PROT if k)}")
-    return _PROT[prot]
-
-
-cdef Process _new_process(Machine m, mm_struct *mm, list cpus):
-    """A process around mm whose threads run on cpus, switched in at once.
-    Each thread is a clone(): the first gets a new mm, the others CLONE_VM
-    and an mm_users reference each (copy_mm()'s mmget()); sched_fork() sets
-    up their NUMA-balancing state."""
-    cdef Process proc = Process.__new__(Process)
-    cdef task_struct *tsk
-    cdef Thread th
-    proc.mm = mm
-    proc.machine = m
-    proc.alive = True
-    ths = []
-    for i, c in enumerate(cpus):
-        tsk = alloc_task_struct_node(m.m.cpus[c].node)
-        if tsk == NULL:
-            raise MemoryError("cannot allocate a task")
-        tsk.mm = mm
-        tsk.active_mm = mm
-        tsk.cpu = c
-        if i == 0:
-            proc.pid = tsk.pid
-        tsk.tgid = proc.pid
-        th = Thread.__new__(Thread)
-        th.task = tsk
-        th.process = proc
-        th.cpu = c
-        th.index = i
-        ths.append(th)
-    proc.threads = tuple(ths)
-    m._processes.append(proc)
-    saved = m.m.cpu
-    for th in ths:
-        mm.mm_users = th.index + 1
-        m.m.cpu = th.cpu
-        init_numa_balancing(0 if th.index == 0 else 0x100, th.task)
-    m.m.cpu = saved
-    for th in ths:
-        m._switch_to(th.cpu, th.task)
-    return proc
-
-
-cdef class File:
-    """An emulated regular file: an address_space of npages pages."""
-    cdef address_space *mapping
-    cdef file *filp
-    cdef readonly Machine machine
-    cdef readonly unsigned long npages
-    cdef readonly int ino
-
-    def __repr__(self):
-        return f"<kmm.File ino={self.ino} npages={self.npages} cached={self.mapping.nrpages}>"
-
-    @property
-    def nrpages(self):
-        """Pages of the file now in the page cache."""
-        return self.mapping.nrpages
-
-    @property
-    def size(self):
-        """The file's size in pages (i_size); npages is its room."""
-        return self.mapping.i_size_pages
-
-    def cached_pfn(self, index):
-        """pfn of the page cache page at index, or None."""
-        self._check_index(index)
-        cdef page *f = self.mapping.i_pages[index]
-        return None if f == NULL else <long>(f - self.machine.m.mem_map)
-
-    def _check_index(self, index):
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.npages:
-            raise KmmConfigError(f"index: {index!r}; file has pages 0..{self.npages - 1}")
-
-
-cdef class Thread:
-    """A user thread, pinned to one CPU."""
-
-    @property
-    def pid(self):
-        return self.task.pid
-
-    @property
-    def on_cpu(self):
-        return bool(self.task.on_cpu) and self.process.machine.m.cpus[self.cpu].current_task == self.task
-
-    def load(self, addr):
-        """A load by this thread through its CPU's TLB (faults handled)."""
-        self._access(addr, False)
-
-    def store(self, addr):
-        """A store by this thread through its CPU's TLB (faults handled)."""
-        self._access(addr, True)
-
-    cdef _access(self, addr, bint write):
-        cdef Machine mach = self.process.machine
-        cdef int rc
-        self.process._check_alive()
-        if not self.on_cpu:
-            raise KmmStateError(f"thread {self.index} of pid {self.process.pid} is not running "
-                                f"on CPU {self.cpu}; call run() first")
-        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
-            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
-        mach._enter()
-        rc = cpu_access(self.cpu, addr, write)
-        mach._after()
-        if rc == -14:
-            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x} on CPU {self.cpu}: "
-                                f"segmentation fault (no VMA allows it)")
-        if rc == -12:
-            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: out of memory")
-        if rc == -11:
-            if self.process.mm.kmm_mmap_write_locked:
-                raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the fault would "
-                                    f"sleep on mmap_lock, held for write by an operation in progress")
-            raise KmmStateError(f"{'store' if write else 'load'} at {addr:#x}: the page is under "
-                                f"migration (the task would sleep in migration_entry_wait)")
-
-    def _bench_access(self, unsigned long addr, unsigned long npages, long n, bint write=False):
-        """n accesses cycling over npages pages from addr, in a C loop
-        (benchmarks).  Returns the number done before any error."""
-        cdef Machine mach = self.process.machine
-        cdef long i
-        cdef int rc = 0
-        if not self.on_cpu:
-            raise KmmStateError("thread is not running")
-        if npages == 0:
-            raise KmmConfigError("npages: 0; expected at least 1")
-        mach._enter()
-        with nogil:
-            for i in range(n):
-                rc = cpu_access(self.cpu, addr + ((<unsigned long>i % npages) << 12), write)
-                if rc:
-                    break
-        return i + 1 if rc == 0 else i
-
-    def task_numa_work(self):
-        """Run task_numa_work() in this thread's context on its CPU, as on
-        return to user mode after task_tick_numa() queued it.  Returns the
-        PTEs it made PROT_NONE (numa_pte_updates)."""
-        cdef Machine mach = self.process.machine
-        self.process._check_alive()
-        if not self.on_cpu:
-            raise KmmStateError("thread is not running")
-        mach._enter()
-        before = mach.vmstat()["numa_pte_updates"]
-        saved = mach.m.cpu
-        mach.m.cpu = self.cpu
-        task_numa_work(self.task)
-        mach.m.cpu = saved
-        mach._after()
-        return mach.vmstat()["numa_pte_updates"] - before
-
-    def task_tick_numa(self, ns):
-        """Account ns of run time to the thread, then take a scheduler tick:
-        returns whether task_tick_numa() queued task_numa_work()."""
-        cdef Machine mach = self.process.machine
-        self.process._check_alive()
-        _whole("ns", ns, 0, 2**62)
-        mach._enter()
-        self.task.se_sum_exec_runtime += ns
-        saved = mach.m.cpu
-        mach.m.cpu = self.cpu
-        r = task_tick_numa(self.task)
-        mach.m.cpu = saved
-        return bool(r)
-
-    @property
-    def numa_scan_period(self):
-        """p->numa_scan_period (ms)."""
-        return self.task.numa_scan_period
-
-    def run(self):
-        """Switch this thread's CPU to it (context switch)."""
-        self.process.machine._switch_to(self.cpu, self.task)
-
-
-cdef class Process:
-    """A user process: one mm_struct and its threads."""
-
-    def __repr__(self):
-        return f"<kmm.Process pid={self.pid} threads={len(self.threads)} alive={self.alive}>"
-
-    cdef _check_alive(self):
-        if not self.alive:
-            raise KmmStateError(f"process {self.pid} has exited")
-
-    @property
-    def mm_id(self):
-        return self.mm.kmm_id
-
-    @property
-    def rss(self):
-        """(anon pages, file pages) mapped, as MM_ANONPAGES / MM_FILEPAGES."""
-        self._check_alive()
-        return (self.mm.rss_stat[MM_ANONPAGES], self.mm.rss_stat[MM_FILEPAGES])
-
-    @property
-    def mm_cpumask(self):
-        self._check_alive()
-        return [c for c in range(self.machine.m.nr_cpu_ids) if (self.mm.cpu_bitmap >> c) & 1]
-
-    def mmap(self, npages, prot="rw", shared=False, File file=None, offset=0):
-        """mmap(2) of npages pages; returns the address.  Anonymous mappings
-        are private; file mappings may be private or shared."""
-        cdef unsigned long addr
-        cdef unsigned long flags = MAP_SHARED if shared else MAP_PRIVATE
-        self._check_alive()
-        p = parse_prot(prot)
-        if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 30):
-            raise KmmConfigError(f"npages: {npages!r}; expected 1..2**30")
-        if shared and file is None:
-            raise KmmConfigError("shared=True needs file=: shared anonymous memory (shmem) is not modelled")
-        if file is not None:
-            if file.machine is not self.machine:
-                raise KmmConfigError("file belongs to another machine")
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + npages > file.npages:
-                raise KmmConfigError(f"offset: {offset!r}; the file has {file.npages} pages")
-        self.machine._enter()
-        addr = do_mmap(self.mm, file.filp if file is not None else NULL, npages * 4096, p,
-                       flags, offset)
-        if addr >= <unsigned long>-4095:
-            raise KmmStateError(f"mmap failed with errno {-<long>addr}")
-        return addr
-
-    def munmap(self, addr, npages, cpu=None):
-        """munmap(2), run on cpu (default: thread 0's CPU, the caller)."""
-        cdef int rc
-        cdef int c
-        self._check_alive()
-        self._check_range(addr, npages)
-        c = self._syscall_cpu(cpu)
-        self.machine._enter()
-        saved = self.machine.m.cpu
-        self.machine.m.cpu = c
-        rc = do_vmi_munmap(self.mm, addr, npages * 4096)
-        self.machine.m.cpu = saved
-        self.machine._after()
-        if rc:
-            raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with errno {-rc}")
-
-    def _check_range(self, addr, npages):
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr % 4096 or not 0 <= addr < (1 << 47):
-            raise KmmConfigError(f"addr: {addr!r}; expected a page-aligned user address")
-        if isinstance(npages, bool) or not isinstance(npages, int) or npages <= 0 or addr + npages * 4096 > (1 << 47):
-            raise KmmConfigError(f"npages: {npages!r}; expected a positive count inside the user address space")
-
-    def vmas(self):
-        """The VMAs as (start, end, flags, pgoff, is_file) tuples."""
-        cdef vm_area_struct *vma
-        self._check_alive()
-        out = []
-        vma = self.mm.mmap
-        while vma != NULL:
-            out.append({"start": vma.vm_start, "end": vma.vm_end, "flags": vma.vm_flags,
-                        "pgoff": vma.vm_pgoff, "file": vma.vm_file != NULL,
-                        "page_prot": vma.vm_page_prot})
-            vma = vma.vm_next
-        return out
-
-    def pte(self, addr):
-        """The PTE mapping addr, decoded (None if no table or pte_none)."""
-        cdef unsigned long *ptep
-        cdef unsigned long pte, entry
-        self._check_alive()
-        if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < (1 << 47):
-            raise KmmConfigError(f"addr: {addr!r}; expected a user address below 2**47")
-        self.machine._enter()
-        ptep = walk_pte(self.mm, addr)
-        if ptep == NULL or ptep[0] == 0:
-            return None
-        pte = ptep[0]
-        if is_swap_pte(pte):
-            entry = pte_to_swp_entry(pte)
-            if not is_migration_entry(entry):
-                return {"raw": pte, "present": False, "swap": True}
-            kind = ("writable" if is_writable_migration_entry(entry) else
-                    "readable-exclusive" if is_readable_exclusive_migration_entry(entry) else "readable")
-            return {"raw": pte, "present": False, "migration": kind,
-                    "pfn": swp_offset_pfn(entry),
-                    "young": bool(swp_offset(entry) & SWP_MIG_YOUNG),
-                    "dirty": bool(swp_offset(entry) & SWP_MIG_DIRTY)}
-        return {"raw": pte, "present": bool(pte & 1), "protnone": bool(pte_protnone(pte)),
-                "write": bool(pte_write(pte)), "dirty": bool(pte_dirty(pte)),
-                "young": bool(pte_young(pte)), "user": bool(pte & 4),
-                "special": bool(pte_special(pte)), "pfn": pte_pfn(pte),
-                "version": pte_kmm_ver(ptep)[0]}
-
-    def _debug_move_page_noflush(self, addr, free_old=False):
-        """Emulate a kernel bug for oracle tests: copy the page mapped at addr
-        to a new page and point the PTE at it WITHOUT flushing any TLB.
-        free_old=True also drops the old page (as if it were freed)."""
-        cdef unsigned long *ptep
-        cdef page *old
-        cdef page *new
-        self._check_alive()
-        self.machine._enter()
-        ptep = walk_pte(self.mm, addr)
-        if ptep == NULL or not (ptep[0] & 1):
-            raise KmmStateError(f"no present PTE at {addr:#x}")
-        old = self.machine.m.mem_map + pte_pfn(ptep[0])
-        new = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, page_to_nid(old), NULL)
-        if new == NULL:
-            raise KmmStateError("out of memory")
-        new.kmm_version = old.kmm_version
-        new.mapping = old.mapping
-        new.index = old.index
-        new._mapcount = 0
-        ptep[0] = (ptep[0] & ~(<unsigned long>0x000FFFFFFFFFF000)) | (page_to_pfn(new) << 12)
-        old._mapcount -= 1
-        if free_old:
-            old.mapping = 0
-            folio_put(old)
-        return page_to_pfn(new)
-
-    def pfn(self, addr):
-        """pfn mapped at addr (present PTE), else None."""
-        d = self.pte(addr)
-        return d["pfn"] if d is not None and d.get("present") else None
-
-    # == mprotect(2) and NUMA hinting (mm/mprotect.c, mm/mempolicy.c) =======
-
-    def _syscall_cpu(self, cpu):
-        """The CPU a system call of this process runs on: cpu if given, else
-        thread 0's (the calling thread's) CPU."""
-        if cpu is None:
-            return (<Thread>self.threads[0]).cpu
-        self.machine._check_cpu(cpu)
-        return cpu
-
-    def mprotect(self, addr, npages, prot, cpu=None):
-        """mprotect(2) of npages pages at addr to prot ('r', 'rw', 'none', ...
-        as for mmap), run on cpu (default: thread 0's CPU).  Splits and
-        merges VMAs as the kernel does, and flushes each VMA's changed PTEs
-        at its end.  Raises KmmStateError with the errno: ENOMEM when part
-        of the range is not mapped (VMAs before the hole stay changed),
-        EACCES when a mapping may not get that access (e.g. 'w' on a
-        read-only shared file mapping, which lacks VM_MAYWRITE)."""
-        cdef int rc, c
-        cdef unsigned long p
-        self._check_alive()
-        p = parse_prot(prot)
-        self._check_range(addr, npages)
-        c = self._syscall_cpu(cpu)
-        self.machine._enter()
-        saved = self.machine.m.cpu
-        self.machine.m.cpu = c
-        rc = do_mprotect_pkey(self.mm, addr, npages * 4096, p, -1)
-        self.machine.m.cpu = saved
-        self.machine._after()
-        if rc:
-            name = {-12: "ENOMEM", -13: "EACCES", -22: "EINVAL"}.get(rc, "")
-            raise KmmStateError(f"mprotect({addr:#x}, {npages} pages, {prot!r}) failed with "
-                                f"errno {-rc} {name}".rstrip())
-
-    def _change_prot_numa(self, addr, npages, cpu=0):
-        """NUMA hinting's PTE update: change_prot_numa() on each VMA part of
-        [addr, addr + npages pages), run on cpu, as task_numa_work calls it
-        per VMA (its choice of VMAs and its 2 MB chunking are the caller's
-        business).  Returns the number of PTEs made PROT_NONE."""
-        cdef unsigned long start, end, total = 0
-        cdef vm_area_struct *vma
-        self._check_alive()
-        self._check_range(addr, npages)
-        if isinstance(cpu, bool) or not isinstance(cpu, int):
-            raise KmmConfigError(f"cpu: {cpu!r}; expected a CPU number")
-        self.machine._check_cpu(cpu)
-        start = addr
-        end = addr + npages * 4096
-        self.machine._enter()
-        saved = self.machine.m.cpu
-        self.machine.m.cpu = cpu
-        vma = find_vma(self.mm, start)
-        while vma != NULL and vma.vm_start < end:
-            total += change_prot_numa(vma, max(start, vma.vm_start), min(end, vma.vm_end))
-            vma = vma.vm_next
-        self.machine.m.cpu = saved
-        self.machine._after()
-        return total
-
-    @property
-    def numa_scan(self):
-        """The mm's NUMA-scan state: next_scan (jiffies), offset, seq."""
-        self._check_alive()
-        return {"next_scan": self.mm.numa_next_scan, "offset": self.mm.numa_scan_offset,
-                "seq": self.mm.numa_scan_seq}
-
-    @property
-    def mm_users(self):
-        """mm->mm_users: one per thread (CLONE_VM)."""
-        self._check_alive()
-        return self.mm.mm_users
-
-    @property
-    def tlb_flush_pending(self):
-        """mm->tlb_flush_pending: mmu_gathers in flight (0 between operations)."""
-        self._check_alive()
-        return self.mm.tlb_flush_pending
-
-    # == end of mprotect(2) and NUMA hinting ===================================
-
-    def add_thread(self, cpu):
-        """clone(CLONE_VM) one more thread onto `cpu` (switched in at once);
-        returns it.  Its NUMA-balancing state starts as for a new thread."""
-        cdef task_struct *tsk
-        cdef Thread th
-        cdef Machine m = self.machine
-        self._check_alive()
-        if isinstance(cpu, bool) or not isinstance(cpu, int):
-            raise KmmConfigError(f"cpu: {cpu!r} is not a CPU number")
-        m._check_cpu(cpu)
-        if any(t.cpu == cpu for t in self.threads):
-            raise KmmConfigError(f"cpu: {cpu}; a thread of this process already runs there")
-        m._enter()
-        tsk = alloc_task_struct_node(m.m.cpus[cpu].node)
-        if tsk == NULL:
-            raise MemoryError("add_thread: cannot allocate a task")
-        tsk.mm = self.mm
-        tsk.active_mm = self.mm
-        tsk.cpu = cpu
-        tsk.tgid = self.pid
-        self.mm.mm_users += 1                     # copy_mm(): mmget()
-        th = Thread.__new__(Thread)
-        th.task = tsk
-        th.process = self
-        th.cpu = cpu
-        th.index = len(self.threads)
-        self.threads = self.threads + (th,)
-        saved = m.m.cpu
-        m.m.cpu = cpu
-        init_numa_balancing(0x100, tsk)           # CLONE_VM
-        m.m.cpu = saved
-        m._switch_to(cpu, tsk)
-        return th
-
-    def fork(self, threads=1, cpus=None, cpu=None):
-        """fork(2), run on cpu (default: thread 0's CPU): a child process
-        whose mm is a copy of this one (kernel/fork.c dup_mm -> dup_mmap:
-        VMAs copied, anon_vma_fork, copy_page_range shares the pages and
-        write-protects private ones in both, then flush_tlb_mm() of the
-        parent).  The child has `threads` threads on `cpus` (default: the
-        lowest CPUs running their idle task), switched in at once."""
-        cdef Machine m = self.machine
-        cdef mm_struct *mm
-        cdef task_struct *tsk
-        cdef Process child
-        cdef Thread th
-        cdef int c
-        self._check_alive()
-        c = self._syscall_cpu(cpu)
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= m.m.nr_cpu_ids:
-            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{m.m.nr_cpu_ids}")
-        if cpus is None:
-            cpus = [x for x in range(m.m.nr_cpu_ids)
-                    if m.m.cpus[x].current_task == m.m.cpus[x].idle][:threads]
-            if len(cpus) < threads:
-                raise KmmStateError(f"fork: {threads} thread(s) need idle CPUs, {len(cpus)} idle; pass cpus=")
-        cpus = list(cpus)
-        if len(cpus) != threads or len(set(cpus)) != threads:
-            raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
-        for x in cpus:
-            if isinstance(x, bool) or not isinstance(x, int):
-                raise KmmConfigError(f"cpus: {x!r} is not a CPU number")
-            m._check_cpu(x)
-        m._enter()
-        saved = m.m.cpu
-        m.m.cpu = c
-        mm = dup_mm(self.mm)
-        m.m.cpu = saved
-        if mm == NULL:
-            m._after()
-            raise KmmStateError("fork: out of memory")
-        child = _new_process(m, mm, cpus)
-        m._after()
-        return child
-
-    def exit(self):
-        """The process exits: its threads leave their CPUs (which go idle,
-        lazily keeping the mm loaded) and its mappings are torn down."""
-        cdef Thread t
-        self._check_alive()
-        m = self.machine
-        for t in self.threads:
-            if t.on_cpu:
-                m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
-        m._enter()
-        for t in self.threads:
-            mmput(self.mm)          # the last thread's mmput() tears the mm down
-        self.alive = False
-        m._processes.remove(self)
-        m._after()
-
-
 cdef class Oracle:
     """The TLB-coherence oracle's view of one machine."""
     cdef readonly Machine machine

@@ -160,3 +160,367 @@ def migrc_resume(Machine machine):
 def migrc_paused(Machine machine):
     machine._enter()
     return bool(_migrc_paused())
+
+
+# -- x86 TLB without page tables ------------------------------------------------
+# The emulated TLB hardware (kmm/emu/hw/tlb.pyx) and arch/x86/mm/tlb.c
+# (kmm/linux/arch/x86/mm/tlb.pyx) driven directly: an "mm" is a handle from
+# tlb_new_mm() (None means init_mm).  Each function names the kernel entry
+# or instruction it drives.
+
+from libc.stdlib cimport calloc
+from libc.stdint cimport uintptr_t
+from kmm.emu.machine cimport Machine
+from kmm.emu.process cimport Process, Thread
+from kmm.emu.hw.mmu cimport cpu_access
+from kmm.linux.include_.linux.mm_types cimport mm_struct
+from kmm.linux.include_.linux.sched cimport task_struct
+from kmm.linux.include_.linux.cpumask cimport cpumask_test_cpu
+from kmm.linux.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE
+from kmm.linux.include_.linux.mm cimport folio_put, page_to_pfn, page_to_nid
+from kmm.linux.include_.linux.page_flags cimport page_has_type
+from kmm.linux.include_.linux.pgtable cimport walk_pte
+from kmm.linux.include_.kmm.machine cimport get_current
+from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_pfn
+from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, TLB_FLUSH_ALL, TLB_NR_DYN_ASIDS,
+                                                       inc_mm_tlb_gen)
+from kmm.linux.arch.x86.include_.asm.mmu_context cimport init_new_context
+from kmm.linux.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_mm_range,
+                                        flush_tlb_mm, flush_tlb_local, flush_tlb_all,
+                                        arch_tlbbatch_should_defer)
+from kmm.linux.mm.page_alloc cimport __alloc_pages
+from kmm.linux.mm.rmap cimport folio_referenced
+from kmm.emu.hw.cpu cimport (tlb_entry, tlb_cpu, HW_PTE_PRESENT, HW_PTE_RW, HW_PTE_USER,
+                             HW_PTE_ACCESSED, HW_PTE_DIRTY, HW_PTE_PFN_MASK)
+from kmm.emu.hw.tlb cimport (tlb_fill as hw_tlb_fill, tlb_lookup as hw_tlb_lookup,
+                             tlb_probe as hw_tlb_probe, tlb_nr_live as hw_tlb_nr_live,
+                             tlb_invlpg as hw_tlb_invlpg)
+from kmm.emu.config import KmmConfigError, KmmStateError
+from kmm.emu.config import check_whole
+
+
+def tlb_mm_handle(Machine self, uintptr_t addr):
+    if addr == <uintptr_t>&self.m.init_mm:
+        return None
+    try:
+        return self._tlb_mms.index(addr)
+    except ValueError:
+        return f"mm@{addr:#x}"
+
+
+def tlb_new_mm(Machine self):
+    """A bare mm_struct (no VMAs, no page tables) with a fresh ctx_id
+    (init_new_context); freed with the machine.  Returns its handle."""
+    cdef mm_struct *mm = <mm_struct *>calloc(1, sizeof(mm_struct))
+    if mm == NULL:
+        raise MemoryError("cannot allocate an mm_struct")
+    self._tlb_mms.append(<size_t>mm)
+    self._enter()
+    mm.mm_users = 1
+    mm.mm_count = 1
+    mm.kmm_id = -1
+    init_new_context(get_current(), mm)
+    return len(self._tlb_mms) - 1
+
+
+def tlb_switch_mm(Machine self, cpu, mm):
+    """switch_mm_irqs_off(loaded_mm, mm, current) on cpu (as a context
+    switch to a task of mm would)."""
+    cdef mm_struct *next = self._tlb_mm(mm)
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        switch_mm_irqs_off(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, next, self.m.cpus[cpu].current_task)
+
+
+def tlb_enter_lazy(Machine self, cpu):
+    """enter_lazy_tlb() on cpu (a kernel thread now runs there)."""
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        enter_lazy_tlb(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, self.m.cpus[cpu].current_task)
+
+
+def tlb_flush_mm_range(Machine self, cpu, mm, start, end, int stride_shift=12, freed_tables=False):
+    """flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from
+    cpu; end=None means TLB_FLUSH_ALL."""
+    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef unsigned long e
+    self._check_cpu(cpu)
+    if mm is None:
+        raise KmmConfigError("mm: init_mm has no user mappings to flush")
+    self._check_vaddr(start, "start")
+    if end is None:
+        e = TLB_FLUSH_ALL
+    else:
+        if isinstance(end, bool) or not isinstance(end, int) or not 0 <= end <= (1 << 47):
+            raise KmmConfigError(f"end: {end!r}; expected an address in 0..2**47, or None (TLB_FLUSH_ALL)")
+        if end < start:
+            raise KmmConfigError(f"end: {end:#x} is below start {start:#x}")
+        e = end
+    if not 12 <= stride_shift <= 30:
+        raise KmmConfigError(f"stride_shift: {stride_shift}; accepted: 12..30")
+    with self.on_cpu(cpu):
+        flush_tlb_mm_range(p, start, e, stride_shift, bool(freed_tables))
+
+
+def tlb_flush_mm(Machine self, cpu, mm):
+    """flush_tlb_mm(mm) from cpu (full, freed_tables: lazy CPUs too)."""
+    cdef mm_struct *p = self._tlb_mm(mm)
+    self._check_cpu(cpu)
+    if mm is None:
+        raise KmmConfigError("mm: init_mm has no user mappings to flush")
+    with self.on_cpu(cpu):
+        flush_tlb_mm(p)
+
+
+def tlb_flush_local(Machine self, cpu):
+    """flush_tlb_local() on cpu: CR3 rewritten, its current PCID flushed."""
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        flush_tlb_local()
+
+
+def tlb_flush_all(Machine self, cpu=0):
+    """flush_tlb_all() from cpu: every PCID of every CPU."""
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        flush_tlb_all()
+
+
+def tlb_invlpg(Machine self, cpu, vaddr):
+    """The INVLPG instruction on cpu (current PCID), outside any kernel path."""
+    self._check_cpu(cpu)
+    self._check_vaddr(vaddr)
+    self._enter()
+    hw_tlb_invlpg(cpu, vaddr)
+
+
+def tlb_inc_gen(Machine self, mm):
+    """inc_mm_tlb_gen(mm) alone (as an unmap does before its flush); returns the new tlb_gen."""
+    cdef mm_struct *p = self._tlb_mm(mm)
+    if mm is None:
+        raise KmmConfigError("mm: init_mm's generation is not used")
+    return inc_mm_tlb_gen(p)
+
+
+def tlb_batch_cpus(Machine self, cpu, ro=False):
+    """The CPUs in the tlb_ubc (or tlb_ubc_ro) batch of the task current on cpu."""
+    self._check_cpu(cpu)
+    if ro:
+        mask = self.m.cpus[cpu].current_task.tlb_ubc_ro.arch.cpumask
+    else:
+        mask = self.m.cpus[cpu].current_task.tlb_ubc.arch.cpumask
+    return [c for c in range(self.m.nr_cpu_ids) if (mask >> c) & 1]
+
+
+def tlb_should_defer(Machine self, cpu, mm):
+    """arch_tlbbatch_should_defer(mm) evaluated on cpu."""
+    cdef mm_struct *p = self._tlb_mm(mm)
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        r = arch_tlbbatch_should_defer(p)
+    return bool(r)
+
+
+def tlb_fill(Machine self, cpu, vaddr, pfn, writable=True, unsigned int page_gen=0):
+    """Cache vaddr -> pfn on cpu in its current PCID, as a page walk of a
+    present, user, accessed PTE would (RW and DIRTY when writable)."""
+    cdef unsigned long long pteval
+    self._check_cpu(cpu)
+    self._check_vaddr(vaddr)
+    pfn_bits = int(self.m.x86_phys_bits) - 12
+    if isinstance(pfn, bool) or not isinstance(pfn, int) or not 0 <= pfn < 2 ** pfn_bits:
+        raise KmmConfigError(f"pfn: {pfn!r}; expected 0..2**{pfn_bits}-1 "
+                             f"({pfn_bits + 12} physical address bits)")
+    pteval = (<unsigned long long>pfn << 12) | HW_PTE_PRESENT | HW_PTE_USER | HW_PTE_ACCESSED
+    if writable:
+        pteval |= HW_PTE_RW | HW_PTE_DIRTY
+    self._enter()
+    hw_tlb_fill(cpu, vaddr, pteval, page_gen)
+
+
+def tlb_lookup(Machine self, cpu, vaddr, write=False):
+    """A load (or store) lookup on cpu: the cached pfn, or None for a
+    miss in every level (the hardware would walk).  Counts perf events."""
+    cdef tlb_entry *e
+    self._check_cpu(cpu)
+    self._check_vaddr(vaddr)
+    self._enter()
+    e = hw_tlb_lookup(cpu, vaddr, bool(write))
+    if e == NULL:
+        return None
+    return (e.pteval & HW_PTE_PFN_MASK) >> 12
+
+
+def tlb_probe(Machine self, cpu, vaddr, asid=None):
+    """Whether cpu caches vaddr (in ASID slot asid, default the loaded
+    one), with no side effect: the cached pfn or None."""
+    cdef tlb_entry e
+    self._check_cpu(cpu)
+    self._check_vaddr(vaddr)
+    if asid is None:
+        pcid = self.m.cpus[cpu].hw_tlb.pcid
+    elif isinstance(asid, bool) or not isinstance(asid, int) or not 0 <= asid < TLB_NR_DYN_ASIDS:
+        raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
+    else:
+        pcid = asid + 1
+    self._enter()
+    if not hw_tlb_probe(cpu, pcid, vaddr, &e):
+        return None
+    return (e.pteval & HW_PTE_PFN_MASK) >> 12
+
+
+def tlb_nr_cached(Machine self, cpu, asid=None):
+    """Distinct live translations cached by cpu (of one ASID slot, or all)."""
+    self._check_cpu(cpu)
+    if asid is not None and (isinstance(asid, bool) or not isinstance(asid, int)
+                             or not 0 <= asid < TLB_NR_DYN_ASIDS):
+        raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
+    self._enter()
+    return hw_tlb_nr_live(cpu, -1 if asid is None else asid + 1)
+
+
+def tlb_cpu_state(Machine self, cpu):
+    """cpu_tlbstate / cpu_tlbstate_shared of cpu and its CR3, as a dict."""
+    cdef tlb_state *ts
+    cdef tlb_cpu *hw
+    self._check_cpu(cpu)
+    ts = &self.m.cpus[cpu].cpu_tlbstate
+    hw = &self.m.cpus[cpu].hw_tlb
+    return {
+        "loaded_mm": tlb_mm_handle(self, <uintptr_t>ts.loaded_mm),
+        "loaded_mm_asid": ts.loaded_mm_asid,
+        "next_asid": ts.next_asid,
+        "is_lazy": bool(self.m.cpus[cpu].cpu_tlbstate_shared.is_lazy),
+        "ctxs": [(ts.ctxs[i].ctx_id, ts.ctxs[i].tlb_gen) for i in range(TLB_NR_DYN_ASIDS)],
+        "cr3": hw.cr3,
+        "pcid": hw.pcid,
+    }
+
+
+def tlb_mm_state(Machine self, mm):
+    """ctx_id, tlb_gen and mm_cpumask of an mm."""
+    cdef mm_struct *p = self._tlb_mm(mm)
+    return {
+        "ctx_id": p.context.ctx_id,
+        "tlb_gen": p.context.tlb_gen,
+        "cpumask": [c for c in range(self.m.nr_cpu_ids) if cpumask_test_cpu(c, &p.cpu_bitmap)],
+    }
+
+
+def bench_tlb(Machine self, long n, hit=True, int cpu=0):
+    """n TLB lookups on cpu in a C loop.  hit=True: over 32 pages filled
+    beforehand (all dTLB hits); hit=False: n distinct pages, each a miss
+    in every level followed by a fill.  Returns the number of lookups
+    and of misses."""
+    cdef long i
+    cdef unsigned long base = 0x7f0000000000, va
+    cdef unsigned long long pte = HW_PTE_PRESENT | HW_PTE_USER | HW_PTE_ACCESSED | HW_PTE_RW | HW_PTE_DIRTY
+    cdef tlb_entry *e
+    cdef long misses = 0
+    self._check_cpu(cpu)
+    if n < 0:
+        raise KmmConfigError(f"n: {n}; expected >= 0")
+    self._enter()
+    if hit:
+        for i in range(32):
+            hw_tlb_fill(cpu, base + (<unsigned long>i << 12), pte | (<unsigned long long>i << 12), 0)
+        with nogil:
+            for i in range(n):
+                va = base + ((<unsigned long>i & 31) << 12)
+                e = hw_tlb_lookup(cpu, va, False)
+                if e == NULL:
+                    misses += 1
+    else:
+        with nogil:
+            for i in range(n):
+                va = base + ((<unsigned long>i & 0xFFFFFFF) << 12)
+                e = hw_tlb_lookup(cpu, va, False)
+                if e == NULL:
+                    misses += 1
+                    hw_tlb_fill(cpu, va, pte | ((<unsigned long long>i & 0xFFFFFFF) << 12), 0)
+    return {"lookups": n, "misses": misses}
+
+
+def bench_alloc_free(Machine self, long n, nid=0):
+    """n order-0 __alloc_pages() + folio_put() pairs in a C loop; returns
+    how many pairs ran (fewer only if an allocation failed)."""
+    cdef long i, done = 0
+    cdef page *p
+    cdef int c_nid
+    self._check_nid(nid)
+    c_nid = nid
+    self._enter()
+    with nogil:
+        for i in range(n):
+            p = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, c_nid, NULL)
+            if p == NULL:
+                break
+            folio_put(p)
+            done += 1
+    return done
+
+
+def run_folio_referenced(Machine self, pfn, cpu=0):
+    """folio_referenced(folio, is_locked=0) on `cpu`, as
+    reclaim's folio_check_references calls it; returns (referenced,
+    vm_flags).  The accessed bits it clears are not flushed (x86)."""
+    cdef page *p = self._page(pfn)
+    cdef unsigned long vm_flags = 0
+    cdef int r
+    self._check_cpu(cpu)
+    if page_has_type(p) or p._refcount <= 0:
+        raise KmmStateError(f"folio_referenced: pfn {pfn} is not an allocated folio")
+    with self.on_cpu(cpu):
+        r = folio_referenced(p, 0, NULL, &vm_flags)
+    return r, vm_flags
+
+
+# -- processes ----------------------------------------------------------------
+
+def bench_access(Thread self, unsigned long addr, unsigned long npages, long n, bint write=False):
+    """n accesses cycling over npages pages from addr, in a C loop
+    (benchmarks).  Returns the number done before any error."""
+    cdef Machine mach = self.process.machine
+    cdef long i
+    cdef int rc = 0
+    if not self.on_cpu:
+        raise KmmStateError("thread is not running")
+    if npages == 0:
+        raise KmmConfigError("npages: 0; expected at least 1")
+    mach._enter()
+    with nogil:
+        for i in range(n):
+            rc = cpu_access(self.cpu, addr + ((<unsigned long>i % npages) << 12), write)
+            if rc:
+                break
+    return i + 1 if rc == 0 else i
+
+
+def debug_move_page_noflush(Process self, addr, free_old=False):
+    """Emulate a kernel bug for oracle tests: copy the page mapped at addr
+    to a new page and point the PTE at it WITHOUT flushing any TLB.
+    free_old=True also drops the old page (as if it were freed)."""
+    cdef unsigned long *ptep
+    cdef page *old
+    cdef page *new
+    self._check_alive()
+    self.machine._check_vaddr(addr)
+    self.machine._enter()
+    ptep = walk_pte(self.mm, addr)
+    if ptep == NULL or not (ptep[0] & 1):
+        raise KmmStateError(f"no present PTE at {addr:#x}")
+    old = self.machine.m.mem_map + pte_pfn(ptep[0])
+    new = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, page_to_nid(old), NULL)
+    if new == NULL:
+        raise KmmStateError("out of memory")
+    new.kmm_version = old.kmm_version
+    new.mapping = old.mapping
+    new.index = old.index
+    new._mapcount = 0
+    ptep[0] = (ptep[0] & ~(<unsigned long>0x000FFFFFFFFFF000)) | (page_to_pfn(new) << 12)
+    old._mapcount -= 1
+    if free_old:
+        old.mapping = 0
+        folio_put(old)
+    return page_to_pfn(new)
+

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import kmm
 from kmm.emu.config import KmmStateError
+from kmm.emu import testing as T
 
 PAGE = 4096
 
@@ -164,7 +165,7 @@ def stale_translations(m, threads, proc, addrs):
         if not t.on_cpu:
             continue
         for a in addrs:
-            cached = m._tlb_probe(t.cpu, a)
+            cached = T.tlb_probe(m, t.cpu, a)
             if cached is not None and cached != proc.pfn(a):
                 out.append((t.cpu, a, cached, proc.pfn(a)))
     return out

@@ -23,6 +23,7 @@ off).
 """
 
 from kmm.hazards._common import PAGE, Run, machine, read_only_clean_anon, load_all, stale_translations
+from kmm.emu import testing as T
 
 NAME = "munmap_reuse"
 TITLE = "munmap of a deferred range, addresses mapped again"
@@ -47,14 +48,14 @@ def run(kernel, ablate=(), kconfig=None):
 
     def in_window(point):
         # the PTEs are cleared: count the CPUs still caching any translation
-        window["cached_in_window"] = sum(m._tlb_probe(t.cpu, x) is not None
+        window["cached_in_window"] = sum(T.tlb_probe(m, t.cpu, x) is not None
                                          for t in p.threads for x in addrs)
         load_all(r, p.threads[1:], addrs)     # through the TLB, or SIGSEGV
 
     with m.at("unmap_page_range:before_flush", in_window):
         p.munmap(a, NPAGES)
     r.facts.update(window)
-    r.facts["cached_after_munmap"] = sum(m._tlb_probe(t.cpu, x) is not None
+    r.facts["cached_after_munmap"] = sum(T.tlb_probe(m, t.cpu, x) is not None
                                          for t in p.threads for x in addrs)
     b = p.mmap(NPAGES)
     r.facts["same_addresses"] = b == a

@@ -32,6 +32,7 @@ flush.
 """
 
 from kmm.hazards._common import PAGE, Run, machine, read_only_clean_anon, load_all
+from kmm.emu import testing as T
 
 NAME = "source_reuse"
 TITLE = "reuse of a migrated-away source page"
@@ -70,7 +71,7 @@ def run(kernel, ablate=(), kconfig=None):
     done = 0
     reused = {}
     while done < room:
-        done += y.threads[0]._bench_access(fill + done * PAGE, CHUNK, CHUNK, write=True)
+        done += T.bench_access(y.threads[0], fill + done * PAGE, CHUNK, CHUNK, write=True)
         for pfn, what in ((f_old, "file_source"), (a_old, "held_source")):
             pg = m.page(pfn)
             if what not in reused and not pg["buddy"] and pg["refcount"] > 0:

@@ -23,6 +23,7 @@ deferred translations before the page-cache pages go.
 """
 
 from kmm.hazards._common import Run, machine, load_all, stale_translations, deferred_file_pages
+from kmm.emu import testing as T
 
 NAME = "truncate"
 TITLE = "truncation and page-cache replacement of a deferred page"
@@ -38,14 +39,14 @@ def run(kernel, ablate=(), kconfig=None):
 
     def in_window(point):
         if "cached_in_window" not in window:
-            window["cached_in_window"] = sum(m._tlb_probe(t.cpu, x) is not None
+            window["cached_in_window"] = sum(T.tlb_probe(m, t.cpu, x) is not None
                                              for t in a_proc.threads for x in addrs)
             load_all(r, a_proc.threads[1:], addrs)
 
     with m.at("unmap_page_range:before_flush", in_window):
         m.truncate(f, 0, cpu=b_proc.threads[0].cpu)
     r.facts.update(window)
-    r.facts["cached_after_truncate"] = sum(m._tlb_probe(t.cpu, x) is not None
+    r.facts["cached_after_truncate"] = sum(T.tlb_probe(m, t.cpu, x) is not None
                                            for t in a_proc.threads for x in addrs)
     m.truncate(f, NPAGES, cpu=b_proc.threads[0].cpu)
     for i in range(NPAGES):

@@ -2,8 +2,8 @@
 
 run_workload(machine, workload) spawns a process with workload.nthreads
 threads (thread i on CPU i), calls workload.setup(), then round-robins
-batches across the threads: fill() a batch, perform every access with
-cpu_access() on the thread's CPU, until every thread has finished.  No
+batches across the threads: fill() a batch, perform it with
+cpu_access_batch() (kmm/emu/access.pyx) on the thread's CPU, until every thread has finished.  No
 virtual clock, NUMA scanning or kswapd: the run engine does that.  The
 Driver class does the same in steps (run(until='run') stops when the init
 phase is over), for tests and benchmarks.
@@ -18,15 +18,14 @@ from libc.string cimport memcpy
 import numpy as np
 
 from kmm.emu.machine cimport Machine
-from kmm.emu.hw.mmu cimport cpu_access
+from kmm.emu.access cimport cpu_access_batch
 from kmm.workloads.base cimport (Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHASE_DONE,
                                  WL_MAX_REGIONS)
 
 from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.workloads.base import check_int
 
-_ERRNO = {-14: "segmentation fault (no VMA allows it)", -12: "out of memory",
-          -11: "the page is under migration"}
+from kmm.emu.access import access_error
 
 
 cdef class Driver:
@@ -133,7 +132,8 @@ cdef class Driver:
         counts (see result())."""
         cdef Workload wl = self.wl
         cdef int T = wl.nthreads, t, rc = 0, ph, reg, err_thread = -1
-        cdef long k, j
+        cdef long k, j, n
+        cdef bint err_write = False
         cdef long long limit, done_now = 0
         cdef unsigned long a, err_addr = 0
         cdef bint progressed, live, stop_at_run, deadlock = False, oom = False
@@ -180,13 +180,13 @@ cdef class Driver:
                     if self.record and self._record(t, k) != 0:
                         oom = True
                         break
-                    for j in range(k):
+                    n = cpu_access_batch(self.cpus[t], addrs, writes, k, &rc)
+                    if rc != 0:
+                        err_thread = t
+                        err_addr = addrs[n]
+                        err_write = writes[n]
+                    for j in range(n):
                         a = addrs[j]
-                        rc = cpu_access(self.cpus[t], a, writes[j])
-                        if rc != 0:
-                            err_thread = t
-                            err_addr = a
-                            break
                         if writes[j]:
                             self.stores[ph] += 1
                         else:
@@ -213,8 +213,7 @@ cdef class Driver:
         if oom:
             raise MemoryError("driver: recording buffer")
         if rc != 0:
-            raise KmmStateError(f"thread {err_thread} (CPU {self.cpus[err_thread]}): access at "
-                                f"{err_addr:#x}: {_ERRNO.get(rc, rc)}")
+            raise access_error(rc, self.cpus[err_thread], err_addr, err_write)
         if deadlock:
             raise KmmStateError("driver: every unfinished thread waits at a barrier")
         return self.result()

@@ -15,14 +15,14 @@ def test_fold_ubc_ro_is_patch_1s():
     CONFIG_MIGRC it still merges the read-only batch's CPUs into tlb_ubc,
     which then needs a flush, and empties tlb_ubc_ro."""
     m = machine()
-    mm = m._tlb_new_mm()
+    mm = T.tlb_new_mm(m)
     for cpu in (1, 2, 3):
-        m._tlb_switch_mm(cpu, mm)
+        T.tlb_switch_mm(m, cpu, mm)
     m._tlb_batch_add(0, mm, 0x10000, ro=True)
-    assert m._tlb_batch_cpus(0, ro=True) == [1, 2, 3]
-    assert m._tlb_batch_cpus(0) == []
+    assert T.tlb_batch_cpus(m, 0, ro=True) == [1, 2, 3]
+    assert T.tlb_batch_cpus(m, 0) == []
     m._tlb_batch_fold_ro(0)
-    assert m._tlb_batch_cpus(0, ro=True) == [] and m._tlb_batch_cpus(0) == [1, 2, 3]
+    assert T.tlb_batch_cpus(m, 0, ro=True) == [] and T.tlb_batch_cpus(m, 0) == [1, 2, 3]
     before = m.vmstat()
     m._tlb_batch_flush(0)
     d = delta(before, m.vmstat())

@@ -1,0 +1,49 @@
+"""The one access loop: a batch of loads and stores by the task running on
+a CPU, each through kmm/emu/hw/mmu.pyx cpu_access() (TLB, page walk, page
+fault).  The run engine, the workload driver and Thread.load()/store() all
+go through it, and access_error() turns a failed access into the one error
+message they all give."""
+
+from kmm.emu.hw.mmu cimport cpu_access
+from kmm.emu.config import KmmStateError
+
+
+cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned char *writes,
+                           long n, int *rc) noexcept nogil:
+    """Perform addrs[0..n) on cpu (writes[i] != 0: a store).  Stops at the
+    first access that fails, with *rc its negative errno; returns how many
+    accesses completed."""
+    cdef long i
+    rc[0] = 0
+    for i in range(n):
+        rc[0] = cpu_access(cpu, addrs[i], writes[i])
+        if rc[0]:
+            return i
+    return n
+
+
+# what a failed user access means (the errno cpu_access returns)
+_ACCESS_ERRNO = {
+    14: "segmentation fault (no VMA allows it)",                       # EFAULT
+    12: "out of memory",                                               # ENOMEM
+    11: "the page is under migration (the task would sleep in migration_entry_wait)",  # EAGAIN
+}
+
+
+def access_error(int rc, int cpu, unsigned long addr, bint write, bint mmap_write_locked=False):
+    """The KmmStateError for an access that failed with rc (a negative errno)."""
+    what = f"{'store' if write else 'load'} at {addr:#x} on CPU {cpu}"
+    if rc == -11 and mmap_write_locked:
+        return KmmStateError(f"{what}: the fault would sleep on mmap_lock, held for write by an "
+                             f"operation in progress")
+    return KmmStateError(f"{what}: {_ACCESS_ERRNO.get(-rc, f'errno {-rc}')}")
+
+
+_ERRNO_NAMES = {1: "EPERM", 2: "ENOENT", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
+                14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 22: "EINVAL"}
+
+
+def errno_name(long rc):
+    """'ENOMEM (errno 12)' for rc = -12: how every face error names an errno."""
+    name = _ERRNO_NAMES.get(-rc)
+    return f"{name} (errno {-rc})" if name else f"errno {-rc}"
