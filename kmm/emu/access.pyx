@@ -1,7 +1,7 @@
 """The one access loop: a batch of loads and stores by the task running on
 a CPU, each through kmm/emu/hw/mmu.pyx cpu_access() (TLB, page walk, page
 fault).  The run engine, the workload driver and Thread.load()/store() all
-go through it, and access_error() turns a failed access into the one error
+go through it, and access_failure() turns a failed access into the one error
 message they all give."""
 
 from kmm.emu.hw.mmu cimport cpu_access
@@ -30,7 +30,7 @@ _ACCESS_ERRNO = {
 }
 
 
-def access_error(int rc, int cpu, unsigned long addr, bint write, bint mmap_write_locked=False):
+def access_failure(int rc, int cpu, unsigned long addr, bint write, bint mmap_write_locked=False):
     """The KmmStateError for an access that failed with rc (a negative errno)."""
     what = f"{'store' if write else 'load'} at {addr:#x} on CPU {cpu}"
     if rc == -11 and mmap_write_locked:

@@ -30,7 +30,7 @@ from kmm.emu.machine cimport Machine
 from kmm.emu.process cimport Process, Thread
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT
 
-from kmm.emu.access import access_error
+from kmm.emu.access import access_failure
 from kmm.emu.config import KmmConfigError
 
 cdef enum:
@@ -68,7 +68,7 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
             with nogil:
                 i = cpu_access_batch(th.cpu, addrs, writes, n, &rc)
             if rc:
-                raise access_error(rc, th.cpu, addrs[i], writes[i])
+                raise access_failure(rc, th.cpu, addrs[i], writes[i])
             budget[t] -= w.batch_ns(t)
         th.task.se_sum_exec_runtime += TICK_NSEC
         if not done[t]:

@@ -338,30 +338,13 @@ cdef class Machine:
 
     def interleave(self, points):
         """Context manager registering {point_name: fn} (see at())."""
-        if not isinstance(points, dict) or not points:
-            raise KmmConfigError(f"points: {points!r}; expected a dict {{point name: callable}}")
-        ids = {}
-        for name, fn in points.items():
-            if name not in _interleave.POINT_IDS:
-                raise KmmConfigError(f"point: {name!r} is not an interleaving point; accepted: "
-                                     + ", ".join(_interleave.POINT_IDS))
-            if not callable(fn):
-                raise KmmConfigError(f"point {name!r}: {fn!r} is not callable")
-            ids[_interleave.POINT_IDS[name]] = fn
-        return _Interleaving(self, ids)
+        return _interleave.Interleaving(self, _interleave.point_ids(points))
 
     cdef _register_points(self, dict ids):
-        for pid in ids:
-            if pid in self._points:
-                raise KmmStateError(f"point {_interleave.POINT_NAMES[pid]!r} already has a callback")
-        self._points.update(ids)
-        self.m.interleave_fn = _interleave_tramp
+        _interleave.register(self, ids)
 
     cdef _unregister_points(self, dict ids):
-        for pid in ids:
-            self._points.pop(pid, None)
-        if not self._points:
-            self.m.interleave_fn = NULL
+        _interleave.unregister(self, ids)
 
     @property
     def ablated(self):
@@ -1059,68 +1042,6 @@ _MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "syn
 cdef enum:
     _NUMA_BALANCING_NORMAL = 0x1
     _NUMA_BALANCING_MEMORY_TIERING = 0x2
-
-
-# ---------------------------------------------------------------------------
-# Interleaving points: the C side (kmm_machine.interleave_fn) and the
-# context manager Machine.at() / Machine.interleave() return.
-
-cdef class _Interleaving:
-    """Registers callbacks on interleaving points for a with-block."""
-    cdef Machine machine
-    cdef dict ids
-    cdef bint active
-
-    def __cinit__(self, Machine machine, dict ids):
-        self.machine = machine
-        self.ids = ids
-        self.active = False
-
-    def __enter__(self):
-        self.machine._register_points(self.ids)
-        self.active = True
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        cdef Machine mach = self.machine
-        if self.active:
-            mach._unregister_points(self.ids)
-            self.active = False
-        # an exception no API call has re-raised yet surfaces here
-        if mach._interleave_exc is not None and not mach._interleave_running:
-            pending = mach._interleave_exc
-            mach._interleave_exc = None
-            if exc_type is None:
-                raise pending
-        return False
-
-
-cdef void _interleave_tramp(int point) noexcept nogil:
-    with gil:
-        _interleave_call(point)
-
-
-cdef void _interleave_call(int point) noexcept:
-    """Run the callback registered at `point` on the current machine; keep
-    its exception for the API call to re-raise; give the interrupted kernel
-    function its machine and CPU back."""
-    cdef kmm_machine *m = <kmm_machine *>kmm_current()
-    cdef int cpu = m.cpu
-    cdef Machine mach
-    if m.interleave_owner == NULL:
-        return
-    mach = <Machine>m.interleave_owner
-    fn = mach._points.get(point)
-    if fn is None or mach._interleave_running or mach._interleave_exc is not None:
-        return
-    mach._interleave_running = True
-    try:
-        fn(_interleave.POINT_NAMES[point])
-    except BaseException as e:
-        mach._interleave_exc = e
-    mach._interleave_running = False
-    kmm_set_current(m)
-    m.cpu = cpu
 
 
 cdef inline page *_lru_to_page(list_head *p) noexcept nogil:

@@ -34,7 +34,7 @@ from kmm.linux.mm.truncate cimport truncate_setsize
 from kmm.emu.access cimport cpu_access_batch
 from kmm.emu.debug.oracle cimport kmm_new_version
 
-from kmm.emu.access import access_error, errno_name
+from kmm.emu.access import access_failure, errno_name
 from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.emu.config import check_whole
 
@@ -289,7 +289,7 @@ cdef class Thread:
         cpu_access_batch(self.cpu, &a, &w, 1, &rc)
         mach._after()
         if rc:
-            raise access_error(rc, self.cpu, addr, write, self.process.mm.kmm_mmap_write_locked)
+            raise access_failure(rc, self.cpu, addr, write, self.process.mm.kmm_mmap_write_locked)
 
     def task_numa_work(self):
         """Run task_numa_work() in this thread's context on its CPU, as on

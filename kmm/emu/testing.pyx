@@ -143,13 +143,13 @@ def task_can_migrc(Machine machine, int cpu):
     return bool(machine.m.cpus[cpu].current_task.can_migrc)
 
 
-def migrc_pause(Machine machine):
+def run_migrc_pause(Machine machine):
     """Patch 3/3's migrc_pause(), as a struggling allocation calls it."""
     machine._enter()
     _migrc_pause()
 
 
-def migrc_resume(Machine machine):
+def run_migrc_resume(Machine machine):
     """Patch 3/3's migrc_resume(); refused when migrc is not paused."""
     machine._enter()
     if not _migrc_paused():
@@ -157,7 +157,7 @@ def migrc_resume(Machine machine):
     _migrc_resume()
 
 
-def migrc_paused(Machine machine):
+def run_migrc_paused(Machine machine):
     machine._enter()
     return bool(_migrc_paused())
 

@@ -25,7 +25,7 @@ from kmm.workloads.base cimport (Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHA
 from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.workloads.base import check_int
 
-from kmm.emu.access import access_error
+from kmm.emu.access import access_failure
 
 
 cdef class Driver:
@@ -213,7 +213,7 @@ cdef class Driver:
         if oom:
             raise MemoryError("driver: recording buffer")
         if rc != 0:
-            raise access_error(rc, self.cpus[err_thread], err_addr, err_write)
+            raise access_failure(rc, self.cpus[err_thread], err_addr, err_write)
         if deadlock:
             raise KmmStateError("driver: every unfinished thread waits at a barrier")
         return self.result()

@@ -200,13 +200,13 @@ def test_patch3_no_request_while_paused():
     demotion flushes at once; resumed, the next one is deferred again."""
     m = machine(pause=True)
     p, a = read_only(m, 8)
-    T.migrc_pause(m)
-    assert T.migrc_paused(m)
+    T.run_migrc_pause(m)
+    assert T.run_migrc_paused(m)
     before = m.vmstat()
     assert m.migrate(p, a, 4, node=1) == 4
     assert flushes(delta(before, m.vmstat())) == BATCH_FLUSH
     assert pending(m) == NONE_PENDING
-    T.migrc_resume(m)
+    T.run_migrc_resume(m)
     before = m.vmstat()
     assert m.migrate(p, a + 4 * PAGE, 4, node=1) == 4
     assert flushes(delta(before, m.vmstat())) == NO_FLUSH
@@ -227,14 +227,14 @@ def test_patch3_paused_mid_batch_hands_the_request_to_the_batch_flush():
 
     def hook(point):
         if point == "unmapped":
-            T.migrc_pause(m)
+            T.run_migrc_pause(m)
 
     before = m.vmstat()
     assert m.migrate(p, a, 4, node=1, hook=hook) == 4
     assert flushes(delta(before, m.vmstat())) == BATCH_FLUSH
     assert pending(m) == {0: (4, True), 1: (0, False)}
     assert all("migrc" in m.page(s)["flags"] for s in srcs)
-    T.migrc_resume(m)
+    T.run_migrc_resume(m)
     before = m.vmstat()
     assert m.migrc_flush_free_folios() is True
     d = delta(before, m.vmstat())

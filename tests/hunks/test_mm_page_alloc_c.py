@@ -216,4 +216,4 @@ def test_patch3_failed_allocation_after_retry_flushes_pending_folios():
         else:
             assert flushes(d) == {k: 0 for k in FLUSH} and d["nr_free_pages"] == 0
             assert pending(m) == {0: (4, True), 1: (0, False)}
-        assert T.migrc_paused(m) is False
+        assert T.run_migrc_paused(m) is False

@@ -2,7 +2,8 @@
 
 A point is named "function:where", after the mirrored kernel function that
 reaches it.  Machine.at(name, fn) / Machine.interleave({name: fn}) run fn
-there (see kmm/emu/machine.pyx and docs/hazards.md).
+there: this module holds the callbacks and runs them from the C side
+(kmm_point() calls kmm_machine.interleave_fn); see docs/hazards.md.
 """
 
 from kmm.linux.include_.kmm.interleave cimport (
@@ -55,3 +56,100 @@ assert sorted(POINTS) == list(range(1, KMM_NR_POINTS))
 def describe():
     """[(name, description)] in point order."""
     return [POINTS[k] for k in sorted(POINTS)]
+
+
+# -- the callbacks: registered per machine, run from the C side ------------------
+
+from kmm.emu.current cimport kmm_current, kmm_set_current
+from kmm.emu.machine cimport Machine
+from kmm.linux.include_.kmm.machine cimport kmm_machine
+from kmm.emu.config import KmmConfigError, KmmStateError
+
+
+def point_ids(points):
+    """{point name: callable} -> {point id: callable}, checked."""
+    if not isinstance(points, dict) or not points:
+        raise KmmConfigError(f"points: {points!r}; expected a dict {{point name: callable}}")
+    ids = {}
+    for name, fn in points.items():
+        if name not in POINT_IDS:
+            raise KmmConfigError(f"point: {name!r} is not an interleaving point; accepted: "
+                                 + ", ".join(POINT_IDS))
+        if not callable(fn):
+            raise KmmConfigError(f"point {name!r}: {fn!r} is not callable")
+        ids[POINT_IDS[name]] = fn
+    return ids
+
+
+def register(Machine mach, dict ids):
+    """Hang callbacks on points of mach; a point holds one callback."""
+    for pid in ids:
+        if pid in mach._points:
+            raise KmmStateError(f"point {POINT_NAMES[pid]!r} already has a callback")
+    mach._points.update(ids)
+    mach.m.interleave_fn = _interleave_tramp
+
+
+def unregister(Machine mach, dict ids):
+    for pid in ids:
+        mach._points.pop(pid, None)
+    if not mach._points:
+        mach.m.interleave_fn = NULL
+
+
+cdef class Interleaving:
+    """Registers callbacks on interleaving points for a with-block."""
+    cdef Machine machine
+    cdef dict ids
+    cdef bint active
+
+    def __cinit__(self, Machine machine, dict ids):
+        self.machine = machine
+        self.ids = ids
+        self.active = False
+
+    def __enter__(self):
+        register(self.machine, self.ids)
+        self.active = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef Machine mach = self.machine
+        if self.active:
+            unregister(mach, self.ids)
+            self.active = False
+        # an exception no API call has re-raised yet surfaces here
+        if mach._interleave_exc is not None and not mach._interleave_running:
+            pending = mach._interleave_exc
+            mach._interleave_exc = None
+            if exc_type is None:
+                raise pending
+        return False
+
+
+cdef void _interleave_tramp(int point) noexcept nogil:
+    with gil:
+        _interleave_call(point)
+
+
+cdef void _interleave_call(int point) noexcept:
+    """Run the callback registered at `point` on the current machine; keep
+    its exception for the API call to re-raise; give the interrupted kernel
+    function its machine and CPU back."""
+    cdef kmm_machine *m = <kmm_machine *>kmm_current()
+    cdef int cpu = m.cpu
+    cdef Machine mach
+    if m.interleave_owner == NULL:
+        return
+    mach = <Machine>m.interleave_owner
+    fn = mach._points.get(point)
+    if fn is None or mach._interleave_running or mach._interleave_exc is not None:
+        return
+    mach._interleave_running = True
+    try:
+        fn(POINT_NAMES[point])
+    except BaseException as e:
+        mach._interleave_exc = e
+    mach._interleave_running = False
+    kmm_set_current(m)
+    m.cpu = cpu
