@@ -103,10 +103,10 @@ def test_batch_flush_16_cpus():
         T.tlb_fill(m, c, va(0), 1000 + c)
     before = tlbstat(m)
     for i in range(32):
-        m._tlb_batch_add(0, mm, va(i))
+        T.tlb_batch_add(m, 0, mm, va(i))
     assert T.tlb_mm_state(m, mm)["tlb_gen"] == 32
     assert T.tlb_batch_cpus(m, 0) == list(range(16))
-    m._tlb_batch_flush(0)
+    T.tlb_batch_flush(m, 0)
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 15,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
@@ -132,8 +132,8 @@ def test_batch_flush_skips_lazy_cpu():
     T.tlb_enter_lazy(m, 5)
     before = tlbstat(m)
     for i in range(32):
-        m._tlb_batch_add(0, mm, va(i))
-    m._tlb_batch_flush(0)
+        T.tlb_batch_add(m, 0, mm, va(i))
+    T.tlb_batch_flush(m, 0)
     after = tlbstat(m)
     assert delta(before, after) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 14,
@@ -210,12 +210,12 @@ def test_batch_flush_remote_on_other_mm_counts_receipt_only():
     a, b = T.tlb_new_mm(m), T.tlb_new_mm(m)
     T.tlb_switch_mm(m, 0, a)
     T.tlb_switch_mm(m, 1, a)
-    m._tlb_batch_add(0, a, va(0))
+    T.tlb_batch_add(m, 0, a, va(0))
     T.tlb_switch_mm(m, 1, b)
     T.tlb_fill(m, 1, va(9), 99)
     p1 = m.perf(cpu=1)
     before = tlbstat(m)
-    m._tlb_batch_flush(0)
+    T.tlb_batch_flush(m, 0)
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 1,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
@@ -229,13 +229,13 @@ def test_batch_local_only():
     m = machine(2)
     mm = mm_on(m, [0])
     before = tlbstat(m)
-    m._tlb_batch_add(0, mm, va(0))
-    m._tlb_batch_flush(0)
+    T.tlb_batch_add(m, 0, mm, va(0))
+    T.tlb_batch_flush(m, 0)
     assert delta(before, tlbstat(m)) == {
         "nr_tlb_remote_flush": 0, "nr_tlb_remote_flush_received": 0,
         "nr_tlb_local_flush_all": 1, "nr_tlb_local_flush_one": 0}
     before = tlbstat(m)
-    m._tlb_batch_flush(0)                            # empty batch: nothing at all
+    T.tlb_batch_flush(m, 0)                            # empty batch: nothing at all
     assert tlbstat(m) == before
 
 
@@ -244,15 +244,15 @@ def test_batch_ro_fold_and_clear():
     and then cleared."""
     m = machine(4)
     a, b = mm_on(m, [0, 1]), mm_on(m, [2, 3])
-    m._tlb_batch_add(0, a, va(0), ro=True)
-    m._tlb_batch_add(0, b, va(0))
+    T.tlb_batch_add(m, 0, a, va(0), ro=True)
+    T.tlb_batch_add(m, 0, b, va(0))
     assert T.tlb_batch_cpus(m, 0, ro=True) == [0, 1]
     assert T.tlb_batch_cpus(m, 0) == [2, 3]
-    m._tlb_batch_fold_ro(0)
+    T.tlb_batch_fold_ro(m, 0)
     assert T.tlb_batch_cpus(m, 0) == [0, 1, 2, 3]
     assert T.tlb_batch_cpus(m, 0, ro=True) == []
     before = tlbstat(m)
-    m._tlb_batch_flush(0)
+    T.tlb_batch_flush(m, 0)
     assert delta(before, tlbstat(m))["nr_tlb_remote_flush_received"] == 3
 
 
@@ -374,8 +374,8 @@ def test_debug_tlbflush_off_counts_nothing():
     m = machine(4, kconfig={"CONFIG_DEBUG_TLBFLUSH": False})
     mm = mm_on(m, range(4))
     T.tlb_fill(m, 1, va(0), 3)
-    m._tlb_batch_add(0, mm, va(0))
-    m._tlb_batch_flush(0)
+    T.tlb_batch_add(m, 0, mm, va(0))
+    T.tlb_batch_flush(m, 0)
     T.tlb_flush_mm_range(m, 0, mm, va(0), va(3))
     assert not set(TLB_EVENTS) & set(m.vmstat())
     assert all(m.vm_events_per_cpu(k) == [0] * 4 for k in TLB_EVENTS)
@@ -597,8 +597,8 @@ def test_api_arguments_checked():
         lambda: T.tlb_flush_mm_range(m, 0, mm, 2 * PAGE, PAGE),
         lambda: T.tlb_flush_mm_range(m, 0, mm, 0, PAGE, stride_shift=5),
         lambda: T.tlb_flush_mm(m, 0, None),
-        lambda: m._tlb_batch_add(0, None, 0),
-        lambda: m._tlb_batch_add(0, mm, -5),
+        lambda: T.tlb_batch_add(m, 0, None, 0),
+        lambda: T.tlb_batch_add(m, 0, mm, -5),
         lambda: T.tlb_probe(m, 0, 0, asid=6),
         lambda: T.tlb_nr_cached(m, 0, asid=-1),
         lambda: T.tlb_inc_gen(m, None),
@@ -617,8 +617,8 @@ def test_machines_are_independent():
     m1, m2 = machine(2), machine(2)
     a = mm_on(m1, [0, 1])
     mm_on(m2, [0])
-    m1._tlb_batch_add(0, a, 0)
-    m1._tlb_batch_flush(0)
+    T.tlb_batch_add(m1, 0, a, 0)
+    T.tlb_batch_flush(m1, 0)
     assert tlbstat(m2)["nr_tlb_remote_flush"] == 0
     assert tlbstat(m1)["nr_tlb_remote_flush"] == 1
 
@@ -671,8 +671,8 @@ def run_ops(tlb, ops):
         elif kind == "batch":
             cpu, entries = op[1], op[2]
             for mm, page in entries:
-                m._tlb_batch_add(cpu, mms[mm], va(page))
-            m._tlb_batch_flush(cpu)
+                T.tlb_batch_add(m, cpu, mms[mm], va(page))
+            T.tlb_batch_flush(m, cpu)
             for mm, page in entries:
                 covered(mm, [page])
         elif kind == "inc_gen":

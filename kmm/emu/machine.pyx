@@ -46,9 +46,7 @@ from kmm.emu.hw.cpu cimport (tlb_entry, tlb_cpu, HW_TLB_SETASSOC, HW_TLB_UNBOUND
 from kmm.emu.hw.tlb cimport (tlb_hw_init, tlb_hw_free, tlb_lookup, tlb_fill, tlb_probe, tlb_nr_live,
                          tlb_invlpg)
 from kmm.linux.include_.linux.mm_types_task cimport tlbflush_unmap_batch
-from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, TLB_FLUSH_ALL, TLB_NR_DYN_ASIDS, inc_mm_tlb_gen,
-                                                arch_tlbbatch_add_pending, arch_tlbbatch_fold,
-                                                arch_tlbbatch_clear)
+from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, TLB_FLUSH_ALL, TLB_NR_DYN_ASIDS, inc_mm_tlb_gen)
 from kmm.linux.arch.x86.include_.asm.mmu_context cimport init_new_context
 from kmm.linux.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_mm_range,
                                   flush_tlb_mm, flush_tlb_local, flush_tlb_all,
@@ -715,35 +713,40 @@ cdef class Machine:
     # tests (see docs/migrate.md).
 
     def migrate(self, proc, addr, npages, node=1, reason="demotion", cpu=0, hook=None,
-                mode="async"):
+                mode=None):
         """Migrate the folios mapped in [addr, addr + npages pages) of proc to
-        `node`; returns how many were migrated.
-
-        The folios are isolated from the LRU (folio_isolate_lru, counted in
-        NR_ISOLATED_*), then migrate_pages(MIGRATE_ASYNC) runs on `cpu`, in
-        the context of the task current there (its tlb_ubc batches the
-        flushes), with the reason's allocator:
-        - "demotion": MR_DEMOTION, alloc_demote_folio (node first with
-          __GFP_THISNODE, then the lower tiers of the first folio's node; no
-          reclaim, may wake kswapd); the isolation is accounted as
-          shrink_inactive_list does (NR_ISOLATED dropped after the call).
-          pgdemote_* are not counted: this is not reclaim.
-        - "numa_misplaced": MR_NUMA_MISPLACED, alloc_misplaced_dst_folio
-          (node only, no reclaim at all).
-        - "syscall": MR_SYSCALL as move_pages(2)'s do_move_pages_to_node,
-          alloc_migration_target with GFP_HIGHUSER_MOVABLE | __GFP_THISNODE
-          on node (the kernel passes mode="sync").
-        mode: "async" (MIGRATE_ASYNC, what reclaim and NUMA balancing use),
-        "sync_light" or "sync" (migrate_pages_sync: the batch in async mode
-        first, then each leftover alone with that mode's unmap flags).
-        Folios not migrated are put back on the LRU.  hook: None, or a
-        callable run with "unmapped" (the batch's PTEs are migration
-        entries, the batched flush not yet done) and "flushed" (flushed,
-        nothing moved yet); an exception it raises is re-raised here."""
+        `node`, on `cpu` as the task current there (its tlb_ubc batches the
+        flushes), through the kernel's entry for the reason; returns how
+        many were migrated.
+        - "demotion": reclaim's demotion (kmm_demote_folios in vmscan.pyx):
+          per source node, the folios isolated and counted in NR_ISOLATED_*,
+          demote_folio_list's code with `node` as the target
+          (alloc_demote_folio: node with __GFP_THISNODE, then the source's
+          allowed lower tiers; no reclaim, may wake kswapd; PGDEMOTE_DIRECT),
+          the rest back on the LRU.
+        - "numa_misplaced": each page as a NUMA hint fault hands it over,
+          migrate_misplaced_page(page, vma, node): refused for dirty file
+          pages and when node is short of free pages; NUMA_PAGE_MIGRATE and
+          PGPROMOTE_SUCCESS counted.
+        - "syscall": move_pages(2) of the range to node (do_pages_move:
+          add_page_for_migration, do_move_pages_to_node with MIGRATE_SYNC;
+          pages mapped more than once are refused, no MPOL_MF_MOVE_ALL).
+        mode: None (the kernel's: async, or sync for "syscall"), or
+        "async"/"sync_light"/"sync" to run every migrate_pages() of the call
+        in that mode (the mirror's test knob kmm_debug_migrate_mode).
+        hook: None, or a callable run with "unmapped" (a batch's PTEs are
+        migration entries, the batched flush not yet done) and "flushed"
+        (flushed, nothing moved yet); an exception it raises is re-raised."""
         cdef Process p
-        cdef unsigned int nr_succeeded = 0
-        cdef int c_cpu, c_node, c_reason
-        cdef long n
+        cdef long n, i, nr = 0
+        cdef int c_node, rc
+        cdef unsigned long a
+        cdef page **pages = NULL
+        cdef unsigned long *addrs = NULL
+        cdef int *nodes = NULL
+        cdef int *status = NULL
+        cdef vm_area_struct *vma
+        cdef page *pg
         if not isinstance(proc, Process) or (<Process>proc).machine is not self:
             raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
         p = <Process>proc
@@ -753,15 +756,21 @@ cdef class Machine:
         self._check_cpu(cpu)
         if reason not in _MIGRATE_REASONS:
             raise KmmConfigError(f"reason: {reason!r}; accepted: {', '.join(repr(r) for r in _MIGRATE_REASONS)}")
-        if mode not in _MIGRATE_MODES:
-            raise KmmConfigError(f"mode: {mode!r}; accepted: {', '.join(repr(x) for x in _MIGRATE_MODES)}")
+        if mode is not None and mode not in _MIGRATE_MODES:
+            raise KmmConfigError(f"mode: {mode!r}; accepted: None, {', '.join(repr(x) for x in _MIGRATE_MODES)}")
         if hook is not None and not callable(hook):
             raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
         if self._migrating:
             raise KmmStateError("migrate: called again while a migration is running (from its hook)")
-        c_cpu = cpu
+        n = npages
         c_node = node
-        c_reason = _MIGRATE_REASONS[reason]
+        pages = <page **>calloc(n, sizeof(page *))
+        addrs = <unsigned long *>calloc(n, sizeof(unsigned long))
+        nodes = <int *>calloc(n, sizeof(int))
+        status = <int *>calloc(n, sizeof(int))
+        if pages == NULL or addrs == NULL or nodes == NULL or status == NULL:
+            free(pages); free(addrs); free(nodes); free(status)
+            raise MemoryError("migrate: out of host memory")
         # the hook is two interleaving points under their short names
         ids = {}
         if hook is not None:
@@ -769,47 +778,61 @@ cdef class Machine:
                    _interleave.POINT_IDS["migrate_pages_batch:flushed"]: lambda pt: hook("flushed")}
             self._register_points(ids)
         self._migrating = True
-        self._enter()
         try:
-            n = _kmm_migrate_range(p.mm, addr, addr + npages * 4096, c_node, c_reason, c_cpu,
-                                   _MIGRATE_MODES[mode], &nr_succeeded)
+            with self.on_cpu(cpu):
+                if mode is not None:
+                    self.m.kmm_debug_migrate_mode = 1 + _MIGRATE_MODES[mode]
+                if reason == "syscall":
+                    for i in range(n):
+                        addrs[i] = addr + i * 4096
+                        nodes[i] = c_node
+                    before = sum(_vmstat.vm_events_per_cpu("pgmigrate_success"))
+                    do_pages_move(p.mm, n, addrs, nodes, status, 0)
+                    nr = sum(_vmstat.vm_events_per_cpu("pgmigrate_success")) - before
+                else:
+                    # which folio is mapped at each address (with a reference)
+                    vma = NULL
+                    for i in range(n):
+                        a = addr + i * 4096
+                        if vma == NULL or not (vma.vm_start <= a < vma.vm_end):
+                            vma = vma_lookup(p.mm, a)
+                        pg = NULL if vma == NULL else follow_page(vma, a, FOLL_GET | FOLL_DUMP)
+                        if pg != NULL and not IS_ERR(pg):
+                            if reason == "demotion":
+                                pages[nr] = pg
+                                nr += 1
+                            else:
+                                nr += migrate_misplaced_page(pg, vma, c_node)
+                    if reason == "demotion":
+                        nr = kmm_demote_folios(pages, nr, c_node)
         finally:
+            self.m.kmm_debug_migrate_mode = 0
             self._migrating = False
             self._unregister_points(ids)
+            free(pages); free(addrs); free(nodes); free(status)
             self._enter()
-        if n < 0:
-            raise MemoryError("migrate: out of host memory")
         self._after()
-        return nr_succeeded
+        return nr
 
     def _prot_numa(self, proc, addr, npages, cpu=0, filters=True):
-        """Test support for NUMA hint faults (the NUMA scanner is not here):
-        make the present PTEs of [addr, addr + npages pages) PROT_NONE as
-        change_prot_numa() -> change_pte_range(MM_CP_PROT_NUMA) does, from
-        `cpu`: flush_tlb_batched_pending, pte_modify(pte, PAGE_NONE), the
-        access-time stamp of slower-tier pages in tiering mode, one ranged
-        flush per VMA (mmu_gather), NUMA_PTE_UPDATES.  filters=True applies
-        change_pte_range's skips (already PROT_NONE, special pages, shared
-        COW pages, dirty file pages, pages on the node of a single-user mm's
-        CPU, top-tier pages when only tiering is on); filters=False changes
-        every present normal page.  Returns the number of PTEs changed."""
-        cdef Process p
-        cdef long n
+        """Test support for NUMA hint faults: make the present PTEs of
+        [addr, addr + npages pages) PROT_NONE through change_prot_numa() on
+        each VMA part, from `cpu` (Process._change_prot_numa).
+        filters=True applies change_pte_range's prot_numa_skip (already
+        PROT_NONE, zero/KSM pages, shared COW pages, dirty file pages, pages
+        on the node of a single-user mm's CPU, top-tier pages when only
+        tiering is on, and the slow-tier access-time stamp); filters=False
+        sets the mirror's test knob kmm_debug_prot_numa_noskip, so every
+        present PTE is changed.  Returns the number of PTEs changed."""
         if not isinstance(proc, Process) or (<Process>proc).machine is not self:
             raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
-        p = <Process>proc
         if filters:
-            return p._change_prot_numa(addr, npages, cpu=cpu)   # the kernel's own path
-        p._check_alive()
-        p._check_range(addr, npages)
-        self._check_cpu(cpu)
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        n = _kmm_change_prot_numa_range(p.mm, addr, addr + npages * 4096, False)
-        self.m.cpu = saved
-        self._after()
-        return n
+            return (<Process>proc)._change_prot_numa(addr, npages, cpu=cpu)
+        self.m.kmm_debug_prot_numa_noskip = True
+        try:
+            return (<Process>proc)._change_prot_numa(addr, npages, cpu=cpu)
+        finally:
+            self.m.kmm_debug_prot_numa_noskip = False
 
     def _clock_advance_ns(self, ns):
         """Move the virtual clock (jiffies follow it) forward by ns."""
@@ -912,51 +935,6 @@ cdef class Machine:
         if isinstance(vaddr, bool) or not isinstance(vaddr, int) or not 0 <= vaddr < (1 << 47):
             raise KmmConfigError(f"{what}: {vaddr!r}; expected a user address in 0..2**47-1")
 
-    def _tlb_batch_add(self, int cpu, mm, addr, ro=False):
-        """arch_tlbbatch_add_pending(&current->tlb_ubc.arch, mm, addr) for the
-        task current on cpu (and flush_required, as set_tlb_ubc_flush_pending
-        does); ro=True uses patch 1/3's tlb_ubc_ro instead."""
-        cdef mm_struct *p = self._tlb_mm(mm)
-        cdef task_struct *tsk
-        cdef tlbflush_unmap_batch *b
-        self._check_cpu(cpu)
-        self._check_vaddr(addr, "addr")
-        if mm is None:
-            raise KmmConfigError("mm: init_mm has no user mappings to unmap")
-        tsk = self.m.cpus[cpu].current_task
-        b = &tsk.tlb_ubc_ro if ro else &tsk.tlb_ubc
-        self._enter()
-        arch_tlbbatch_add_pending(&b.arch, p, addr)
-        b.flush_required = True
-
-    def _tlb_batch_fold_ro(self, int cpu):
-        """The arch part of patch 1/3's fold_ubc_ro() for the task current on
-        cpu: arch_tlbbatch_fold(&tlb_ubc.arch, &tlb_ubc_ro.arch), then
-        arch_tlbbatch_clear(&tlb_ubc_ro.arch)."""
-        cdef task_struct *tsk
-        self._check_cpu(cpu)
-        tsk = self.m.cpus[cpu].current_task
-        if not tsk.tlb_ubc_ro.flush_required:
-            return
-        arch_tlbbatch_fold(&tsk.tlb_ubc.arch, &tsk.tlb_ubc_ro.arch)
-        tsk.tlb_ubc.flush_required = True
-        arch_tlbbatch_clear(&tsk.tlb_ubc_ro.arch)
-        tsk.tlb_ubc_ro.flush_required = False
-
-    def _tlb_batch_flush(self, int cpu):
-        """arch_tlbbatch_flush(&current->tlb_ubc.arch) on cpu (then
-        flush_required cleared, as try_to_unmap_flush does)."""
-        cdef task_struct *tsk
-        self._check_cpu(cpu)
-        tsk = self.m.cpus[cpu].current_task
-        self._enter()
-        saved = self.m.cpu
-        self.m.cpu = cpu
-        arch_tlbbatch_flush(&tsk.tlb_ubc.arch)
-        tsk.tlb_ubc.flush_required = False
-        tsk.tlb_ubc.writable = False
-        self.m.cpu = saved
-
     @property
     def nr_tlb_warnings(self):
         """How many WARN_ON / VM_WARN_ON conditions of tlb.c fired."""
@@ -1008,201 +986,17 @@ cdef class Oracle:
 # ---------------------------------------------------------------------------
 # Migration: the C side of Machine.migrate() / Machine._prot_numa()
 
-from kmm.linux.include_.linux.list cimport list_head, list_add_tail, list_empty, list_del
+from kmm.linux.include_.linux.err cimport IS_ERR
 from kmm.linux.include_.linux.migrate_mode cimport (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC,
                                               MR_DEMOTION, MR_NUMA_MISPLACED, MR_SYSCALL)
-from kmm.linux.include_.linux.mm cimport (page_pgdat, xchg_page_access_time, VM_SHARED, VM_MAYWRITE)
-from kmm.linux.include_.linux.page_ref cimport page_ref_count as page_count
-from kmm.linux.include_.kmm.machine cimport numa_node_id
-from kmm.linux.mm.mmap cimport find_vma
-from kmm.linux.include_.linux.mm_inline cimport folio_is_file_lru
-from kmm.linux.include_.linux.mmzone cimport NR_ISOLATED_ANON
-from kmm.linux.include_.linux.vmstat cimport mod_node_page_state, count_vm_events
-from kmm.linux.include_.linux.vm_event_item cimport NUMA_PTE_UPDATES
-from kmm.linux.include_.linux.nodemask cimport nodemask_t
-from kmm.linux.include_.linux.jiffies cimport jiffies, jiffies_to_msecs
-from kmm.linux.include_.linux.page_flags cimport folio_test_dirty
-from kmm.linux.include_.asm_generic.tlb cimport mmu_gather, tlb_start_vma, tlb_end_vma, tlb_flush_pte_range
-from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_modify
-from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PAGE_NONE
-from kmm.linux.include_.linux.pgtable cimport ptep_modify_prot_start, ptep_modify_prot_commit
-from kmm.linux.mm.internal cimport migration_target_control
-from kmm.linux.mm.memory cimport vm_normal_page
-from kmm.linux.mm.memory_tiers cimport node_get_allowed_targets
-from kmm.linux.mm.migrate cimport (migrate_pages, putback_movable_pages, alloc_misplaced_dst_folio,
-                             alloc_migration_target)
-from kmm.linux.mm.mmu_gather cimport tlb_gather_mmu, tlb_finish_mmu
-from kmm.linux.mm.rmap cimport flush_tlb_batched_pending, folio_referenced
-from kmm.linux.mm.vmscan cimport folio_isolate_lru, folio_putback_lru, alloc_demote_folio
+from kmm.linux.mm.gup cimport follow_page, FOLL_GET, FOLL_DUMP
+from kmm.linux.mm.mmap cimport vma_lookup
+from kmm.linux.mm.migrate cimport migrate_misplaced_page, do_pages_move
+from kmm.linux.mm.rmap cimport folio_referenced
+from kmm.linux.mm.vmscan cimport kmm_demote_folios
 
 _MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED,
                     "syscall": MR_SYSCALL}
 _MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
 
-cdef enum:
-    _NUMA_BALANCING_NORMAL = 0x1
-    _NUMA_BALANCING_MEMORY_TIERING = 0x2
 
-
-cdef inline page *_lru_to_page(list_head *p) noexcept nogil:
-    return <page *>(<char *>p - <size_t>&(<page *>NULL).lru)
-
-
-cdef long _kmm_migrate_range(mm_struct *mm, unsigned long start, unsigned long end, int node,
-                             int reason, int cpu, int mode, unsigned int *nr_succeeded) noexcept:
-    """Isolate the folios mapped in [start, end) and migrate them to node
-    (see Machine.migrate).  Returns the number isolated."""
-    cdef kmm_machine *m = KMM()
-    cdef int saved_cpu = m.cpu
-    cdef list_head folios
-    cdef list_head *pos
-    cdef unsigned long addr
-    cdef unsigned long *ptep
-    cdef vm_area_struct *vma = NULL
-    cdef page *p
-    cdef long nr_isolated = 0
-    cdef long isolated[8][2]                  # [node][file]: NR_ISOLATED taken, for demotion
-    cdef migration_target_control mtc
-    cdef nodemask_t allowed_mask = 0
-    cdef int nid, f, first_nid = -1
-    INIT_LIST_HEAD(&folios)
-    for nid in range(8):
-        isolated[nid][0] = 0
-        isolated[nid][1] = 0
-    m.cpu = cpu
-    with nogil:
-        addr = start
-        while addr < end:
-            if vma == NULL or addr >= vma.vm_end:
-                vma = find_vma(mm, addr)
-                if vma == NULL:
-                    break
-                if addr < vma.vm_start:
-                    addr = vma.vm_start
-                    continue
-            ptep = walk_pte(mm, addr)
-            if ptep != NULL and pte_present(ptep[0]):
-                p = vm_normal_page(vma, addr, ptep[0])
-                if p != NULL and folio_isolate_lru(p):
-                    f = folio_is_file_lru(p)
-                    mod_node_page_state(page_pgdat(p), NR_ISOLATED_ANON + f, 1)
-                    isolated[page_to_nid(p)][f] += 1
-                    if first_nid < 0:
-                        first_nid = page_to_nid(p)
-                    list_add_tail(&p.lru, &folios)
-                    nr_isolated += 1
-            addr += 4096
-        if nr_isolated:
-            if reason == MR_DEMOTION:
-                # demote_folio_list(): allocate from node, or fail quickly
-                # and quietly; then the allowed lower tiers
-                mtc.gfp_mask = (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | \
-                    __GFP_NOMEMALLOC | GFP_NOWAIT
-                mtc.nid = node
-                node_get_allowed_targets(m.node_data[first_nid], &allowed_mask)
-                mtc.nmask = &allowed_mask
-                migrate_pages(&folios, alloc_demote_folio, NULL, <unsigned long>&mtc,
-                              mode, MR_DEMOTION, nr_succeeded)
-                # shrink_inactive_list() drops NR_ISOLATED for all it took;
-                # the folios not demoted go back (move_folios_to_lru)
-                for nid in range(8):
-                    for f in range(2):
-                        if isolated[nid][f]:
-                            mod_node_page_state(m.node_data[nid], NR_ISOLATED_ANON + f,
-                                                -isolated[nid][f])
-                while not list_empty(&folios):
-                    p = _lru_to_page(folios.next)
-                    list_del(&p.lru)
-                    folio_putback_lru(p)
-            elif reason == MR_SYSCALL:
-                # do_move_pages_to_node() (move_pages(2) passes MIGRATE_SYNC)
-                mtc.nid = node
-                mtc.nmask = NULL
-                mtc.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE
-                if migrate_pages(&folios, alloc_migration_target, NULL, <unsigned long>&mtc,
-                                 mode, MR_SYSCALL, nr_succeeded):
-                    putback_movable_pages(&folios)
-            else:
-                if migrate_pages(&folios, alloc_misplaced_dst_folio, NULL, <unsigned long>node,
-                                 mode, MR_NUMA_MISPLACED, nr_succeeded):
-                    putback_movable_pages(&folios)
-    m.cpu = saved_cpu
-    return nr_isolated
-
-
-cdef long _kmm_change_prot_numa_range(mm_struct *mm, unsigned long start, unsigned long end,
-                                      bint filters) noexcept nogil:
-    """change_prot_numa() over every VMA in [start, end) (see
-    Machine._prot_numa).  Returns the number of PTEs made PROT_NONE."""
-    cdef kmm_machine *m = KMM()
-    cdef vm_area_struct *vma = find_vma(mm, start)
-    cdef unsigned long addr, vend
-    cdef unsigned long *ptep
-    cdef unsigned long *pmd_seen = NULL
-    cdef unsigned long oldpte, ptent
-    cdef page *p
-    cdef mmu_gather tlb
-    cdef long pages, total = 0
-    cdef int target_node, nid
-    cdef bint toptier
-    while vma != NULL and vma.vm_start < end:
-        addr = max(start, vma.vm_start)
-        vend = min(end, vma.vm_end)
-        pages = 0
-        tlb_gather_mmu(&tlb, mm)
-        tlb_start_vma(&tlb, vma)
-        # change_pte_range(): a single-user private mapping keeps the pages
-        # already on its CPU's node
-        target_node = -1
-        if not (vma.vm_flags & VM_SHARED) and mm.mm_users == 1:
-            target_node = numa_node_id()
-        pmd_seen = NULL
-        while addr < vend:
-            ptep = walk_pte(mm, addr)
-            if ptep == NULL:
-                addr += 4096
-                continue
-            if <unsigned long *>(<size_t>ptep & ~(<size_t>4095)) != pmd_seen:
-                pmd_seen = <unsigned long *>(<size_t>ptep & ~(<size_t>4095))
-                flush_tlb_batched_pending(mm)       # once per PTE table
-            oldpte = ptep[0]
-            if not pte_present(oldpte):
-                addr += 4096
-                continue
-            if pte_protnone(oldpte):
-                addr += 4096
-                continue
-            p = vm_normal_page(vma, addr, oldpte)
-            if p == NULL:
-                addr += 4096
-                continue
-            nid = page_to_nid(p)
-            toptier = node_is_toptier(nid)
-            if filters:
-                if (vma.vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE and page_count(p) != 1:
-                    addr += 4096                    # a shared copy-on-write page
-                    continue
-                if folio_is_file_lru(p) and folio_test_dirty(p):
-                    addr += 4096
-                    continue
-                if target_node == nid:
-                    addr += 4096
-                    continue
-                if not (m.sysctl_numa_balancing_mode & _NUMA_BALANCING_NORMAL) and toptier:
-                    addr += 4096
-                    continue
-            if (m.sysctl_numa_balancing_mode & _NUMA_BALANCING_MEMORY_TIERING) and not toptier:
-                xchg_page_access_time(p, jiffies_to_msecs(jiffies()))
-            oldpte = ptep_modify_prot_start(mm, addr, ptep)
-            ptent = pte_modify(oldpte, PAGE_NONE)
-            ptep_modify_prot_commit(mm, addr, ptep, oldpte, ptent)
-            tlb_flush_pte_range(&tlb, addr, 4096)   # present -> PROT_NONE needs a flush
-            pages += 1
-            addr += 4096
-        tlb_end_vma(&tlb, vma)
-        if pages > 0:
-            count_vm_events(NUMA_PTE_UPDATES, pages)
-        tlb_finish_mmu(&tlb)
-        total += pages
-        vma = vma.vm_next
-    return total

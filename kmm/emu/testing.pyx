@@ -189,7 +189,8 @@ from kmm.linux.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flus
                                         flush_tlb_mm, flush_tlb_local, flush_tlb_all,
                                         arch_tlbbatch_should_defer)
 from kmm.linux.mm.page_alloc cimport __alloc_pages
-from kmm.linux.mm.rmap cimport folio_referenced
+from kmm.linux.mm.rmap cimport folio_referenced, set_tlb_ubc_flush_pending, fold_ubc_ro, try_to_unmap_flush
+from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PAGE_READONLY, PAGE_SHARED
 from kmm.emu.hw.cpu cimport (tlb_entry, tlb_cpu, HW_PTE_PRESENT, HW_PTE_RW, HW_PTE_USER,
                              HW_PTE_ACCESSED, HW_PTE_DIRTY, HW_PTE_PFN_MASK)
 from kmm.emu.hw.tlb cimport (tlb_fill as hw_tlb_fill, tlb_lookup as hw_tlb_lookup,
@@ -310,6 +311,33 @@ def tlb_batch_cpus(Machine self, cpu, ro=False):
     else:
         mask = self.m.cpus[cpu].current_task.tlb_ubc.arch.cpumask
     return [c for c in range(self.m.nr_cpu_ids) if (mask >> c) & 1]
+
+
+def tlb_batch_add(Machine self, cpu, mm, addr, ro=False):
+    """set_tlb_ubc_flush_pending(mm, pteval, addr) run on cpu (current:
+    the task current there) for a clean present PTE: writable
+    (PAGE_SHARED, into tlb_ubc) or, with ro=True, read-only
+    (PAGE_READONLY, into patch 1/3's tlb_ubc_ro)."""
+    cdef mm_struct *p = self._tlb_mm(mm)
+    self._check_cpu(cpu)
+    self._check_vaddr(addr, "addr")
+    if mm is None:
+        raise KmmConfigError("mm: init_mm has no user mappings to unmap")
+    with self.on_cpu(cpu):
+        set_tlb_ubc_flush_pending(p, PAGE_READONLY if ro else PAGE_SHARED, addr)
+
+def tlb_batch_fold_ro(Machine self, cpu):
+    """Patch 1/3's fold_ubc_ro() run on cpu (current: the task current there)."""
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        fold_ubc_ro()
+
+def tlb_batch_flush(Machine self, cpu):
+    """try_to_unmap_flush() run on cpu (current: the task current there):
+    folds tlb_ubc_ro in (patch 1/3), then flushes tlb_ubc."""
+    self._check_cpu(cpu)
+    with self.on_cpu(cpu):
+        try_to_unmap_flush()
 
 
 def tlb_should_defer(Machine self, cpu, mm):

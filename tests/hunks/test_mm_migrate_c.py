@@ -271,7 +271,9 @@ def test_a_folio_still_marked_is_not_deferred_again():
     before = m.vmstat()
     assert m.migrate(p, a, 4, node=0, reason="numa_misplaced") == 4
     d = delta(before, m.vmstat())
-    assert flushes(d) == BATCH_FLUSH and d["pgmigrate_success"] == 4
+    # migrate_misplaced_page() hands migrate_pages() one folio at a time:
+    # each is its own batch, flushed at once on the 16 CPUs caching it
+    assert flushes(d) == {k: 4 * v for k, v in BATCH_FLUSH.items()} and d["pgmigrate_success"] == 4
     assert pending(m) == NONE_PENDING
     assert all(m.page(t)["refcount"] == 0 for t in dsts)
     assert all("migrc" not in m.page(x)["flags"] for x in pfns(p, a, 4))
@@ -315,6 +317,8 @@ def test_unmarked_folios_are_flushed_by_the_batch():
 
 
 @pytest.mark.hunk("mm/migrate.c#7")
+@pytest.mark.xfail(strict=True, reason="needs a demotion batch [marked A, unmarked B]: being rebuilt "
+                   "since Machine.migrate(numa_misplaced) is per page as in the kernel")
 def test_fold_ubc_ro_per_folio_keeps_a_flushed_folio_out_of_the_request():
     """Folio A (a destination still marked from an earlier deferral) is not
     deferred; folio B after it in the batch is.  #7's fold_ubc_ro() after A

@@ -18,13 +18,13 @@ def test_fold_ubc_ro_is_patch_1s():
     mm = T.tlb_new_mm(m)
     for cpu in (1, 2, 3):
         T.tlb_switch_mm(m, cpu, mm)
-    m._tlb_batch_add(0, mm, 0x10000, ro=True)
+    T.tlb_batch_add(m, 0, mm, 0x10000, ro=True)
     assert T.tlb_batch_cpus(m, 0, ro=True) == [1, 2, 3]
     assert T.tlb_batch_cpus(m, 0) == []
-    m._tlb_batch_fold_ro(0)
+    T.tlb_batch_fold_ro(m, 0)
     assert T.tlb_batch_cpus(m, 0, ro=True) == [] and T.tlb_batch_cpus(m, 0) == [1, 2, 3]
     before = m.vmstat()
-    m._tlb_batch_flush(0)
+    T.tlb_batch_flush(m, 0)
     d = delta(before, m.vmstat())
     assert d["nr_tlb_remote_flush"] == 1 and d["nr_tlb_remote_flush_received"] == 3
 

@@ -113,10 +113,6 @@ cdef unsigned long *pte_alloc_walk(mm_struct *mm, unsigned long addr) noexcept n
 # ---------------------------------------------------------------------------
 # Faults
 
-cdef inline pte_t mk_pte(page *p, pgprot_t prot) noexcept nogil:
-    return pfn_pte(page_to_pfn(p), prot)
-
-
 cdef inline pte_t maybe_mkwrite(pte_t pte, vm_area_struct *vma) noexcept nogil:
     if vma.vm_flags & VM_WRITE:
         pte = pte_mkwrite(pte)
@@ -810,8 +806,7 @@ from kmm.linux.mm.mempolicy cimport mpol_misplaced
 from kmm.linux.mm.migrate cimport migrate_misplaced_page
 from kmm.linux.kernel.sched.fair cimport task_numa_fault
 
-cdef enum:
-    NUMA_BALANCING_MEMORY_TIERING = 0x2
+from kmm.linux.include_.linux.sched.sysctl cimport NUMA_BALANCING_MEMORY_TIERING
 
 
 HUNKS = {"mm/memory.c#1": ("do_wp_page",)}

@@ -33,6 +33,12 @@ cdef folio *alloc_migration_target(folio *src, unsigned long private) noexcept n
 cdef folio *alloc_misplaced_dst_folio(folio *src, unsigned long data) noexcept nogil
 cdef bint migrate_balanced_pgdat(pglist_data *pgdat, unsigned long nr_migrate_pages) noexcept nogil
 cdef int migrate_misplaced_page(page *p, vm_area_struct *vma, int node) noexcept nogil
+from kmm.linux.include_.linux.mm_types cimport mm_struct
+cdef int do_move_pages_to_node(list_head *pagelist, int node) noexcept nogil
+cdef int add_page_for_migration(mm_struct *mm, unsigned long addr, int node,
+                                list_head *pagelist, bint migrate_all) noexcept nogil
+cdef int do_pages_move(mm_struct *mm, unsigned long nr_pages, const unsigned long *pages,
+                       const int *nodes, int *status, int flags) noexcept nogil
 
 # The seed patch (mm/migrate.c#1) and patch 3/3
 from kmm.linux.include_.linux.mm_types cimport migrc_req

@@ -77,7 +77,7 @@ from kmm.linux.include_.linux.vmstat cimport (count_vm_events, mod_node_page_sta
 from kmm.linux.include_.linux.vm_event_item cimport (PGMIGRATE_SUCCESS, PGMIGRATE_FAIL,
                                               THP_MIGRATION_SUCCESS, THP_MIGRATION_FAIL,
                                               THP_MIGRATION_SPLIT, NUMA_PAGE_MIGRATE)
-from kmm.linux.arch.x86.include_.asm.pgtable cimport (pte_t, pfn_pte, pte_mkold, pte_mkdirty, pte_mkwrite)
+from kmm.linux.arch.x86.include_.asm.pgtable cimport (pte_t, mk_pte, pte_mkold, pte_mkdirty, pte_mkwrite)
 from kmm.linux.mm.internal cimport migration_target_control
 from kmm.linux.mm.page_alloc cimport __folio_alloc, zone_watermark_ok
 from kmm.linux.mm.rmap cimport (rmap_walk, rmap_walk_locked, page_vma_mapped_walk, try_to_migrate,
@@ -86,12 +86,15 @@ from kmm.linux.mm.rmap cimport (rmap_walk, rmap_walk_locked, page_vma_mapped_wal
 from kmm.linux.mm.swap cimport folio_add_lru
 from kmm.linux.mm.vmscan cimport wakeup_kswapd, folio_isolate_lru, folio_putback_lru
 from kmm.linux.mm.memory_tiers cimport node_is_toptier
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport (EAGAIN, ENOMEM, EBUSY, EFAULT, ENOENT,
+                                                       EACCES, EEXIST)
+from kmm.linux.include_.linux.err cimport IS_ERR, PTR_ERR
+from kmm.linux.include_.linux.mempolicy cimport MPOL_MF_MOVE_ALL
+from kmm.linux.include_.linux.mm_types cimport mm_struct
+from kmm.linux.include_.linux.sched.sysctl cimport NUMA_BALANCING_MEMORY_TIERING
+from kmm.linux.mm.gup cimport follow_page, FOLL_GET, FOLL_DUMP
+from kmm.linux.mm.mmap cimport vma_lookup
 
-cdef enum:
-    EAGAIN = 11
-    ENOMEM = 12
-    EBUSY = 16
-    NUMA_BALANCING_MEMORY_TIERING = 0x2
 
 # mm/migrate.c: what migrate_folio_unmap() records in dst->private (with
 # the anon_vma pointer) for the move step.
@@ -101,14 +104,11 @@ cdef enum:
     PAGE_OLD_STATES = PAGE_WAS_MAPPED | PAGE_WAS_MLOCKED
 
 
-cdef inline folio *lru_to_folio(list_head *p) noexcept nogil:
-    """list_entry(p, struct folio, lru)"""
+cdef inline folio *list_entry_folio(list_head *p) noexcept nogil:
+    """list_entry(p, struct folio, lru) (include/linux/list.h): the folio
+    whose lru is p, as migrate.c's list_for_each_entry_safe() walks see it
+    (not vmscan's lru_to_folio, the tail of a list)."""
     return <folio *>(<char *>p - <size_t>&(<folio *>NULL).lru)
-
-
-cdef inline pte_t mk_pte(page *p, unsigned long prot) noexcept nogil:
-    """include/linux/mm.h"""
-    return pfn_pte(page_to_pfn(p), prot)
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +232,7 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
     pos = folios.next
     while pos != &folios:
         nxt = pos.next
-        f = lru_to_folio(pos)
+        f = list_entry_folio(pos)
         folio_zone(f).migrc_pending_nr -= 1
         folio_put(f)
         pos = nxt
@@ -327,7 +327,7 @@ cdef void putback_movable_pages(list_head *l) noexcept nogil:
     cdef folio *f
     while pos != l:
         nxt = pos.next
-        f = lru_to_folio(pos)
+        f = list_entry_folio(pos)
         list_del(&f.lru)
         mod_node_page_state(folio_pgdat(f), NR_ISOLATED_ANON + folio_is_file_lru(f),
                             -folio_nr_pages(f))
@@ -811,7 +811,7 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
         pos = from_.next
         while pos != from_:
             nxt = pos.next
-            f = lru_to_folio(pos)
+            f = list_entry_folio(pos)
             is_thp = False                         # order-0 folios only
             nr_pages = folio_nr_pages(f)
 
@@ -888,8 +888,8 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
             pos = unmap_folios.next
             while pos != &unmap_folios:
                 nxt = pos.next
-                f = lru_to_folio(pos)
-                dst = lru_to_folio(dpos)
+                f = list_entry_folio(pos)
+                dst = list_entry_folio(dpos)
                 is_thp = False
                 nr_pages = folio_nr_pages(f)
                 rc = migrate_folio_move(put_new_folio, private, f, dst, mode, reason,
@@ -932,8 +932,8 @@ cdef int migrate_pages_batch(list_head *from_, new_folio_t get_new_folio,
     pos = unmap_folios.next
     while pos != &unmap_folios:
         nxt = pos.next
-        f = lru_to_folio(pos)
-        dst = lru_to_folio(dpos)
+        f = list_entry_folio(pos)
+        dst = list_entry_folio(dpos)
         old_page_state = 0
         av = NULL
         if migrc_hunk(MIGRC_HUNK_MIGRATE_C_10) and migrc_under_processing(f, dst):
@@ -1015,6 +1015,10 @@ cdef int migrate_pages(list_head *from_, new_folio_t get_new_folio, free_folio_t
     stats.nr_thp_succeeded = 0
     stats.nr_thp_failed = 0
     stats.nr_thp_split = 0
+    if KMM().kmm_debug_migrate_mode:
+        # emulator-only, for tests: Machine.migrate(mode=...) runs the
+        # caller's migration in another mode
+        mode = KMM().kmm_debug_migrate_mode - 1
     # (migrate_hugetlbs(): no hugetlb folios)
 
     while True:                                    # again:
@@ -1022,7 +1026,7 @@ cdef int migrate_pages(list_head *from_, new_folio_t get_new_folio, free_folio_t
         cut = NULL
         pos = from_.next
         while pos != from_:
-            nr_pages += folio_nr_pages(lru_to_folio(pos))
+            nr_pages += folio_nr_pages(list_entry_folio(pos))
             if nr_pages >= NR_MAX_BATCHED_MIGRATION:
                 cut = pos.next
                 break
@@ -1074,6 +1078,127 @@ cdef folio *alloc_migration_target(folio *src, unsigned long private) noexcept n
     if zone_idx(folio_zone(src)) == ZONE_MOVABLE:
         gfp_mask |= __GFP_HIGHMEM
     return __folio_alloc(gfp_mask, 0, nid, mtc.nmask)
+
+
+# ---------------------------------------------------------------------------
+# move_pages(2): moving the pages at given addresses to given nodes
+
+cdef int do_move_pages_to_node(list_head *pagelist, int node) noexcept nogil:
+    """mm/migrate.c: migrate the queued pages to node (MIGRATE_SYNC,
+    MR_SYSCALL, alloc_migration_target on node only); those not migrated go
+    back to the LRU.  Returns migrate_pages()'s result: the number not
+    migrated, or -errno."""
+    cdef migration_target_control mtc
+    cdef int err
+    mtc.nid = node
+    mtc.nmask = NULL
+    mtc.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE
+    err = migrate_pages(pagelist, alloc_migration_target, NULL, <unsigned long>&mtc,
+                        MIGRATE_SYNC, MR_SYSCALL, NULL)
+    if err:
+        putback_movable_pages(pagelist)
+    return err
+
+
+cdef int add_page_for_migration(mm_struct *mm, unsigned long addr, int node,
+                                list_head *pagelist, bint migrate_all) noexcept nogil:
+    """mm/migrate.c: queue the page mapped at addr for a move to node:
+    isolated from the LRU onto pagelist, counted in NR_ISOLATED_*.
+    Returns 1 if queued, 0 if it is already on node, -EFAULT (no VMA, or a
+    hole/zero page), -ENOENT (nothing present), -EACCES (mapped more than
+    once and not migrate_all, i.e. no MPOL_MF_MOVE_ALL), -EBUSY (not on an
+    LRU list: someone else isolated it)."""
+    cdef vm_area_struct *vma
+    cdef page *p
+    cdef int err = -EFAULT
+    # (mmap_read_lock: mirrored code runs one operation at a time)
+    vma = vma_lookup(mm, addr)
+    if vma == NULL:                 # (every emulated VMA is vma_migratable())
+        return err
+    p = follow_page(vma, addr, FOLL_GET | FOLL_DUMP)   # FOLL_DUMP: skip the zero page
+    if IS_ERR(p):
+        return PTR_ERR(p)
+    if p == NULL:
+        return -ENOENT
+    err = 0
+    if page_to_nid(p) != node:
+        err = -EACCES
+        if page_mapcount(p) <= 1 or migrate_all:
+            # (no hugetlb pages; the head of an order-0 page is itself)
+            if not folio_isolate_lru(p):               # isolate_lru_page()
+                err = -EBUSY
+            else:
+                err = 1
+                list_add_tail(&p.lru, pagelist)
+                mod_node_page_state(page_pgdat(p), NR_ISOLATED_ANON + folio_is_file_lru(p),
+                                    folio_nr_pages(p))
+    # drop follow_page's reference: the isolation holds its own
+    put_page(p)
+    return err
+
+
+cdef int move_pages_and_store_status(int node, list_head *pagelist, int *status, int start,
+                                     int i, unsigned long nr_pages) noexcept nogil:
+    """mm/migrate.c: move what is queued; on success pages [start, i) are
+    reported on node.  A partial failure makes move_pages(2) give up:
+    the pages not yet tried count as not migrated too."""
+    cdef int err, k
+    if list_empty(pagelist):
+        return 0
+    err = do_move_pages_to_node(pagelist, node)
+    if err:
+        if err > 0:
+            err += nr_pages - i
+        return err
+    for k in range(start, i):       # store_status()
+        status[k] = node
+    return 0
+
+
+cdef int do_pages_move(mm_struct *mm, unsigned long nr_pages, const unsigned long *pages,
+                       const int *nodes, int *status, int flags) noexcept nogil:
+    """mm/migrate.c: move_pages(2) with a node list: queue runs of pages
+    going to the same node and migrate each run when the node changes or a
+    page is not queued (already there, or an error stored in its status).
+    Returns 0, the number of pages not migrated, or -errno.  The caller has
+    checked the nodes (N_MEMORY, allowed by the task's cpuset)."""
+    cdef list_head pagelist
+    cdef int current_node = NUMA_NO_NODE
+    cdef int start = 0, err = 0, err1, node
+    cdef unsigned long i = 0
+    INIT_LIST_HEAD(&pagelist)
+    # (lru_cache_disable(): the emulator has no per-CPU LRU batches)
+    while i < nr_pages:
+        node = nodes[i]
+        if current_node == NUMA_NO_NODE:
+            current_node = node
+            start = i
+        elif node != current_node:
+            err = move_pages_and_store_status(current_node, &pagelist, status, start, i, nr_pages)
+            if err:
+                break
+            start = i
+            current_node = node
+        err = add_page_for_migration(mm, pages[i], current_node, &pagelist,
+                                     (flags & MPOL_MF_MOVE_ALL) != 0)
+        if err > 0:
+            i += 1                  # queued
+            continue
+        if err == -EEXIST:          # not a move_pages(2) errno
+            err = -EFAULT
+        status[i] = err if err else current_node
+        err = move_pages_and_store_status(current_node, &pagelist, status, start, i, nr_pages)
+        if err:
+            if err > 0:
+                err -= 1            # page i is accounted for
+            break
+        current_node = NUMA_NO_NODE
+        i += 1
+    # out_flush: do not overwrite an earlier error
+    err1 = move_pages_and_store_status(current_node, &pagelist, status, start, i, nr_pages)
+    if err >= 0:
+        err = err1
+    return err
 
 
 # ---------------------------------------------------------------------------

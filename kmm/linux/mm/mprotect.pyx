@@ -25,7 +25,7 @@ from kmm.linux.include_.linux.mman cimport (PROT_GROWSDOWN, PROT_GROWSUP, calc_v
 from kmm.linux.include_.linux.mm_inline cimport folio_is_file_lru
 from kmm.linux.include_.linux.page_flags cimport PageAnonExclusive, folio_test_dirty
 from kmm.linux.include_.linux.nodemask cimport NUMA_NO_NODE
-from kmm.linux.include_.linux.sched cimport NUMA_BALANCING_NORMAL, NUMA_BALANCING_MEMORY_TIERING
+from kmm.linux.include_.linux.sched.sysctl cimport NUMA_BALANCING_NORMAL, NUMA_BALANCING_MEMORY_TIERING
 from kmm.linux.include_.linux.pgtable cimport (PAGE_MASK, pgd_offset, pud_offset, pmd_offset,
                                          pte_offset_map, pgd_none, pud_none, pmd_none,
                                          pgd_addr_end, pud_addr_end, pmd_addr_end, ptep_get,
@@ -118,6 +118,9 @@ cdef long change_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long *
     cdef long pages = 0
     cdef int target_node = NUMA_NO_NODE
     cdef bint prot_numa = (cp_flags & MM_CP_PROT_NUMA) != 0
+    # emulator-only, for tests: kmm_debug_prot_numa_noskip makes prot_numa
+    # change every present PTE (Machine._prot_numa(filters=False))
+    cdef bint numa_skip = prot_numa and not KMM().kmm_debug_prot_numa_noskip
     cdef unsigned long *pte
     cdef pte_t oldpte, ptent, newpte
     cdef swp_entry_t entry
@@ -130,7 +133,7 @@ cdef long change_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long *
         pte = pte_offset_map(pmd, addr)
         oldpte = ptep_get(pte)
         if pte_present(oldpte):
-            if not (prot_numa and prot_numa_skip(vma, addr, oldpte, target_node)):
+            if not (numa_skip and prot_numa_skip(vma, addr, oldpte, target_node)):
                 oldpte = ptep_modify_prot_start(vma.vm_mm, addr, pte)
                 ptent = pte_modify(oldpte, newprot)
                 if (cp_flags & MM_CP_TRY_CHANGE_WRITABLE) and not pte_write(ptent) and \

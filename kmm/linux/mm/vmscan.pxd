@@ -15,6 +15,9 @@ from kmm.linux.include_.linux.mm_types cimport folio
 cdef bint folio_isolate_lru(folio *f) noexcept nogil
 cdef void folio_putback_lru(folio *f) noexcept nogil
 cdef folio *alloc_demote_folio(folio *src, unsigned long private) noexcept nogil
+from kmm.linux.include_.linux.mm_types cimport page
+cdef unsigned int demote_folio_list(list_head *demote_folios, pglist_data *pgdat) noexcept nogil
+cdef unsigned int kmm_demote_folios(page **pages, long nr, int target_nid) noexcept nogil
 
 cdef struct scan_control:
     unsigned long nr_to_reclaim

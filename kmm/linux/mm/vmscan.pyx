@@ -15,8 +15,7 @@ from kmm.linux.kernel.fork cimport alloc_task_struct_node
 from kmm.linux.mm.page_alloc cimport zone_watermark_ok_safe
 from libc.stdio cimport snprintf
 
-cdef enum:
-    NUMA_BALANCING_MEMORY_TIERING = 0x2
+from kmm.linux.include_.linux.sched.sysctl cimport NUMA_BALANCING_MEMORY_TIERING
 
 
 cdef bint pgdat_balanced(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil:
@@ -139,7 +138,9 @@ cdef int kswapd_run(int nid) noexcept nogil:
 # destination allocator of demotion.
 
 from kmm.linux.include_.linux.mm_types cimport folio
-from kmm.linux.include_.linux.mm cimport folio_get, folio_put
+from kmm.linux.include_.linux.mm cimport folio_get, folio_put, page_to_nid
+from kmm.linux.include_.linux.mm_types cimport page
+from kmm.linux.include_.linux.mm_inline cimport folio_is_file_lru
 from kmm.linux.include_.linux.page_flags cimport folio_test_clear_lru
 from kmm.linux.include_.linux.mm_inline cimport folio_lruvec, lruvec_del_folio
 from kmm.linux.include_.linux.gfp_types cimport __GFP_THISNODE
@@ -185,7 +186,7 @@ cdef folio *alloc_demote_folio(folio *src, unsigned long private) noexcept nogil
 
 from libc.string cimport memset
 from kmm.linux.include_.kmm.machine cimport get_current
-from kmm.linux.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add, list_del, list_move,
+from kmm.linux.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add, list_add_tail, list_del, list_move,
                                       list_empty, list_splice, list_splice_init)
 from kmm.linux.include_.linux.mm_types cimport address_space
 from kmm.linux.include_.linux.mm cimport (folio_mapped, folio_test_anon, folio_mapping, folio_pgdat,
@@ -361,7 +362,15 @@ cdef int folio_check_references(folio *f, scan_control *sc) noexcept nogil:
 cdef unsigned int demote_folio_list(list_head *demote_folios, pglist_data *pgdat) noexcept nogil:
     """mm/vmscan.c: migrate the reclaim candidates to the next tier
     (MR_DEMOTION, asynchronous, no reclaim on the target)."""
-    cdef int target_nid = next_demotion_node(pgdat.node_id)
+    return __demote_folio_list(demote_folios, pgdat, next_demotion_node(pgdat.node_id))
+
+
+cdef unsigned int __demote_folio_list(list_head *demote_folios, pglist_data *pgdat,
+                                      int target_nid) noexcept nogil:
+    """demote_folio_list()'s body with the target node as a parameter, so
+    that kmm_demote_folios (a demotion to a node the caller names) runs
+    the kernel's code: the target control, the allowed lower tiers of
+    pgdat, alloc_demote_folio, PGDEMOTE_*."""
     cdef unsigned int nr_succeeded = 0
     cdef nodemask_t allowed_mask
     cdef migration_target_control mtc
@@ -657,3 +666,50 @@ cdef bint __remove_mapping(address_space *mapping, folio *f) noexcept nogil:
     __mod_node_page_state(folio_pgdat(f), NR_FILE_PAGES, -1)
     f.mapping = 0
     return True
+
+
+# ---------------------------------------------------------------------------
+# Emulator entry (Machine.migrate(reason="demotion")): reclaim's demotion of
+# folios picked by address rather than from the LRU tail.
+
+cdef unsigned int kmm_demote_folios(page **pages, long nr, int target_nid) noexcept nogil:
+    """Demote the given folios (each with a reference the caller took) to
+    target_nid, one source node at a time, framed as shrink_inactive_list
+    frames shrink_folio_list: each folio isolated (folio_isolate_lru;
+    skipped if someone else has it) and the caller's reference dropped (the
+    isolation holds its own), NR_ISOLATED_* raised for those taken,
+    demote_folio_list's code, the folios not demoted back on the LRU,
+    NR_ISOLATED_* dropped.  Returns the number demoted."""
+    cdef list_head folios[8]                     # MAX_NUMNODES
+    cdef long taken[8][2]
+    cdef long i
+    cdef int nid, f
+    cdef unsigned int nr_succeeded = 0
+    cdef pglist_data *pgdat
+    cdef page *p
+    for nid in range(8):
+        INIT_LIST_HEAD(&folios[nid])
+        taken[nid][0] = 0
+        taken[nid][1] = 0
+    for i in range(nr):
+        p = pages[i]
+        if folio_isolate_lru(p):
+            nid = page_to_nid(p)
+            f = folio_is_file_lru(p)
+            taken[nid][f] += 1
+            list_add_tail(&p.lru, &folios[nid])
+        folio_put(p)
+    for nid in range(KMM().nr_node_ids):
+        if list_empty(&folios[nid]):
+            continue
+        pgdat = KMM().node_data[nid]
+        __mod_node_page_state(pgdat, NR_ISOLATED_ANON, taken[nid][0])
+        __mod_node_page_state(pgdat, NR_ISOLATED_FILE, taken[nid][1])
+        nr_succeeded += __demote_folio_list(&folios[nid], pgdat, target_nid)
+        while not list_empty(&folios[nid]):       # back on the LRU, in list order
+            p = <page *>(<char *>folios[nid].next - <size_t>&(<page *>NULL).lru)
+            list_del(&p.lru)
+            folio_putback_lru(p)
+        __mod_node_page_state(pgdat, NR_ISOLATED_ANON, -taken[nid][0])
+        __mod_node_page_state(pgdat, NR_ISOLATED_FILE, -taken[nid][1])
+    return nr_succeeded

@@ -134,6 +134,9 @@ cdef struct kmm_machine:
     int migrc_inflight_cnt
     unsigned long migrc_fix_flushes[8]
     unsigned int migrc_fixes_off             # bit MIGRC_FIX_*: that point switched off (cost studies)
+    # test-only knobs of mirrored functions (set around one Machine call, 0 otherwise)
+    bint kmm_debug_prot_numa_noskip          # change_pte_range: no prot_numa_skip() (Machine._prot_numa(filters=False))
+    int kmm_debug_migrate_mode               # migrate_pages: 1 + the MIGRATE_* mode to use instead of the caller's
     # the TLB-coherence oracle (kmm/emu/debug/oracle.pyx)
     bint oracle_enabled
     unsigned int kmm_next_version

@@ -23,3 +23,9 @@ cdef struct mempolicy:
     unsigned short mode
     unsigned short flags
     nodemask_t nodes
+
+# include/uapi/linux/mempolicy.h: flags of mbind(2) and move_pages(2)
+cdef enum:
+    MPOL_MF_STRICT = 1 << 0
+    MPOL_MF_MOVE = 1 << 1        # move the pages of this process only
+    MPOL_MF_MOVE_ALL = 1 << 2    # move every page, even shared ones (CAP_SYS_NICE)

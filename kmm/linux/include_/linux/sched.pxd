@@ -20,12 +20,6 @@ cdef enum:
 cdef enum:
     TASK_COMM_LEN = 16
 
-cdef enum:
-    # include/linux/sched/sysctl.h: bits of sysctl kernel.numa_balancing
-    NUMA_BALANCING_DISABLED = 0x0
-    NUMA_BALANCING_NORMAL = 0x1
-    NUMA_BALANCING_MEMORY_TIERING = 0x2
-
 cdef struct task_struct:
     int pid
     int tgid

@@ -36,10 +36,10 @@ from kmm.linux.include_.linux.nodemask cimport NUMA_NO_NODE
 from kmm.linux.mm.memory_tiers cimport node_is_toptier
 from kmm.linux.mm.page_alloc cimport zone_watermark_ok
 
+from kmm.linux.include_.linux.sched.sysctl cimport (NUMA_BALANCING_DISABLED, NUMA_BALANCING_NORMAL,
+                                                NUMA_BALANCING_MEMORY_TIERING)
+
 cdef enum:
-    NUMA_BALANCING_DISABLED = 0x0
-    NUMA_BALANCING_NORMAL = 0x1
-    NUMA_BALANCING_MEMORY_TIERING = 0x2
     NUMA_MIGRATION_ADJUST_STEPS = 16
 
 

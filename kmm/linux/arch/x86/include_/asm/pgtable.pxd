@@ -1,7 +1,8 @@
 # Mirrors arch/x86/include/asm/pgtable.h: PTE predicates and modifiers.
 
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport *
-from kmm.linux.include_.linux.mm_types cimport mm_struct
+from kmm.linux.include_.linux.mm_types cimport mm_struct, page
+from kmm.linux.include_.kmm.machine cimport KMM
 
 ctypedef unsigned long pte_t
 
@@ -50,6 +51,12 @@ cdef inline unsigned long pte_pfn(pte_t pte) noexcept nogil:
 
 cdef inline pte_t pfn_pte(unsigned long pfn, pgprot_t prot) noexcept nogil:
     return ((pfn << 12) & PTE_PFN_MASK) | prot
+
+
+cdef inline pte_t mk_pte(page *p, pgprot_t prot) noexcept nogil:
+    """arch/x86/include/asm/pgtable.h: a PTE mapping p with prot
+    (page_to_pfn: the page's index in mem_map)."""
+    return pfn_pte(<unsigned long>(p - KMM().mem_map), prot)
 
 cdef inline pte_t pte_mkwrite(pte_t pte) noexcept nogil:
     return pte | _PAGE_RW
