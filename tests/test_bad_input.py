@@ -65,10 +65,22 @@ def test_bad_machine_options(kwargs, fragment):
 def test_bad_preset():
     with pytest.raises(KmmConfigError, match=r"unknown machine 'seeed'; accepted: seed"):
         kmm.Machine.preset("seeed")
-    with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]"):
+    with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]; accepted: "
+                                             r"nodes, kconfig, sysctl, cpu, seed, tlb, ablate$"):
         kmm.Machine.preset("seed", bogus=1)
     with pytest.raises(KmmConfigError, match=r"CONFIG_NOPE"):
         kmm.Machine.preset("seed", kconfig={"CONFIG_NOPE": 1})
+
+
+def test_ablate_needs_config_migrc():
+    """The ablatable hunks are the seed patch's: without CONFIG_MIGRC there
+    is nothing to switch off, so asking for it is a mistake, not a no-op."""
+    for kconfig in (None, {"CONFIG_MIGRC": False}):
+        with pytest.raises(KmmConfigError, match=r"ablate: \['mm/memory.c#1'\] .*needs CONFIG_MIGRC=y"):
+            kmm.Machine(nodes=GOOD, kconfig=kconfig, ablate=["mm/memory.c#1"])
+    m = kmm.Machine(nodes=GOOD, kconfig={"CONFIG_MIGRC": True}, ablate=["mm/memory.c#1"])
+    assert m.ablated == ["mm/memory.c#1"]
+    assert kmm.Machine(nodes=GOOD, ablate=[]).ablated == []
 
 
 def test_bad_sysctl_writes_leave_state_alone(small):
@@ -174,3 +186,4 @@ def test_cli_reports_errors(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["nope"])
     assert e.value.code == 2
+
