@@ -153,6 +153,13 @@ def test_readme_run_options_exist():
     assert run - named <= {"-h", "--help"}, f"undocumented: {run - named - {'-h', '--help'}}"
 
 
+def test_readme_counts_the_modules_it_builds():
+    """The Quick start's build-time note names the number of Cython modules."""
+    n = len(list((ROOT / "kmm").rglob("*.pyx")))
+    quick = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert re.search(rf"\b{n} Cython extension\s+modules", quick), f"{n} .pyx modules"
+
+
 def test_readme_tools_exist():
     text = README.read_text()
     tools = set(re.findall(r"python (tools/[\w/]+\.py)", text))
