@@ -1,15 +1,17 @@
 """The kmm command line: `kmm run` (the seed experiment: BEFORE/AFTER on the
 emulated seed machine), `kmm info` (build facts), `kmm study PATCH
-[--html OUT]` (each hunk of a patch next to its mirror) and `kmm hazards
-[--json PATH]` (the hazard catalogue, docs/hazards.md).  The CLI only parses
-and calls: the experiment is kmm/experiments/seed.py, the printing
-kmm/report/."""
+[--html OUT]` (each hunk of a patch next to its mirror), `kmm hazards
+[--json PATH]` (the hazard catalogue, docs/hazards.md) and `kmm help
+[COMMAND]`.  The CLI only parses and calls: the experiment is
+kmm/experiments/seed.py, the printing kmm/report/.  Every option is checked
+before anything runs (output paths included); a bad one exits 2 naming it."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
 import pathlib
 import sys
 
@@ -130,6 +132,54 @@ def _key_value(s):
     return key.strip(), value.strip()
 
 
+def check_output_path(path) -> str | None:
+    """Why `path` cannot take an output file, or None.  Checked before
+    anything runs, so a run is never lost to a bad path: the directory must
+    exist, the path must not be a directory, and the file must open for
+    writing and take a write (probing with an empty write; /proc files open
+    but refuse it).  A file the probe creates is removed again."""
+    if not path:
+        return "an empty path; give a file name"
+    if os.path.isdir(path):
+        return f"{path!r} is a directory; give a file name"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"cannot write {path!r}: directory {parent!r} does not exist"
+    existed = os.path.lexists(path)
+    try:
+        # O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of blocking
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        try:
+            os.write(fd, b"")
+        finally:
+            os.close(fd)
+    except OSError as e:
+        return f"cannot write {path!r}: {e.strerror or e}"
+    finally:
+        if not existed and os.path.lexists(path):
+            os.unlink(path)
+    return None
+
+
+def check_outputs(parser, *options):
+    """Each (option, path) given must take an output file (usage error)."""
+    for option, path in options:
+        if path is not None:
+            why = check_output_path(path)
+            if why:
+                parser.error(f"argument {option}: {why}")
+
+
+def write_output(option, path, text):
+    """Write an output file after the run; an error names the option."""
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise cfg.KmmConfigError(f"{option}: cannot write {path!r}: {e.strerror or e}") from None
+    print(f"kmm: wrote {path}", file=sys.stderr)
+
+
 def add_run_parser(sub):
     from kmm.experiments import seed as exp
     p = sub.add_parser("run", help="the seed experiment: BEFORE (baseline) and AFTER (migrc), emulated",
@@ -210,17 +260,13 @@ def check_run_args(args):
             exp.make_workload(wp)
         except kmm.KmmConfigError as e:
             fail("--workload", e)
-    for opt, path in (("--json", args.json), ("--plot", args.plot)):
-        if path is not None:
-            parent = pathlib.Path(path).resolve().parent
-            if not parent.is_dir():
-                fail(opt, f"{path!r}: directory {str(parent)!r} does not exist")
     if args.plot is not None:
         try:
             plots.check_path(args.plot)
             plots.check_available()
         except kmm.KmmConfigError as e:
             fail("--plot", str(e).split(": ", 1)[1])
+    check_outputs(p, ("--json", args.json), ("--plot", args.plot))
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
     args.kernels = kernels
@@ -243,38 +289,91 @@ def cmd_run(args) -> int:
     sys.stdout.write(report(result))
     sys.stdout.flush()
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1, default=list)
-            f.write("\n")
-        print(f"kmm: wrote {args.json}", file=sys.stderr)
+        write_output("--json", args.json, json.dumps(result, indent=1, default=list) + "\n")
     if args.plot:
         from kmm.report import plots
-        plots.save(result, args.plot)
+        try:
+            plots.save(result, args.plot)
+        except OSError as e:
+            raise cfg.KmmConfigError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
         print(f"kmm: wrote {args.plot}", file=sys.stderr)
     return 0
 
 
 def cmd_study(args) -> int:
     from kmm.study.render import study
+    check_outputs(args._parser, ("--html", args.html))
     return study(args.patch, html_out=args.html)
+
+
+# -- kmm hazards -----------------------------------------------------------------
+
+MAX_ROUNDS = 10_000      # ~10 ms a round (7 kernels): the cap is a couple of minutes
+
+
+def _kernel_kconfig(kernel):
+    from kmm.hazards._common import KERNELS, EXTRA_KERNELS
+    return KERNELS[kernel] if kernel in KERNELS else EXTRA_KERNELS[kernel][0]
+
+
+def _ablate_hunk(h):
+    try:
+        cfg.check_ablate([h], {"CONFIG_MIGRC": True})
+    except kmm.KmmConfigError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+    return h
+
+
+def add_hazards_parser(sub):
+    from kmm import hazards
+    from kmm.hazards._common import KERNELS, EXTRA_KERNELS
+    p = sub.add_parser("hazards", help="run the hazard catalogue: scenario x kernel matrix",
+                       description="Run every hazard scenario (kmm/hazards/) on the baseline, "
+                                   "migrc, migrc+pause and migrc+fixes kernels and print, per "
+                                   "scenario and kernel, the TLB-coherence violations and a "
+                                   "one-line account of the first (docs/hazards.md).")
+    p.add_argument("--json", metavar="PATH", help="also write every outcome as JSON to PATH")
+    p.add_argument("--scenario", action="append", choices=hazards.SCENARIOS, metavar="NAME",
+                   help=f"only this scenario (repeatable): {', '.join(hazards.SCENARIOS)}")
+    p.add_argument("--kernel", action="append", choices=list(KERNELS) + list(EXTRA_KERNELS),
+                   metavar="NAME", help=f"only this kernel (repeatable): "
+                                        f"{', '.join(list(KERNELS) + list(EXTRA_KERNELS))}")
+    p.add_argument("--ablate", action="append", type=_ablate_hunk, metavar="HUNK",
+                   help="switch this seed-patch hunk off on the CONFIG_MIGRC kernels, "
+                        "e.g. mm/memory.c#1 (repeatable)")
+    p.add_argument("--cost", action="store_true",
+                   help="also measure the fixed variant's TLB shootdowns (read-only tiering loop)")
+    p.add_argument("--rounds", type=_int_type("rounds", 1, MAX_ROUNDS), metavar="N",
+                   help=f"rounds of the --cost loop, 1..{MAX_ROUNDS} (default 20)")
+    p.set_defaults(func=cmd_hazards, _parser=p)
+    return p
+
+
+def check_hazards_args(args):
+    p = args._parser
+    if args.rounds is not None and not args.cost:
+        p.error("argument --rounds: applies with --cost only")
+    if args.rounds is None:
+        args.rounds = 20
+    if args.ablate:
+        # the hunks are the seed patch's: a named kernel without it cannot lose one
+        without = [k for k in args.kernel or () if not _kernel_kconfig(k).get("CONFIG_MIGRC")]
+        if without:
+            p.error(f"argument --ablate: needs a kernel with CONFIG_MIGRC=y; "
+                    f"{', '.join(without)} has none")
+    check_outputs(p, ("--json", args.json))
 
 
 def cmd_hazards(args) -> int:
     from kmm import hazards
-    from kmm.hazards._common import KERNELS, EXTRA_KERNELS
-    for s in args.scenario or ():
-        if s not in hazards.SCENARIOS:
-            raise cfg.KmmConfigError(f"--scenario: {s!r}; accepted: {', '.join(hazards.SCENARIOS)}")
-    for k in args.kernel or ():
-        if k not in KERNELS and k not in EXTRA_KERNELS:
-            raise cfg.KmmConfigError(f"--kernel: {k!r}; accepted: "
-                                     f"{', '.join(list(KERNELS) + list(EXTRA_KERNELS))}")
-    cfg.check_ablate(args.ablate or [])
+    from kmm.hazards._common import KERNELS
+    check_hazards_args(args)
     outcomes = []
     for s in args.scenario or hazards.SCENARIOS:
         mod = hazards.scenario(s)
         for k in args.kernel or KERNELS:
-            outcomes.append(mod.run(k, ablate=args.ablate or ()))
+            ablate = args.ablate if _kernel_kconfig(k).get("CONFIG_MIGRC") else None
+            outcomes.append(mod.run(k, ablate=ablate or ()))
     print(hazards.matrix_text(outcomes))
     cost = None
     if args.cost:
@@ -289,16 +388,20 @@ def cmd_hazards(args) -> int:
                                  "objection": (hazards.scenario(s).__doc__ or "").strip()}
                              for s in (args.scenario or hazards.SCENARIOS)},
                "outcomes": [o.to_dict() for o in outcomes]}
-        pathlib.Path(args.json).write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        write_output("--json", args.json, json.dumps(doc, indent=2, default=str) + "\n")
     return 0
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="kmm", description=__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+# -- kmm, kmm help ---------------------------------------------------------------
+
+def make_parser():
+    ap = argparse.ArgumentParser(prog="kmm", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"kmm {kmm.__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     p = sub.add_parser("info", help="build facts: modules, sizeof(struct page), defaults")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=cmd_info, _parser=p)
     add_run_parser(sub)
     p = sub.add_parser("study", help="each hunk of PATCH next to the emulator code that mirrors it",
                        description="Print each hunk of PATCH in patch order with its mirror(s) in "
@@ -307,31 +410,42 @@ def main(argv=None) -> int:
                                    "Exit 0 when rendered, 2 on a missing or malformed patch.")
     p.add_argument("patch", metavar="PATCH", help="a unified diff (git format-patch or mail text)")
     p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
-    p.set_defaults(func=cmd_study)
-    p = sub.add_parser("hazards", help="run the hazard catalogue: scenario x kernel matrix",
-                       description="Run every hazard scenario (kmm/hazards/) on the baseline, "
-                                   "migrc, migrc+pause and migrc+fixes kernels and print, per "
-                                   "scenario and kernel, the TLB-coherence violations and a "
-                                   "one-line account of the first (docs/hazards.md).")
-    p.add_argument("--json", metavar="PATH", help="also write every outcome as JSON to PATH")
-    p.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
-    p.add_argument("--kernel", action="append", metavar="NAME", help="only this kernel (repeatable)")
-    p.add_argument("--ablate", action="append", metavar="HUNK",
-                   help="switch this seed-patch hunk off, e.g. mm/memory.c#1 (repeatable)")
-    p.add_argument("--cost", action="store_true",
-                   help="also measure the fixed variant's TLB shootdowns (read-only tiering loop)")
-    p.add_argument("--rounds", type=int, default=20, help="rounds of the --cost loop (default 20)")
-    p.set_defaults(func=cmd_hazards)
-    args = ap.parse_args(argv)
-    if args.cmd == "run":
-        check_run_args(args)
+    p.set_defaults(func=cmd_study, _parser=p)
+    add_hazards_parser(sub)
+    p = sub.add_parser("help", help="this help, or a command's: kmm help COMMAND")
+    p.add_argument("command", nargs="?", metavar="COMMAND", choices=[c for c in sub.choices if c != "help"],
+                   help="the command to describe")
+    p.set_defaults(func=lambda args: cmd_help(ap, sub, args), _parser=p)
+    return ap
+
+
+def cmd_help(ap, sub, args) -> int:
+    (sub.choices[args.command] if args.command else ap).print_help()
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run one command; returns the exit status (0 done, 1 a failed check
+    or state error, 2 a usage error, 130 interrupted).  argparse's own exits
+    (usage errors, --help, --version) are returned as the status too."""
+    ap = make_parser()
     try:
+        args, extra = ap.parse_known_args(argv)
+        if extra:                   # named by the subcommand, with its usage
+            args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.cmd == "run":
+            check_run_args(args)
         return args.func(args)
+    except SystemExit as e:
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     except kmm.KmmConfigError as e:
         print(f"kmm: error: {e}", file=sys.stderr)
         return 2
     except kmm.KmmError as e:
         print(f"kmm: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:         # e.g. `kmm hazards | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("kmm: interrupted", file=sys.stderr)

@@ -65,10 +65,22 @@ def test_bad_machine_options(kwargs, fragment):
 def test_bad_preset():
     with pytest.raises(KmmConfigError, match=r"unknown machine 'seeed'; accepted: seed"):
         kmm.Machine.preset("seeed")
-    with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]"):
+    with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]; accepted: "
+                                             r"nodes, kconfig, sysctl, cpu, seed, tlb, ablate$"):
         kmm.Machine.preset("seed", bogus=1)
     with pytest.raises(KmmConfigError, match=r"CONFIG_NOPE"):
         kmm.Machine.preset("seed", kconfig={"CONFIG_NOPE": 1})
+
+
+def test_ablate_needs_config_migrc():
+    """The ablatable hunks are the seed patch's: without CONFIG_MIGRC there
+    is nothing to switch off, so asking for it is a mistake, not a no-op."""
+    for kconfig in (None, {"CONFIG_MIGRC": False}):
+        with pytest.raises(KmmConfigError, match=r"ablate: \['mm/memory.c#1'\] .*needs CONFIG_MIGRC=y"):
+            kmm.Machine(nodes=GOOD, kconfig=kconfig, ablate=["mm/memory.c#1"])
+    m = kmm.Machine(nodes=GOOD, kconfig={"CONFIG_MIGRC": True}, ablate=["mm/memory.c#1"])
+    assert m.ablated == ["mm/memory.c#1"]
+    assert kmm.Machine(nodes=GOOD, ablate=[]).ablated == []
 
 
 def test_bad_sysctl_writes_leave_state_alone(small):
@@ -171,6 +183,52 @@ def test_errors_are_value_and_runtime_errors():
 
 def test_cli_reports_errors(capsys):
     from kmm import cli
-    with pytest.raises(SystemExit) as e:
-        cli.main(["nope"])
-    assert e.value.code == 2
+    assert cli.main(["nope"]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+# -- trace files: every problem with the file itself is a KmmConfigError naming it ------------
+
+def _trace_files(tmp_path):
+    import numpy as np
+    (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "binary.csv").write_bytes(b"thread,page,write\n0,1,0\n\x7fELF\xd0\xff\n")
+    (tmp_path / "nul.csv").write_bytes(b"thread,page,write\n0,1\x00,0\n")
+    (tmp_path / "latin1.csv").write_bytes("thread,page,write\n0,1,0\n0,2,0\n# caf\xe9\n".encode("latin-1"))
+    (tmp_path / "truncated.npy").write_bytes(np.lib.format.magic(1, 0) + b"\x10")
+    (tmp_path / "text.npy").write_text("thread,page,write\n")
+    os_ = __import__("os")
+    if hasattr(os_, "mkfifo"):
+        os_.mkfifo(tmp_path / "fifo.csv")   # reading it would block forever
+    return [
+        ("missing.csv", "missing.csv: no such file"),
+        ("dir.csv", "dir.csv: is a directory"),
+        ("binary.csv", "binary.csv line 3: not text: byte 28"),
+        ("nul.csv", "nul.csv line 2: not text: byte 21"),
+        ("latin1.csv", "latin1.csv line 4: not text"),
+        ("truncated.npy", "truncated.npy: not a numeric .npy trace"),
+        ("text.npy", "text.npy: not a numeric .npy trace"),
+    ] + ([("fifo.csv", "fifo.csv: is not a regular file")] if hasattr(os_, "mkfifo") else [])
+
+
+def test_trace_file_problems_are_config_errors(tmp_path):
+    """In a subprocess with a timeout: before the fix a FIFO hung the reader."""
+    import json
+    import subprocess
+    import sys
+    cases = _trace_files(tmp_path)
+    code = ("import json, sys, kmm\n"
+            "from kmm.workloads.trace import Trace\n"
+            "out = []\n"
+            "for path in sys.argv[1:]:\n"
+            "    try:\n"
+            "        Trace(path)\n"
+            "        out.append('accepted')\n"
+            "    except kmm.KmmConfigError as e:\n"
+            "        out.append(str(e))\n"
+            "print(json.dumps(out))\n")
+    p = subprocess.run([sys.executable, "-c", code] + [str(tmp_path / n) for n, _ in cases],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    for (name, fragment), msg in zip(cases, json.loads(p.stdout)):
+        assert str(tmp_path / name) in msg and fragment in msg, (name, msg)

@@ -326,8 +326,10 @@ MIGRC_HUNKS = (
 ABLATABLE = {h: i for i, (h, what) in enumerate(MIGRC_HUNKS) if what}
 
 
-def check_ablate(ablate) -> int:
-    """Hunk ids to switch off -> the ablation bit mask."""
+def check_ablate(ablate, kconfig=None) -> int:
+    """Hunk ids to switch off -> the ablation bit mask.  The hunks are the
+    seed patch's, so switching one off needs CONFIG_MIGRC=y in `kconfig`
+    (as given to Machine)."""
     if ablate is None:
         return 0
     if isinstance(ablate, str) or not isinstance(ablate, (list, tuple, set, frozenset)):
@@ -340,4 +342,7 @@ def check_ablate(ablate) -> int:
             raise KmmConfigError(f"ablate: {h!r} cannot be switched off ({why}); accepted: "
                                  + ", ".join(ABLATABLE))
         mask |= 1 << ABLATABLE[h]
+    if mask and not check_kconfig(kconfig)["CONFIG_MIGRC"]:
+        raise KmmConfigError(f"ablate: {list(ablate)!r} switches off seed-patch hunks, which needs "
+                             "CONFIG_MIGRC=y (kconfig={'CONFIG_MIGRC': True})")
     return mask

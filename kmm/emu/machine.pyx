@@ -138,7 +138,7 @@ cdef class Machine:
 
     def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None):
         specs = _cfg.parse_nodes(nodes)
-        self._ablate = _cfg.check_ablate(ablate)
+        self._ablate = _cfg.check_ablate(ablate, kconfig)
         self.tlb = _cfg.check_tlb(tlb)
         self._tlb_mms = []
         self.kconfig = _cfg.check_kconfig(kconfig)
@@ -159,7 +159,7 @@ cdef class Machine:
         unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate"}
         if unknown:
             raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
-                                 f"nodes, kconfig, sysctl, cpu, seed")
+                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate")
         args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _cfg.PRESETS[name].items()}
         for k, v in overrides.items():
             if isinstance(v, dict) and isinstance(args.get(k), dict):

@@ -14,16 +14,20 @@ region has max(page)+1 pages; the number of threads is max(thread)+1 unless
 byte of its page.  There is no init phase: a page is faulted by its first
 access (a read of an untouched page maps the zero page, as in Linux).
 
-A malformed trace raises kmm.KmmConfigError naming the line (CSV, 1-based,
-the header is line 1) or the record index (npy, 0-based) and the problem:
-a missing or unknown column, a value that is not an integer, a negative
-thread or page, thread >= threads, write not 0 or 1, or an empty trace.
+A missing, unreadable or malformed trace raises kmm.KmmConfigError naming
+the file, the line (CSV, 1-based, the header is line 1) or the record index
+(npy, 0-based) and the problem: no such file, a directory or another file
+that is not a regular file, bytes that are not UTF-8 text (CSV), a missing
+or unknown column, a value that is not an integer, a negative thread or
+page, thread >= threads, write not 0 or 1, or an empty trace.
 
 Virtual time: ns_per_access per access (a parameter; default 100 ns).
 """
 
+import io
 import os
 import re
+import stat
 
 import numpy as np
 
@@ -43,11 +47,49 @@ def _bad(where, msg):
     raise KmmConfigError(f"{where}: {msg}")
 
 
+def _read(name):
+    """The bytes of a trace file; refuses a missing file, a directory and
+    anything that is not a regular file (a FIFO or device would block or
+    never end)."""
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        _bad(name, "no such file")
+    except OSError as e:
+        _bad(name, f"cannot read: {e.strerror or e}")
+    if stat.S_ISDIR(st.st_mode):
+        _bad(name, "is a directory, not a trace file")
+    if not stat.S_ISREG(st.st_mode):
+        _bad(name, "is not a regular file")
+    try:
+        with open(name, "rb") as f:
+            return f.read()
+    except OSError as e:
+        _bad(name, f"cannot read: {e.strerror or e}")
+
+
+def _text(name):
+    """A CSV trace's text; refuses bytes that are not UTF-8 or are NUL (a
+    binary file), naming the first one's line."""
+    raw = _read(name)
+    bad = raw.find(b"\0")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = e.start if bad < 0 else min(bad, e.start)
+    if bad >= 0:
+        line = raw.count(b"\n", 0, bad) + 1
+        _bad(f"{name} line {line}",
+             f"not text: byte {bad} is not UTF-8 text (a CSV trace is text with the header "
+             f"'thread,page,write')")
+    return text
+
+
 def parse_csv(path):
     """(thread, page, write) int64 arrays from a CSV trace."""
     thread, page, write, lines = [], [], [], []
     name = os.fspath(path)
-    with open(name, newline="") as f:
+    with io.StringIO(_text(name), newline="") as f:
         header = f.readline()
         if not header.strip():
             _bad(f"{name} line 1", "empty trace: no header 'thread,page,write' and no records")
@@ -133,9 +175,10 @@ def load_trace(source, threads=None):
     else:
         name = os.fspath(source)
         if name.endswith(".npy"):
+            raw = _read(name)
             try:
-                arr = np.load(name, allow_pickle=False)
-            except ValueError as e:
+                arr = np.load(io.BytesIO(raw), allow_pickle=False)
+            except (ValueError, EOFError, OSError) as e:
                 _bad(name, f"not a numeric .npy trace ({e})")
             t, p, w, where = _npy_columns(arr, name)
         elif name.endswith(".csv"):
