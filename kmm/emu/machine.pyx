@@ -241,8 +241,7 @@ cdef class Machine:
         self._migrating = False
         m.interleave_fn = NULL
         m.interleave_owner = <void *>self        # borrowed: the struct dies with self
-        self.oracle = Oracle.__new__(Oracle)
-        (<Oracle>self.oracle).machine = self
+        self.oracle = oracle_view(self, m)
         m.oracle_enabled = True
         self._sysctl = {}
         for key, value in sysctl_in.items():
@@ -1362,7 +1361,7 @@ from kmm.linux.include_.linux.mm_types cimport (mm_struct, vm_area_struct, addre
                                           MM_ANONPAGES, MM_FILEPAGES)
 from kmm.linux.include_.linux.sched cimport task_struct, PF_KTHREAD
 from kmm.linux.include_.linux.list cimport INIT_LIST_HEAD
-from kmm.linux.include_.linux.pgtable cimport walk_pte, pte_kmm_ver
+from kmm.linux.include_.linux.pgtable cimport walk_pte
 from kmm.linux.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migration_entry,
                                          is_writable_migration_entry,
                                          is_readable_exclusive_migration_entry,
@@ -1381,8 +1380,7 @@ from kmm.linux.mm.filemap cimport filemap_read, generic_perform_write
 from kmm.linux.mm.truncate cimport truncate_setsize
 from libc.stdlib cimport calloc as _calloc, free as _free
 from kmm.emu.hw.mmu cimport cpu_access
-from kmm.emu.debug import oracle as _oracle
-from kmm.emu.debug.oracle cimport kmm_new_version
+from kmm.emu.debug.oracle cimport kmm_new_version, pte_kmm_ver, oracle_page_copy, oracle_view
 
 _PROT = {"": 0, "r": PROT_READ, "w": PROT_WRITE, "rw": PROT_READ | PROT_WRITE,
          "rx": PROT_READ | PROT_EXEC, "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
@@ -1697,7 +1695,7 @@ cdef class Process:
         new = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, page_to_nid(old), NULL)
         if new == NULL:
             raise KmmStateError("out of memory")
-        new.kmm_version = old.kmm_version
+        oracle_page_copy(new, old)
         new.mapping = old.mapping
         new.index = old.index
         new._mapcount = 0
@@ -1884,33 +1882,6 @@ cdef class Process:
         self.alive = False
         m._processes.remove(self)
         m._after()
-
-
-cdef class Oracle:
-    """The TLB-coherence oracle's view of one machine."""
-    cdef readonly Machine machine
-
-    @property
-    def enabled(self):
-        return bool(self.machine.m.oracle_enabled)
-
-    @enabled.setter
-    def enabled(self, value):
-        self.machine.m.oracle_enabled = bool(value)
-
-    @property
-    def violations(self):
-        """Every stale or dangling translation used so far (dicts)."""
-        self.machine._enter()
-        return _oracle.violations()
-
-    @property
-    def checks(self):
-        """Accesses through cached translations checked so far."""
-        return self.machine.m.nr_oracle_checks
-
-    def clear(self):
-        self.machine.m.nr_violations = 0
 
 
 # ---------------------------------------------------------------------------
