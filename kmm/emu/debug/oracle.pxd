@@ -175,7 +175,7 @@ cdef inline void oracle_walk_access(kmm_machine *m, int cpu, mm_struct *mm, unsi
                                     bint write, page *p, unsigned long *ptep) noexcept nogil:
     """An access through a translation just walked from the live PTE ptep
     mapping page p."""
-    if <unsigned long>(p - m.mem_map) != m.zero_pfn:   # the zero page's data never changes
+    if p != m.mem_map + m.zero_pfn:              # the zero page's data never changes
         oracle_data_access(m, cpu, mm, addr, write, p, oracle_logical_version(p, ptep))
 
 cdef inline void oracle_check_access(kmm_machine *m, int cpu, mm_struct *mm, unsigned long addr,
