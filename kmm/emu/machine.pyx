@@ -61,7 +61,7 @@ from kmm.linux.mm.vmscan cimport kswapd_run_once
 from kmm.emu.process cimport Process
 from kmm.emu.hw import perf as _perf
 from kmm.emu import process as _process
-from kmm.emu.debug import oracle as _oracle
+from kmm.emu.debug.oracle cimport oracle_view, oracle_page_version
 from kmm.linux.mm import vmstat as _vmstat
 from kmm.emu.debug import debug_vm as _debug_vm
 from kmm.emu.debug import interleave as _interleave
@@ -259,8 +259,7 @@ cdef class Machine:
         self._migrating = False
         m.interleave_fn = NULL
         m.interleave_owner = <void *>self        # borrowed: the struct dies with self
-        self.oracle = Oracle.__new__(Oracle)
-        (<Oracle>self.oracle).machine = self
+        self.oracle = oracle_view(self, m)
         m.oracle_enabled = True
         self._sysctl = {}
         for key, value in sysctl_in.items():
@@ -649,7 +648,7 @@ cdef class Machine:
             "mapcount": 0 if page_has_type(p) else p._mapcount + 1,
             "buddy": bool(PageBuddy(p)), "buddy_order": p.private if PageBuddy(p) else None,
             "mapping": p.mapping, "index": p.index, "last_cpupid": page_cpupid_last(p),
-            "version": p.kmm_version,
+            "version": oracle_page_version(p),
         }
 
     def check_invariants(self):
@@ -954,33 +953,6 @@ cdef class Machine:
         """Zero the perf counters of every CPU."""
         self._enter()
         _perf.perf_reset()
-
-    # -- benchmarks ---------------------------------------------------------------
-cdef class Oracle:
-    """The TLB-coherence oracle's view of one machine."""
-    cdef readonly Machine machine
-
-    @property
-    def enabled(self):
-        return bool(self.machine.m.oracle_enabled)
-
-    @enabled.setter
-    def enabled(self, value):
-        self.machine.m.oracle_enabled = bool(value)
-
-    @property
-    def violations(self):
-        """Every stale or dangling translation used so far (dicts)."""
-        self.machine._enter()
-        return _oracle.violations()
-
-    @property
-    def checks(self):
-        """Accesses through cached translations checked so far."""
-        return self.machine.m.nr_oracle_checks
-
-    def clear(self):
-        self.machine.m.nr_violations = 0
 
 
 # ---------------------------------------------------------------------------

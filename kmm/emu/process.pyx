@@ -16,7 +16,7 @@ from kmm.linux.include_.linux.mm_types cimport (page, mm_struct, vm_area_struct,
                                                 MM_ANONPAGES, MM_FILEPAGES)
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.include_.linux.list cimport INIT_LIST_HEAD
-from kmm.linux.include_.linux.pgtable cimport walk_pte, pte_kmm_ver
+from kmm.linux.include_.linux.pgtable cimport walk_pte
 from kmm.linux.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is_migration_entry,
                                                is_writable_migration_entry,
                                                is_readable_exclusive_migration_entry,
@@ -32,7 +32,7 @@ from kmm.linux.mm.mempolicy cimport change_prot_numa
 from kmm.linux.mm.filemap cimport filemap_read, generic_perform_write
 from kmm.linux.mm.truncate cimport truncate_setsize
 from kmm.emu.access cimport cpu_access_batch
-from kmm.emu.debug.oracle cimport kmm_new_version
+from kmm.emu.debug.oracle cimport oracle_file_new, oracle_pte_version
 
 from kmm.emu.access import access_failure, errno_name
 from kmm.emu.config import KmmConfigError, KmmStateError
@@ -151,15 +151,13 @@ def create_file(Machine m, npages, writable=True):
     mapping = <address_space *>block
     filp = <file *>(block + sizeof(address_space))
     mapping.i_pages = <page **>(block + sizeof(address_space) + sizeof(file))
-    mapping.kmm_versions = <unsigned int *>(block + sizeof(address_space) + sizeof(file)
-                                            + <size_t>npages * sizeof(void *))
     mapping.i_pages_size = npages
     mapping.i_size_pages = npages
     mapping.host = m.m.nr_files
     INIT_LIST_HEAD(&mapping.i_mmap)
     m._enter()
-    for i in range(npages):
-        mapping.kmm_versions[i] = kmm_new_version()      # the data on disk
+    oracle_file_new(mapping, <unsigned int *>(block + sizeof(address_space) + sizeof(file)
+                                              + <size_t>npages * sizeof(void *)), npages)
     filp.f_mapping = mapping
     filp.f_mode = FMODE_READ | (FMODE_WRITE if writable else 0)
     f = File.__new__(File)
@@ -432,7 +430,7 @@ cdef class Process:
                 "write": bool(pte_write(pte)), "dirty": bool(pte_dirty(pte)),
                 "young": bool(pte_young(pte)), "user": bool(pte & 4),
                 "special": bool(pte_special(pte)), "pfn": pte_pfn(pte),
-                "version": pte_kmm_ver(ptep)[0]}
+                "version": oracle_pte_version(ptep)}
 
     def pfn(self, addr):
         """pfn mapped at addr (present PTE), else None."""

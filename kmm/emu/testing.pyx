@@ -198,6 +198,7 @@ from kmm.emu.hw.tlb cimport (tlb_fill as hw_tlb_fill, tlb_lookup as hw_tlb_looku
                              tlb_invlpg as hw_tlb_invlpg)
 from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.emu.config import check_whole
+from kmm.emu.debug.oracle cimport oracle_page_copy
 
 
 def tlb_mm_handle(Machine self, uintptr_t addr):
@@ -541,7 +542,7 @@ def debug_move_page_noflush(Process self, addr, free_old=False):
     new = __alloc_pages(GFP_HIGHUSER_MOVABLE, 0, page_to_nid(old), NULL)
     if new == NULL:
         raise KmmStateError("out of memory")
-    new.kmm_version = old.kmm_version
+    oracle_page_copy(new, old)
     new.mapping = old.mapping
     new.index = old.index
     new._mapcount = 0

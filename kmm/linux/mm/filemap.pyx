@@ -17,7 +17,7 @@ from kmm.linux.include_.linux.page_flags cimport (__folio_set_locked, __folio_cl
                                             folio_test_locked)
 from kmm.linux.include_.linux.page_ref cimport folio_ref_add
 from kmm.linux.include_.linux.vmstat cimport __mod_node_page_state
-from kmm.emu.debug.oracle cimport kmm_new_version
+from kmm.emu.debug.oracle cimport oracle_file_page_read, oracle_file_read_data, oracle_file_page_write
 from kmm.linux.mm.page_alloc cimport __folio_alloc
 from kmm.linux.mm.page_writeback cimport folio_mark_dirty
 from kmm.linux.mm.swap cimport folio_add_lru
@@ -61,7 +61,7 @@ cdef folio *filemap_read_folio(address_space *mapping, unsigned long index) noex
     if filemap_add_folio(mapping, f, index, GFP_HIGHUSER_MOVABLE) != 0:
         folio_put(f)
         return NULL
-    f.kmm_version = mapping.kmm_versions[index]
+    oracle_file_page_read(mapping, index, f)
     __folio_set_uptodate(f)
     return f
 
@@ -111,7 +111,7 @@ cdef long filemap_read(address_space *mapping, unsigned long index, unsigned int
         if f == NULL:
             return -12
     __folio_clear_locked(f)                       # folio_unlock
-    version[0] = f.kmm_version
+    version[0] = oracle_file_read_data(f)
     folio_put(f)
     return 4096
 
@@ -120,7 +120,6 @@ cdef long generic_perform_write(address_space *mapping, unsigned long index) noe
     """mm/filemap.c: write(2) of one whole page: write_begin (find or create
     the page), copy the new data in, write_end (dirty it)."""
     cdef folio *f
-    cdef unsigned int v
     if index >= mapping.i_pages_size:
         return -22
     f = filemap_get_folio(mapping, index)
@@ -132,9 +131,7 @@ cdef long generic_perform_write(address_space *mapping, unsigned long index) noe
     # still read its old copy through deferred translations (the LUF
     # series flushes in mapping_write_begin())
     migrc_fix_flush(MIGRC_FIX_GENERIC_PERFORM_WRITE)
-    v = kmm_new_version()
-    f.kmm_version = v
-    mapping.kmm_versions[index] = v
+    oracle_file_page_write(mapping, index, f)
     folio_mark_dirty(f)
     if index >= mapping.i_size_pages:            # generic_write_end(): i_size_write()
         mapping.i_size_pages = index + 1

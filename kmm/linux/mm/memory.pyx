@@ -31,7 +31,8 @@ from kmm.linux.arch.x86.mm.pgtable cimport pte_alloc_one, pte_free
 from kmm.linux.arch.x86.mm.tlb cimport flush_tlb_page
 from kmm.linux.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t,
                                          swp_offset_pfn)
-from kmm.emu.debug.oracle cimport kmm_new_version
+from kmm.emu.debug.oracle cimport (oracle_anon_page_new, oracle_zero_page_map, oracle_cow_zero_page,
+                                   oracle_cow_page_map, oracle_pte_copy)
 from kmm.linux.mm.mmu_gather cimport (__tlb_remove_page, tlb_flush_mmu, pte_free_tlb, pmd_free_tlb,
                                 pud_free_tlb)
 from kmm.linux.mm.page_alloc cimport __folio_alloc
@@ -124,13 +125,6 @@ cdef inline folio *vma_alloc_zeroed_movable_folio(vm_area_struct *vma, unsigned 
     return __folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, numa_node_id(), NULL)
 
 
-cdef inline void oracle_new_anon_data(page *p, unsigned long *ptep) noexcept nogil:
-    """A zero-filled page is a new logical page: give it a fresh version."""
-    cdef unsigned int v = kmm_new_version()
-    p.kmm_version = v
-    pte_kmm_ver(ptep)[0] = v
-
-
 cdef vm_fault_t do_anonymous_page(vm_fault *vmf) noexcept nogil:
     """mm/memory.c: first touch of private anonymous memory: the zero page for
     a read, a new zeroed folio for a write."""
@@ -146,7 +140,7 @@ cdef vm_fault_t do_anonymous_page(vm_fault *vmf) noexcept nogil:
         entry = pfn_pte(KMM().zero_pfn, vma.vm_page_prot) | _PAGE_SPECIAL
         if not pte_none(ptep_get(vmf.pte)):
             return 0
-        pte_kmm_ver(vmf.pte)[0] = KMM().mem_map[KMM().zero_pfn].kmm_version
+        oracle_zero_page_map(vmf.pte)
         set_pte_at(vma.vm_mm, vmf.address, vmf.pte, entry)
         return 0
     if anon_vma_prepare(vma):
@@ -164,7 +158,7 @@ cdef vm_fault_t do_anonymous_page(vm_fault *vmf) noexcept nogil:
     inc_mm_counter(vma.vm_mm, MM_ANONPAGES)
     folio_add_new_anon_rmap(f, vma, vmf.address)
     folio_add_lru(f)
-    oracle_new_anon_data(f, vmf.pte)
+    oracle_anon_page_new(f, vmf.pte)
     set_pte_at(vma.vm_mm, vmf.address, vmf.pte, entry)
     return 0
 
@@ -182,7 +176,7 @@ cdef void set_pte_range(vm_fault *vmf, folio *f, page *p, unsigned int nr,
         add_mm_counter(vma.vm_mm, MM_ANONPAGES, nr)
         folio_add_new_anon_rmap(f, vma, addr)
         folio_add_lru(f)
-        pte_kmm_ver(vmf.pte)[0] = f.kmm_version      # a private copy: anonymous data now
+        oracle_cow_page_map(f, vmf.pte)
     else:
         add_mm_counter(vma.vm_mm, MM_FILEPAGES, nr)
         page_add_file_rmap(p, vma, False)
@@ -326,7 +320,7 @@ cdef vm_fault_t wp_page_copy(vm_fault *vmf) noexcept nogil:
     if is_zero_pfn(pte_pfn(vmf.orig_pte)):
         new_folio = vma_alloc_zeroed_movable_folio(vma, vmf.address)
         if new_folio != NULL:
-            new_folio.kmm_version = KMM().mem_map[KMM().zero_pfn].kmm_version
+            oracle_cow_zero_page(new_folio)
     else:
         new_folio = __folio_alloc(GFP_HIGHUSER_MOVABLE, 0, numa_node_id(), NULL)
         if new_folio != NULL:
@@ -348,7 +342,7 @@ cdef vm_fault_t wp_page_copy(vm_fault *vmf) noexcept nogil:
         ptep_clear_flush(vma, vmf.address, vmf.pte)
         folio_add_new_anon_rmap(new_folio, vma, vmf.address)
         folio_add_lru(new_folio)
-        pte_kmm_ver(vmf.pte)[0] = new_folio.kmm_version   # the copy is now the logical page
+        oracle_cow_page_map(new_folio, vmf.pte)
         set_pte_at(mm, vmf.address, vmf.pte, entry)
         if old_folio != NULL:
             page_remove_rmap(vmf.page, vma, False)
@@ -846,7 +840,7 @@ cdef inline int copy_nonpresent_pte(mm_struct *dst_mm, mm_struct *src_mm, unsign
             pte = swp_entry_to_pte(entry)
             set_pte_at(src_mm, addr, src_pte, pte)
     set_pte_at(dst_mm, addr, dst_pte, pte)
-    pte_kmm_ver(dst_pte)[0] = pte_kmm_ver(src_pte)[0]
+    oracle_pte_copy(dst_pte, src_pte)
     return 0
 
 
@@ -877,7 +871,7 @@ cdef inline int copy_present_pte(vm_area_struct *dst_vma, vm_area_struct *src_vm
         pte = pte_mkclean(pte)
     pte = pte_mkold(pte)
     set_pte_at(dst_vma.vm_mm, addr, dst_pte, pte)
-    pte_kmm_ver(dst_pte)[0] = pte_kmm_ver(src_pte)[0]   # oracle: the same logical data
+    oracle_pte_copy(dst_pte, src_pte)
     return 0
 
 

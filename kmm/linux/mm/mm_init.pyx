@@ -14,6 +14,7 @@ from kmm.linux.include_.linux.mmzone cimport *
 from kmm.linux.include_.linux.page_flags cimport PG_reserved
 from kmm.linux.include_.linux.page_ref cimport init_page_count
 from kmm.linux.include_.linux.mm cimport set_page_links, page_mapcount_reset, page_cpupid_reset_last
+from kmm.emu.debug.oracle cimport oracle_page_init
 
 cdef const char *zone_names[4]
 zone_names[0] = "DMA"
@@ -43,7 +44,7 @@ cdef inline void __init_single_page(page *p, unsigned long pfn, int zid, int nid
     p.mapping = 0
     p.index = 0
     p.private = 0
-    p.kmm_version = 0
+    oracle_page_init(p)
 
 
 cdef inline void zone_init_free_lists(zone *z) noexcept nogil:

@@ -26,6 +26,7 @@ from kmm.linux.include_.linux.vmstat cimport (__mod_zone_freepage_state, zone_pa
                                        __count_numa_events)
 from kmm.linux.include_.linux.vm_event_item cimport PGALLOC_DMA, PGFREE
 from kmm.linux.mm.internal cimport *
+from kmm.emu.debug.oracle cimport oracle_alloc_pages
 from kmm.linux.include_.linux.math cimport int_sqrt
 from kmm.linux.mm.migrate cimport migrc_flush_free_folios, migrc_pause, migrc_resume, migrc_paused
 from kmm.linux.mm.vmscan cimport wakeup_kswapd, try_to_free_pages
@@ -262,8 +263,7 @@ cdef void post_alloc_hook(page *p, unsigned int order, gfp_t gfp_flags) noexcept
     cdef unsigned int i
     p.private = 0
     set_page_count(p, 1)
-    for i in range(1U << order):
-        (p + i).kmm_alloc_gen += 1           # oracle: a new life for the page
+    oracle_alloc_pages(p, order)
     if migrc_hunk(MIGRC_HUNK_PAGE_ALLOC_C_1):
         for i in range(1U << order):         # mm/page_alloc.c#1
             migrc_init_page(p + i)

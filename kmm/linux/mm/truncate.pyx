@@ -16,7 +16,7 @@ from kmm.linux.include_.linux.mm_types cimport folio, address_space
 from kmm.linux.include_.linux.mm cimport folio_mapped, folio_get, folio_put
 from kmm.linux.include_.linux.page_flags cimport (folio_test_locked, __folio_set_locked,
                                             __folio_clear_locked)
-from kmm.emu.debug.oracle cimport kmm_new_version
+from kmm.emu.debug.oracle cimport oracle_file_truncate
 from kmm.linux.mm.filemap cimport folio_cancel_dirty, filemap_remove_folio
 from kmm.linux.mm.memory cimport unmap_mapping_pages, unmap_mapping_range
 from kmm.linux.mm.migrate cimport migrc_fix_flush, MIGRC_FIX_TRUNCATE_INODE_PAGES
@@ -88,9 +88,7 @@ cdef void truncate_setsize(address_space *mapping, unsigned long newsize) noexce
     for the oracle)."""
     cdef unsigned long oldpages = mapping.i_size_pages
     cdef unsigned long newpages = newsize >> 12
-    cdef unsigned long i
     mapping.i_size_pages = newpages               # i_size_write()
     if newpages < oldpages:
-        for i in range(newpages, oldpages):
-            mapping.kmm_versions[i] = kmm_new_version()
+        oracle_file_truncate(mapping, newpages, oldpages)
     truncate_pagecache(mapping, newsize)

@@ -23,6 +23,8 @@ cdef struct page:
     unsigned long private        # buddy order when free; table contents for page-table pages
     int _mapcount                # -1 when unmapped; page_type when the page is typed
     int _refcount
+    # the TLB-coherence oracle's state, like a page_ext/KASAN shadow: only
+    # its hooks in kmm/emu/debug/oracle.pxd touch it
     unsigned int kmm_version     # oracle: version of the data the page holds
     unsigned int kmm_alloc_gen   # oracle: bumped each time the page is allocated
 
@@ -62,7 +64,7 @@ cdef struct anon_vma_chain:
 cdef struct address_space:
     int host                     # inode number (emulator file id)
     folio **i_pages              # index -> folio (the kernel uses an xarray)
-    unsigned int *kmm_versions   # oracle: version of each index's data
+    unsigned int *kmm_versions   # oracle: version of each index's data (kmm/emu/debug/oracle.pxd only)
     unsigned long i_pages_size   # room in pages (the largest size the file can reach)
     unsigned long i_size_pages   # i_size_read(host) in pages (emulated files are whole pages)
     unsigned long nrpages

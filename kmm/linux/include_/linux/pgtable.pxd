@@ -3,9 +3,9 @@
 #
 # A page-table page is a real page from the buddy allocator (PageTable,
 # counted in NR_PAGETABLE); its 512 entries live in a 4 KiB-aligned block
-# that page->private points to.  Leaf tables also carry, per entry, the
-# version of the data last written through it (the TLB-coherence oracle's
-# record of the logical page; see kmm/emu/debug/oracle.pyx).
+# that page->private points to.  Leaf tables also carry, per entry, a slot
+# of the TLB-coherence oracle (like a shadow: only kmm/emu/debug/oracle.pxd
+# touches it).
 
 from kmm.linux.include_.kmm.machine cimport KMM
 from kmm.linux.include_.linux.mm_types cimport page, mm_struct
@@ -41,7 +41,7 @@ cdef extern from *:
 
 cdef struct kmm_pt:
     unsigned long ent[512]
-    unsigned int kmm_ver[512]
+    unsigned int kmm_ver[512]    # oracle: per-entry data version (kmm/emu/debug/oracle.pxd only)
 
 
 cdef inline unsigned long pgd_index(unsigned long addr) noexcept nogil:
@@ -103,11 +103,6 @@ cdef inline unsigned long *pmd_offset(unsigned long *pud, unsigned long addr) no
 
 cdef inline unsigned long *pte_offset_map(unsigned long *pmd, unsigned long addr) noexcept nogil:
     return &entry_table(pmd[0]).ent[pte_index(addr)]
-
-cdef inline unsigned int *pte_kmm_ver(unsigned long *ptep) noexcept nogil:
-    """The oracle's data-version slot beside a leaf entry."""
-    cdef kmm_pt *t = <kmm_pt *>(<size_t>ptep & ~(<size_t>4095))
-    return &t.kmm_ver[(<size_t>ptep & 4095) >> 3]
 
 cdef inline unsigned long *walk_pmd(mm_struct *mm, unsigned long addr) noexcept nogil:
     """The PMD entry for addr, or NULL if an upper table is missing (the walk
