@@ -20,6 +20,7 @@ The same machine seed and workload seed give the same run, bit for bit.
 import time as _time
 
 from kmm.linux.include_.kmm.machine cimport kmm_machine, KMM
+from kmm.linux.include_.linux.jiffies cimport TICK_NSEC
 from kmm.linux.include_.linux.mmzone cimport pglist_data
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.emu.access cimport cpu_access_batch
@@ -34,7 +35,6 @@ from kmm.emu.access import access_failure
 from kmm.emu.config import KmmConfigError
 
 cdef enum:
-    TICK_NSEC = 1000000                # HZ=1000
     BATCH = 256
 
 SNAPSHOT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "pgdemote_kswapd",

@@ -23,6 +23,7 @@ from kmm.linux.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is
                                                swp_offset_pfn, swp_offset, SWP_MIG_YOUNG, SWP_MIG_DIRTY)
 from kmm.linux.arch.x86.include_.asm.pgtable cimport (pte_protnone, pte_write, pte_dirty,
                                                       pte_young, pte_pfn, pte_special)
+from kmm.linux.include_.uapi.linux.sched cimport CLONE_VM
 from kmm.linux.kernel.fork cimport alloc_task_struct_node, mm_alloc, mmput, dup_mm
 from kmm.linux.kernel.sched.fair cimport init_numa_balancing, task_numa_work, task_tick_numa
 from kmm.linux.mm.mmap cimport (do_mmap, do_vmi_munmap, find_vma, PROT_READ, PROT_WRITE,
@@ -47,10 +48,6 @@ def parse_prot(prot):
     if prot not in _PROT:
         raise KmmConfigError(f"prot: {prot!r}; accepted: {', '.join(repr(k) for k in _PROT if k)}")
     return _PROT[prot]
-
-
-cdef enum:
-    CLONE_VM = 0x100                  # include/uapi/linux/sched.h
 
 
 cdef Thread _new_thread(Process proc, int cpu, unsigned long clone_flags):

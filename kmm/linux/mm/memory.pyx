@@ -49,13 +49,8 @@ from kmm.linux.include_.linux.nodemask cimport NUMA_NO_NODE
 from kmm.linux.mm.mmap cimport vma_wants_manual_pte_write_upgrade
 from kmm.linux.mm.mprotect cimport can_change_pte_writable
 
-cdef enum:
-    # include/linux/sched/numa_balancing.h: task_numa_fault() flags
-    TNF_MIGRATED = 0x01
-    TNF_NO_GROUP = 0x02
-    TNF_SHARED = 0x04
-    TNF_FAULT_LOCAL = 0x08
-    TNF_MIGRATE_FAIL = 0x10
+from kmm.linux.include_.linux.sched cimport (TNF_MIGRATED, TNF_NO_GROUP, TNF_SHARED,
+                                             TNF_FAULT_LOCAL, TNF_MIGRATE_FAIL)
 
 
 cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil:

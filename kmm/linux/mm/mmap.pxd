@@ -1,11 +1,9 @@
 from kmm.linux.include_.linux.mm_types cimport mm_struct, vm_area_struct, file, anon_vma, pgprot_t
 from kmm.linux.include_.linux.mm cimport VM_SHARED, VM_WRITE
 
+from kmm.linux.include_.linux.mman cimport PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC
+
 cdef enum:
-    PROT_NONE = 0x0
-    PROT_READ = 0x1
-    PROT_WRITE = 0x2
-    PROT_EXEC = 0x4
     MAP_SHARED = 0x01
     MAP_PRIVATE = 0x02
     MAP_FIXED = 0x10

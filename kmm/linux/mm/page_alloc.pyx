@@ -7,6 +7,7 @@ no CMA, no high-atomic reserves, no OOM killer (an allocation that would
 OOM-kill fails instead).
 """
 
+from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine, NODE_DATA, numa_node_id, get_current
 from kmm.linux.include_.linux.gfp_types cimport *
 from kmm.linux.include_.linux.gfp cimport gfp_zone
@@ -35,7 +36,6 @@ cdef extern from *:
     int __builtin_ctzl(unsigned long) nogil
 
 cdef enum:
-    SWAP_CLUSTER_MAX = 32
     PAGE_ALLOC_COSTLY_ORDER = 3
 
 

@@ -4,11 +4,11 @@ it tests comes from arch/x86/mm/init.c arch_max_swapfile_size()."""
 
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
 
+from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
+from kmm.linux.arch.x86.include_.asm.pgtable_64 cimport SWP_OFFSET_FIRST_BIT
+from kmm.linux.include_.linux.swapops cimport SWP_PFN_BITS
+
 cdef enum:
-    PAGE_SHIFT = 12
-    MAX_PHYSMEM_BITS = 46        # 4-level paging
-    SWP_OFFSET_FIRST_BIT = 9     # _PAGE_BIT_PROTNONE + 1
-    SWP_PFN_BITS = MAX_PHYSMEM_BITS - PAGE_SHIFT
     SWP_MIG_TOTAL_BITS = SWP_PFN_BITS + 2
     SWP_OFFSET_BITS = 64 - 14    # x86-64: 64 - SWP_TYPE_BITS(5) - SWP_OFFSET_FIRST_BIT(9)
 

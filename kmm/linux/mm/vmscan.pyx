@@ -6,6 +6,7 @@ when one exists (no swap device is modelled), clean unmapped page-cache
 folios are dropped.
 """
 
+from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
 from kmm.linux.include_.kmm.machine cimport KMM
 from kmm.linux.include_.linux.gfp_types cimport gfp_t
 from kmm.linux.include_.linux.mmzone cimport *
@@ -226,7 +227,6 @@ from kmm.linux.mm.page_alloc cimport first_zones_zonelist, next_zones_zonelist
 
 cdef enum:
     DEF_PRIORITY = 12
-    SWAP_CLUSTER_MAX = 32
     DEACTIVATE_ANON = 1
     DEACTIVATE_FILE = 2
 

@@ -7,6 +7,7 @@ from kmm.linux.include_.kmm.machine cimport KMM
 
 cdef enum:
     HZ = 1000
+    TICK_NSEC = (1000000000 + HZ // 2) // HZ     # include/vdso/jiffies.h
     MSEC_PER_SEC = 1000
 
 cdef extern from *:

@@ -6,11 +6,11 @@ from kmm.linux.include_.linux.list cimport list_head, llist_head
 from kmm.linux.include_.linux.nodemask cimport MAX_NUMNODES
 from kmm.linux.include_.linux.sched cimport task_struct
 
+from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT, PAGE_SIZE
+
 cdef enum:
     MAX_ORDER = 10
     NR_PAGE_ORDERS = MAX_ORDER + 1
-    PAGE_SHIFT = 12
-    PAGE_SIZE = 4096
     pageblock_order = 9          # HUGETLB_PAGE_ORDER on x86-64
 
 # x86-64: CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32, no HIGHMEM, no ZONE_DEVICE

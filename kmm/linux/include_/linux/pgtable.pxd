@@ -12,9 +12,10 @@ from kmm.linux.include_.linux.mm_types cimport page, mm_struct
 from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_t, pte_present
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PTE_PFN_MASK, _PAGE_PRESENT
 
+from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
+
 cdef enum:
     PTRS_PER_PTE = 512
-    PAGE_SHIFT = 12
     PMD_SHIFT = 21
     PUD_SHIFT = 30
     PGDIR_SHIFT = 39

@@ -199,11 +199,12 @@ cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) n
 # The NUMA scanner: task_tick_numa() queues task_numa_work(), which marks a
 # window of the address space PROT_NONE so the next touches take hint faults.
 
+from kmm.linux.include_.uapi.linux.sched cimport CLONE_VM
+from kmm.linux.include_.linux.jiffies cimport TICK_NSEC
+
 cdef enum:
-    CLONE_VM = 0x100
     MAX_SCAN_WINDOW = 2560          # MB/s
     VMA_PID_RESET_PERIOD = 4 * HZ   # jiffies
-    TICK_NSEC = 1000000000 // HZ
 
 
 cdef inline unsigned long get_mm_rss(mm_struct *mm) noexcept nogil:

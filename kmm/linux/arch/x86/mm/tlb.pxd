@@ -6,7 +6,7 @@
 from kmm.linux.include_.kmm.machine cimport KMM, smp_processor_id
 from kmm.linux.include_.linux.cpumask cimport cpumask_t, cpumask_any_but
 from kmm.linux.include_.linux.mm_types cimport mm_struct, vm_area_struct, mm_cpumask
-from kmm.linux.include_.linux.mmzone cimport PAGE_SHIFT, PAGE_SIZE
+from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT, PAGE_SIZE
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.arch.x86.include_.asm.tlbflush cimport flush_tlb_info, TLB_FLUSH_ALL
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch

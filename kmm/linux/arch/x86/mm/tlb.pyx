@@ -24,7 +24,7 @@ from kmm.linux.include_.linux.cpumask cimport (cpumask_t, cpumask_test_cpu, cpum
                                          cpumask_clear_cpu, cpumask_clear, cpumask_any_but)
 from kmm.linux.include_.linux.mm_types cimport mm_struct, page, mm_cpumask
 from kmm.linux.include_.linux.mm cimport page_to_pfn
-from kmm.linux.include_.linux.mmzone cimport PAGE_SHIFT
+from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.include_.linux.vmstat cimport count_vm_tlb_event, count_vm_tlb_events
 from kmm.linux.include_.linux.vm_event_item cimport (NR_TLB_REMOTE_FLUSH, NR_TLB_REMOTE_FLUSH_RECEIVED,
