@@ -381,11 +381,15 @@ def test_hint_fault_on_a_cold_page_restores_it_writable():
 
 def test_hot_threshold_moves_one_step_up_at_the_first_promotion_check():
     """numa_promotion_adjust_threshold runs when now - nbp_th_start exceeds
-    scan_period_max; jiffies start 300 s before the 32-bit wrap, so the very
-    first check adjusts: no candidates yet (< 90% of the reference) -> the
-    threshold rises one step of 2 * 1000 / 16 ms to 1125.  A page touched
-    1100 ms after its scan is therefore still hot."""
+    scan_period_max (60 s).  Switching tiering on (kernel.numa_balancing 2,
+    written at boot) ran reset_memory_tiering(): nbp_th_start = boot time.
+    60 s later the first check adjusts: no candidates yet (< 90% of the
+    reference) -> the threshold rises one step of 2 * 1000 / 16 ms to 1125.
+    A page touched 1100 ms after its scan is therefore still hot; the next
+    check is within the new period (started by that adjustment), so 1130 ms
+    is cold."""
     m = tiering()
+    m._clock_advance_ns(60_000 * MS)
     p, a = demoted_and_scanned(m, 1100)
     before = m.vmstat()
     p.threads[0].load(a)
