@@ -761,3 +761,5 @@ HUNKS = {
     "mm/rmap.c#1": ("fold_ubc_ro",),
     "mm/rmap.c#2": ("set_tlb_ubc_flush_pending",),
 }
+# #1 only removes the blank line before fold_ubc_ro(): nothing to test.
+HUNKS_WITHOUT_BEHAVIOUR = ("mm/rmap.c#1",)
