@@ -22,7 +22,11 @@ SEED = ROOT / ".." / "shared" / "seed" / "migrc-v4-2of3.patch"
 def test_seed_patch_every_hunk_has_a_mirror_and_a_test():
     if not SEED.exists():
         pytest.skip(f"seed patch not found at {SEED.resolve()} (the steering repository's shared/seed/)")
-    assert hm.check(SEED) == []
+    hmap = hm.load()
+    assert hm.check(SEED, hmap) == []
+    # mm/migrate.c#2 adds a blank line, mm/rmap.c#1 removes one: no behaviour, no test
+    assert sorted(hmap.without_behaviour) == ["mm/migrate.c#2", "mm/rmap.c#1"]
+    assert hm.summary(parse_patch(SEED), hmap) == (25, 25, 23, 2)
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="seed patch not found in ../shared/seed/")
@@ -156,7 +160,7 @@ def toy_map(root, pyx=PYX_HUNKS, pxd=PXD_HUNKS, tests=True):
 def test_checker_passes_when_every_hunk_is_mapped(toy):
     hmap = toy_map(toy)
     assert hm.check(toy / "toy.patch", hmap) == []
-    assert hm.summary(parse_patch(toy / "toy.patch"), hmap) == (3, 3, 3)
+    assert hm.summary(parse_patch(toy / "toy.patch"), hmap) == (3, 3, 3, 0)
     m = hmap.mirrors["mm/toy.c#1"][0]
     assert (m.symbol, m.file, m.start, m.end, m.kind) == ("toy_alloc", "toykmm/mm/toy.pyx", 9, 12,
                                                          "function")
@@ -207,6 +211,46 @@ def test_checker_fails_on_missing_test_missing_symbol_and_bad_ids(toy):
     assert "needs its file, e.g. 'mmzone.pxd:toy.pending_nr'" in bad.errors[0]
     assert "FILE#N" in bad.errors[1] and "expected a tuple" in bad.errors[2]
     assert "HUNKS is a list" in bad.errors[3]
+
+
+WS_PATCH = TOY_PATCH.replace("""@@ -40,2 +41,3 @@ static void toy_free(int n)
+ d
++e
+ f
+""", """@@ -40,3 +41,3 @@ static void toy_free(int n)
+ d
+-\tf(x,  y);
++\tf(x, y);
+ g
+""")
+
+
+def test_checker_wants_whitespace_hunks_declared_without_behaviour_and_untested(toy):
+    # toy.c#2 now only changes blanks: its test (test_free_and_struct marks it)
+    # cannot fail because of it, and it must be declared without behaviour
+    (toy / "ws.patch").write_text(WS_PATCH)
+    hmap = toy_map(toy)
+    assert hm.whitespace_only(parse_patch(toy / "ws.patch").hunk("mm/toy.c#2"))
+    assert not hm.whitespace_only(parse_patch(toy / "ws.patch").hunk("mm/toy.c#1"))
+    assert hm.check(toy / "ws.patch", hmap) == [
+        "mm/toy.c#2: changes only whitespace: declare it in HUNKS_WITHOUT_BEHAVIOUR of its "
+        "mirroring module, with no test"]
+    hm.add_without_behaviour(hmap, "toykmm.mm.toy", ("mm/toy.c#2",))
+    assert hm.check(toy / "ws.patch", hmap) == [
+        "mm/toy.c#2: has no behaviour (whitespace only) but "
+        "tests/hunks/test_toy.py::test_free_and_struct is marked as its test, which cannot "
+        "fail because of it"]
+    hmap.tests["mm/toy.c#2"] = []
+    assert hm.check(toy / "ws.patch", hmap) == []
+    assert hm.summary(parse_patch(toy / "ws.patch"), hmap) == (3, 3, 2, 1)
+    # declared without behaviour, but the original toy.c#2 adds a line
+    assert hm.check(toy / "toy.patch", hmap) == [
+        "mm/toy.c#2: declared without behaviour in toykmm.mm.toy but it changes more than "
+        "whitespace"]
+    bad = hm.HunkMap()
+    hm.add_without_behaviour(bad, "toykmm.mm.toy", "mm/toy.c#2")
+    hm.add_without_behaviour(bad, "toykmm.mm.toy", ("toy.c",))
+    assert len(bad.errors) == 2 and "expected a tuple" in bad.errors[0]
 
 
 def test_load_imports_declaring_modules(toy, monkeypatch):

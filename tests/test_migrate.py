@@ -214,6 +214,36 @@ def test_syscall_reason_moves_pages_like_move_pages():
     assert m.oracle.violations == [] and m.check_invariants() == []
 
 
+
+def test_move_pages_returns_the_pages_not_migrated_when_a_run_fails():
+    """do_pages_move (mm/migrate.c): when migrating a queued run fails, the
+    call gives up at once (goto out, past out_flush) and returns the pages
+    not migrated: move_pages_and_store_status adds the pages not yet tried
+    (nr_pages - i) to migrate_pages()'s count.  Page 0 has an extra
+    reference, so its move fails with -EAGAIN on every pass: 1 failed.
+    - pages [0, 1, 2] -> node 1, page 1 already there: page 0 queued;
+      page 1 is not (status[1] = 1) and flushes the run: 1 + (3 - 1) = 3,
+      minus page 1 (accounted for) = 2; page 2 is never looked at.
+    - pages [0, 2] -> nodes [1, 0]: the node change flushes the run of
+      page 0: 1 + (2 - 1) = 2, before page 2 is looked at.
+    Statuses not reached keep the zeroed buffer's 0."""
+    m = tiering()
+    p, a = written(m, npages=3)
+    assert m.migrate(p, a + PAGE, 1, node=1) == 1
+    held = p.pfn(a)
+    m.folio_get(held)
+    pages = [a, a + PAGE, a + 2 * PAGE]
+    before = m.vmstat()
+    assert T.run_do_pages_move(p, pages, [1, 1, 1]) == (2, [0, 1, 0])
+    assert T.run_do_pages_move(p, [a, a + 2 * PAGE], [1, 0]) == (2, [0, 0])
+    d = delta(before, m.vmstat())
+    assert d["pgmigrate_success"] == 0 and d["pgmigrate_fail"] == 2
+    assert [m.page(p.pfn(x))["node"] for x in pages] == [0, 1, 0]
+    assert p.pfn(a) == held and m.page(held)["refcount"] == 2
+    assert m.node_vmstat(0)["nr_isolated_anon"] == 0
+    m.folio_put(held)
+    assert m.oracle.violations == [] and m.check_invariants() == []
+
 def small_target(npages):
     m = kmm.Machine([{"cpus": 2, "mem": "64M"}, {"cpus": 0, "mem": "4M"}],
                     sysctl={"kernel.numa_balancing": 2})
@@ -351,11 +381,15 @@ def test_hint_fault_on_a_cold_page_restores_it_writable():
 
 def test_hot_threshold_moves_one_step_up_at_the_first_promotion_check():
     """numa_promotion_adjust_threshold runs when now - nbp_th_start exceeds
-    scan_period_max; jiffies start 300 s before the 32-bit wrap, so the very
-    first check adjusts: no candidates yet (< 90% of the reference) -> the
-    threshold rises one step of 2 * 1000 / 16 ms to 1125.  A page touched
-    1100 ms after its scan is therefore still hot."""
+    scan_period_max (60 s).  Switching tiering on (kernel.numa_balancing 2,
+    written at boot) ran reset_memory_tiering(): nbp_th_start = boot time.
+    60 s later the first check adjusts: no candidates yet (< 90% of the
+    reference) -> the threshold rises one step of 2 * 1000 / 16 ms to 1125.
+    A page touched 1100 ms after its scan is therefore still hot; the next
+    check is within the new period (started by that adjustment), so 1130 ms
+    is cold."""
     m = tiering()
+    m._clock_advance_ns(60_000 * MS)
     p, a = demoted_and_scanned(m, 1100)
     before = m.vmstat()
     p.threads[0].load(a)

@@ -31,8 +31,9 @@ def test_study_seed_in_the_terminal(capsys):
     ids = parse_patch(SEED).ids
     pos = [out.index(f"{k}/25 {i}") for k, i in enumerate(ids, 1)]
     assert pos == sorted(pos)                      # every hunk, in patch order
-    n, mirrored, tested = hm.summary(parse_patch(SEED), hm.load())
-    assert out.rstrip().splitlines()[-1] == f"25 hunks, {mirrored} mirrored, {tested} tested"
+    n, mirrored, tested, without = hm.summary(parse_patch(SEED), hm.load())
+    assert out.rstrip().splitlines()[-1] == (f"25 hunks, {mirrored} mirrored, {tested} tested, "
+                                             f"{without} without behaviour")
     # a mirror in place: its file:lines and numbered source
     assert re.search(r"mirror migrc_req \(struct\)\s+kmm/linux/include_/linux/mm_types\.pxd:\d+-\d+", out)
     assert re.search(r"\d+ cdef struct migrc_req:", out)

@@ -126,8 +126,8 @@ def test_dom_in_a_headless_browser(page):
     section_of = {h: sid for h, sid in dom.sections}
     for mid, hunk in dom.mirrors.items():
         assert mid in dom.hrefs and section_of[hunk] in dom.hrefs
-    n, mirrored, tested = hm.summary(patch, hmap)
-    assert dom.summary == f"25 hunks, {mirrored} mirrored, {tested} tested"
+    n, mirrored, tested, without = hm.summary(patch, hmap)
+    assert dom.summary == f"25 hunks, {mirrored} mirrored, {tested} tested, {without} without behaviour"
     assert "table" in dom.tags and "style" in dom.tags
 
 

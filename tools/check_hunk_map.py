@@ -32,11 +32,13 @@ def main(argv=None) -> int:
         return 2
     hmap = hunkmap.load()
     problems = hunkmap.check(patch, hmap)
-    n, mirrored, tested = hunkmap.summary(patch, hmap)
+    n, mirrored, tested, without = hunkmap.summary(patch, hmap)
     for p in problems:
         print(p)
-    print(f"{n} hunks, {mirrored} mirrored, {tested} tested: "
-          + ("hunk map complete" if not problems else f"{len(problems)} problems"))
+    line = f"{n} hunks, {mirrored} mirrored, {tested} tested"
+    if without:
+        line += f", {without} without behaviour"
+    print(f"{line}: " + ("hunk map complete" if not problems else f"{len(problems)} problems"))
     return 1 if problems else 0
 
 

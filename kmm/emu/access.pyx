@@ -6,6 +6,7 @@ message they all give."""
 
 from kmm.emu.hw.mmu cimport cpu_access
 from kmm.emu.config import KmmStateError
+from kmm.linux.include_.uapi.asm_generic.errno import ERRNO_NAMES
 
 
 cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned char *writes,
@@ -39,11 +40,8 @@ def access_failure(int rc, int cpu, unsigned long addr, bint write, bint mmap_wr
     return KmmStateError(f"{what}: {_ACCESS_ERRNO.get(-rc, f'errno {-rc}')}")
 
 
-_ERRNO_NAMES = {1: "EPERM", 2: "ENOENT", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
-                14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 22: "EINVAL"}
-
-
 def errno_name(long rc):
-    """'ENOMEM (errno 12)' for rc = -12: how every face error names an errno."""
-    name = _ERRNO_NAMES.get(-rc)
+    """'ENOMEM (errno 12)' for rc = -12: how every face error names an errno
+    (the names are the mirror's, ERRNO_NAMES of errno_base.pxd)."""
+    name = ERRNO_NAMES.get(-rc)
     return f"{name} (errno {-rc})" if name else f"errno {-rc}"

@@ -26,12 +26,13 @@ from kmm.linux.include_.linux.vmstat cimport zone_page_state
 from kmm.linux.include_.trace.events.mmflags cimport (NR_PAGEFLAG_NAMES, pageflag_names_bit,
                                                pageflag_names_name)
 from kmm.linux.kernel.fork cimport alloc_task_struct_node, free_all_tasks, free_all_mms
-from kmm.linux.kernel.sched.core cimport init_idle
+from kmm.linux.kernel.sched.core cimport init_idle, sysctl_numa_balancing
 from kmm.linux.mm.mm_init cimport free_area_init_node
 from kmm.linux.mm.memblock cimport memblock_free_all
 from kmm.linux.mm.page_alloc cimport (build_all_zonelists, init_per_zone_wmark_min,
-                                setup_per_zone_wmarks, setup_per_zone_lowmem_reserve,
-                                __alloc_pages, __free_pages, zone_watermark_ok,
+                                min_free_kbytes_sysctl_handler,
+                                watermark_scale_factor_sysctl_handler,
+                                lowmem_reserve_ratio_sysctl_handler, __alloc_pages, __free_pages, zone_watermark_ok,
                                 __zone_watermark_ok)
 from kmm.linux.mm.memory_tiers cimport establish_demotion_targets, next_demotion_node, node_is_toptier
 from kmm.linux.mm.swapfile cimport swapfile_init
@@ -469,38 +470,12 @@ cdef class Machine:
         }
 
     def set_sysctl(self, key, value):
-        """Write a sysctl as its proc handler would (watermark knobs
-        recompute the watermarks)."""
+        """Write a sysctl: the value is checked as proc_dointvec_minmax
+        would (kmm/emu/config.py), then handed to the key's proc handler,
+        mirrored beside its variable (see _SYSCTL_WRITE)."""
         v = _cfg.check_sysctl_value(key, value)
-        m = self.m
         self._enter()
-        if key == "vm.min_free_kbytes":
-            m.min_free_kbytes = v
-            m.user_min_free_kbytes = v
-            setup_per_zone_wmarks()
-        elif key == "vm.watermark_scale_factor":
-            m.watermark_scale_factor = v
-            setup_per_zone_wmarks()
-        elif key == "vm.lowmem_reserve_ratio":
-            for i in range(4):
-                m.sysctl_lowmem_reserve_ratio[i] = v[i]
-            setup_per_zone_lowmem_reserve()
-        elif key == "kernel.numa_balancing":
-            m.sysctl_numa_balancing_mode = v
-        elif key == "kernel.numa_balancing_promote_rate_limit_MBps":
-            m.sysctl_numa_balancing_promote_rate_limit = v
-        elif key == "kernel.numa_balancing_hot_threshold_ms":
-            m.sysctl_numa_balancing_hot_threshold = v
-        elif key == "kernel.numa_balancing_scan_delay_ms":
-            m.sysctl_numa_balancing_scan_delay = v
-        elif key == "kernel.numa_balancing_scan_period_min_ms":
-            m.sysctl_numa_balancing_scan_period_min = v
-        elif key == "kernel.numa_balancing_scan_period_max_ms":
-            m.sysctl_numa_balancing_scan_period_max = v
-        elif key == "kernel.numa_balancing_scan_size_mb":
-            m.sysctl_numa_balancing_scan_size = v
-        elif key == "vm.demotion_enabled":
-            m.numa_demotion_enabled = v
+        _SYSCTL_WRITE[key](self, v)
 
     # -- zones and counters ---------------------------------------------------
     def zones(self):
@@ -953,6 +928,39 @@ cdef class Machine:
         """Zero the perf counters of every CPU."""
         self._enter()
         _perf.perf_reset()
+
+
+# sysctl key -> its write: the mirrored proc handler, or for a plain
+# proc_dointvec knob the store into its kernel variable.
+def _w_min_free_kbytes(Machine mach, v): min_free_kbytes_sysctl_handler(v)
+def _w_watermark_scale_factor(Machine mach, v): watermark_scale_factor_sysctl_handler(v)
+def _w_lowmem_reserve_ratio(Machine mach, v):
+    cdef int ratios[4]                               # MAX_NR_ZONES
+    for i in range(4):
+        ratios[i] = v[i]
+    lowmem_reserve_ratio_sysctl_handler(ratios)
+def _w_numa_balancing(Machine mach, v): sysctl_numa_balancing(v)
+def _w_promote_rate_limit(Machine mach, v): mach.m.sysctl_numa_balancing_promote_rate_limit = v
+def _w_hot_threshold(Machine mach, v): mach.m.sysctl_numa_balancing_hot_threshold = v
+def _w_scan_delay(Machine mach, v): mach.m.sysctl_numa_balancing_scan_delay = v
+def _w_scan_period_min(Machine mach, v): mach.m.sysctl_numa_balancing_scan_period_min = v
+def _w_scan_period_max(Machine mach, v): mach.m.sysctl_numa_balancing_scan_period_max = v
+def _w_scan_size(Machine mach, v): mach.m.sysctl_numa_balancing_scan_size = v
+def _w_demotion_enabled(Machine mach, v): mach.m.numa_demotion_enabled = v
+
+_SYSCTL_WRITE = {
+    "vm.min_free_kbytes": _w_min_free_kbytes,
+    "vm.watermark_scale_factor": _w_watermark_scale_factor,
+    "vm.lowmem_reserve_ratio": _w_lowmem_reserve_ratio,
+    "kernel.numa_balancing": _w_numa_balancing,
+    "kernel.numa_balancing_promote_rate_limit_MBps": _w_promote_rate_limit,
+    "kernel.numa_balancing_hot_threshold_ms": _w_hot_threshold,
+    "kernel.numa_balancing_scan_delay_ms": _w_scan_delay,
+    "kernel.numa_balancing_scan_period_min_ms": _w_scan_period_min,
+    "kernel.numa_balancing_scan_period_max_ms": _w_scan_period_max,
+    "kernel.numa_balancing_scan_size_mb": _w_scan_size,
+    "vm.demotion_enabled": _w_demotion_enabled,
+}
 
 
 # ---------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def run_migrc_paused(Machine machine):
 # tlb_new_mm() (None means init_mm).  Each function names the kernel entry
 # or instruction it drives.
 
-from libc.stdlib cimport calloc
+from libc.stdlib cimport calloc, free
 from libc.stdint cimport uintptr_t
 from kmm.emu.machine cimport Machine
 from kmm.emu.process cimport Process, Thread
@@ -553,3 +553,38 @@ def debug_move_page_noflush(Process self, addr, free_old=False):
         folio_put(old)
     return page_to_pfn(new)
 
+
+
+from kmm.linux.mm.migrate cimport do_pages_move as _do_pages_move
+
+
+def run_do_pages_move(Process proc, pages, nodes, cpu=0):
+    """move_pages(2)'s do_pages_move(mm, ...) for the addresses `pages` and
+    target `nodes` on `cpu` (no MPOL_MF_MOVE_ALL); returns (its return value,
+    the status array, which starts all 0 as a zeroed user buffer would)."""
+    cdef Machine mach = proc.machine
+    cdef long n = len(pages), i
+    cdef unsigned long *addrs
+    cdef int *nids
+    cdef int *status
+    cdef int err
+    if len(nodes) != n or n == 0:
+        raise KmmConfigError(f"nodes: {nodes!r}; expected one node per address ({n}, at least 1)")
+    proc._check_alive()
+    for i in range(n):
+        mach._check_vaddr(pages[i], "pages")
+        mach._check_nid(nodes[i])
+    addrs = <unsigned long *>calloc(n, sizeof(unsigned long))
+    nids = <int *>calloc(n, sizeof(int))
+    status = <int *>calloc(n, sizeof(int))
+    try:
+        if addrs == NULL or nids == NULL or status == NULL:
+            raise MemoryError("run_do_pages_move: out of host memory")
+        for i in range(n):
+            addrs[i] = pages[i]
+            nids[i] = nodes[i]
+        with mach.on_cpu(cpu):
+            err = _do_pages_move(proc.mm, n, addrs, nids, status, 0)
+        return err, [status[i] for i in range(n)]
+    finally:
+        free(addrs); free(nids); free(status)

@@ -13,6 +13,15 @@ Declarations live next to the mirrors (see docs/study.md):
   A bare symbol is looked up in the module's own ``.pyx``; ``"FILE:SYMBOL"``
   names a file beside it (``"migrate.pxd:migrc_req_start"``).
 
+* a hunk that changes only whitespace (blank lines, indentation) has no
+  behaviour to test: the mirroring module lists it beside HUNKS::
+
+      HUNKS_WITHOUT_BEHAVIOUR = ("mm/migrate.c#2",)
+
+  check() verifies against the patch that such a hunk really changes only
+  whitespace, and that no test claims it (a test cannot fail because of
+  it); a whitespace-only hunk not listed there is a problem too.
+
 * ``.pxd``-only mirrors (headers) are declared in the same way in the
   ``__init__.py`` of the package that holds the ``.pxd``; there every
   symbol names its file::
@@ -27,8 +36,9 @@ Declarations live next to the mirrors (see docs/study.md):
   tests are found by reading those files (ast), without running pytest.
 
 load() imports every module that declares HUNKS and returns a HunkMap;
-check(patch) lists the problems: a hunk with no mirror or no test, a
-symbol that is not in its file, an id that is not in the patch.
+check(patch) lists the problems: a hunk with no mirror or (unless it has no
+behaviour) no test, a symbol that is not in its file, an id that is not in
+the patch.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmm.study.patch import Patch, parse_patch, split_id
+from kmm.study.patch import Hunk, Patch, parse_patch, split_id
 from kmm.study.source import locate
 
 _DECL = re.compile(r"^HUNKS\s*(?::[^=]*)?=", re.MULTILINE)
@@ -86,6 +96,7 @@ class HunkMap:
     tests: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     declared_by: dict[str, list[str]] = field(default_factory=dict)   # hunk id -> modules
+    without_behaviour: dict[str, str] = field(default_factory=dict)   # hunk id -> declaring module
 
     def add_mirror(self, m: Mirror) -> None:
         self.mirrors.setdefault(m.hunk, []).append(m)
@@ -195,6 +206,29 @@ def add_declarations(hmap: HunkMap, module: str, hunks, declfile: Path, is_pkg: 
             _resolve(hmap, hunk, spec, module, declfile, is_pkg, root, cache)
 
 
+def add_without_behaviour(hmap: HunkMap, module: str, ids) -> None:
+    """Add one module's HUNKS_WITHOUT_BEHAVIOUR (a tuple of hunk ids)."""
+    if isinstance(ids, str) or not isinstance(ids, (tuple, list)):
+        hmap.errors.append(f"{module}.HUNKS_WITHOUT_BEHAVIOUR is {ids!r}, expected a tuple of "
+                           "hunk ids ('FILE#N', ...)")
+        return
+    for hid in ids:
+        try:
+            split_id(hid)
+        except (ValueError, TypeError, AttributeError) as e:
+            hmap.errors.append(f"{module}.HUNKS_WITHOUT_BEHAVIOUR: {e}")
+            continue
+        hmap.without_behaviour[hid] = module
+
+
+def whitespace_only(h: Hunk) -> bool:
+    """Does the hunk change nothing but whitespace (its removed and added
+    lines are the same text once every blank is dropped)?"""
+    def squeeze(lines):
+        return "".join("".join(ln.split()) for ln in lines)
+    return squeeze(h.removed) == squeeze(h.added)
+
+
 # --- tests ------------------------------------------------------------------
 
 def _hunk_marks(decorators) -> tuple[list[str], list[str]]:
@@ -288,6 +322,8 @@ def load(package: str = "kmm", tests_dir=None) -> HunkMap:
                                "imported module has none (stale build?)")
             continue
         add_declarations(hmap, module, mod.HUNKS, declfile, is_pkg, root, cache)
+        if hasattr(mod, "HUNKS_WITHOUT_BEHAVIOUR"):
+            add_without_behaviour(hmap, module, mod.HUNKS_WITHOUT_BEHAVIOUR)
     scan_tests(hmap, Path(tests_dir) if tests_dir is not None else root / "tests" / "hunks", root)
     return hmap
 
@@ -295,7 +331,8 @@ def load(package: str = "kmm", tests_dir=None) -> HunkMap:
 def check(patch, hmap: HunkMap | None = None) -> list[str]:
     """Problems of the hunk map against `patch` (a path or a parsed Patch),
     in patch order; [] when every hunk has a mirror whose source is found
-    and at least one test."""
+    and at least one test, except a hunk without behaviour (whitespace
+    only, declared in HUNKS_WITHOUT_BEHAVIOUR), which has none."""
     if not isinstance(patch, Patch):
         patch = parse_patch(patch)
     if hmap is None:
@@ -310,7 +347,17 @@ def check(patch, hmap: HunkMap | None = None) -> list[str]:
         for m in mirrors:
             if not m.found:
                 problems.append(f"{h.id}: mirror {m.error} (declared in {m.declared_in})")
-        if not hmap.tests.get(h.id):
+        if h.id in hmap.without_behaviour:
+            if not whitespace_only(h):
+                problems.append(f"{h.id}: declared without behaviour in "
+                                f"{hmap.without_behaviour[h.id]} but it changes more than whitespace")
+            for name in hmap.tests.get(h.id, []):
+                problems.append(f"{h.id}: has no behaviour (whitespace only) but {name} is "
+                                "marked as its test, which cannot fail because of it")
+        elif whitespace_only(h):
+            problems.append(f"{h.id}: changes only whitespace: declare it in "
+                            "HUNKS_WITHOUT_BEHAVIOUR of its mirroring module, with no test")
+        elif not hmap.tests.get(h.id):
             problems.append(f"{h.id}: no test (mark one in tests/hunks/ with "
                             f"@pytest.mark.hunk({h.id!r}))")
     # An id of a file the patch does not touch may belong to another patch;
@@ -324,6 +371,11 @@ def check(patch, hmap: HunkMap | None = None) -> list[str]:
         if hid not in ids and f in files:
             problems.append(f"{hid}: declared in {', '.join(mods)} but the patch has no such "
                             f"hunk ({f} has {per_file[f]})")
+    for hid, mod in hmap.without_behaviour.items():
+        f = split_id(hid)[0]
+        if hid not in ids and f in files:
+            problems.append(f"{hid}: declared without behaviour in {mod} but the patch has no "
+                            f"such hunk ({f} has {per_file[f]})")
     for hid, names in hmap.tests.items():
         try:
             f = split_id(hid)[0]
@@ -335,9 +387,11 @@ def check(patch, hmap: HunkMap | None = None) -> list[str]:
     return problems
 
 
-def summary(patch: Patch, hmap: HunkMap) -> tuple[int, int, int]:
-    """(hunks, hunks with a found mirror, hunks with a test)."""
+def summary(patch: Patch, hmap: HunkMap) -> tuple[int, int, int, int]:
+    """(hunks, hunks with a found mirror, hunks with a test, hunks declared
+    without behaviour that change only whitespace)."""
     hs = patch.hunks
     mirrored = sum(any(m.found for m in hmap.mirrors.get(h.id, [])) for h in hs)
     tested = sum(bool(hmap.tests.get(h.id)) for h in hs)
-    return len(hs), mirrored, tested
+    without = sum(h.id in hmap.without_behaviour and whitespace_only(h) for h in hs)
+    return len(hs), mirrored, tested, without

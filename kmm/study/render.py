@@ -27,8 +27,9 @@ from kmm.study.patch import Hunk, Patch, parse_patch
 
 
 def summary_line(patch: Patch, hmap: hm.HunkMap) -> str:
-    n, mirrored, tested = hm.summary(patch, hmap)
-    return f"{n} hunks, {mirrored} mirrored, {tested} tested"
+    n, mirrored, tested, without = hm.summary(patch, hmap)
+    line = f"{n} hunks, {mirrored} mirrored, {tested} tested"
+    return f"{line}, {without} without behaviour" if without else line
 
 
 # --- terminal ---------------------------------------------------------------
@@ -80,6 +81,8 @@ def render_terminal(patch: Patch, hmap: hm.HunkMap, problems: list[str], console
         if tests:
             for t in tests:
                 con.print(Text.assemble(("test ", "bold green"), t), soft_wrap=True)
+        elif h.id in hmap.without_behaviour:
+            con.print(Text("no behaviour (whitespace only): nothing to test", style="dim"))
         else:
             con.print(Text("no test", style="bold red"))
     con.print()
@@ -266,7 +269,12 @@ def render_html(patch: Patch, hmap: hm.HunkMap, problems: list[str], style: str 
         else:
             links = '<span class="missing">no mirror</span>'
         nt = len(hmap.tests.get(h.id, []))
-        tests = f'<span class="ok">{nt}</span>' if nt else '<span class="missing">no test</span>'
+        if nt:
+            tests = f'<span class="ok">{nt}</span>'
+        elif h.id in hmap.without_behaviour:
+            tests = '<span class="note">no behaviour</span>'
+        else:
+            tests = '<span class="missing">no test</span>'
         out.append(f'<tr><td>{k}</td><td><a href="#{h_anchor[h.id]}">{_esc(h.id)}</a></td>'
                    f'<td><code>{_esc(h.function or h.context or "")}</code></td>'
                    f'<td>{links}</td><td>{tests}</td></tr>')
@@ -300,6 +308,9 @@ def render_html(patch: Patch, hmap: hm.HunkMap, problems: list[str], style: str 
         if tests:
             out.append('<div class="tests">tests:<ul>' + "".join(
                 f'<li><code>{_esc(t)}</code></li>' for t in tests) + '</ul></div>')
+        elif h.id in hmap.without_behaviour:
+            out.append('<div class="tests"><span class="note">no behaviour (whitespace only): '
+                       'nothing to test</span></div>')
         else:
             out.append('<div class="tests"><span class="missing notest">no test</span></div>')
         out.append('</section>')

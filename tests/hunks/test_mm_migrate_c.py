@@ -1,6 +1,8 @@
 """Seed patch, mm/migrate.c: the migrc functions (#1), the extra expected
-reference (#2 is whitespace, #3), and migrate_pages_batch's seven hunks
-(#4..#10); patch 3/3's pause where it guards #4.
+reference (#3), and migrate_pages_batch's seven hunks (#4..#10); patch
+3/3's pause where it guards #4.  #2 only adds a blank line: it is declared
+without behaviour (HUNKS_WITHOUT_BEHAVIOUR) and has no test (the extra
+reference's -EAGAIN it sits beside is tests/test_migrate.py's).
 
 Every number is derived from the v6.6-rc5 code paths with the patch applied
 (the scenario is in migrc_scenario.py): a migration runs on CPU 0 for a
@@ -11,7 +13,7 @@ plus CPU 0's own full flush (nr_tlb_local_flush_all 1)."""
 import pytest
 
 from kmm.emu import testing as T
-from migrc_scenario import (PAGE, NONE_PENDING, THISNODE, addrs, deferred, delta, machine,
+from migrc_scenario import (MS, NODES, PAGE, NONE_PENDING, THISNODE, addrs, deferred, delta, machine,
                             pending, pfns, read_all, read_only, zone_pending)
 
 BATCH_FLUSH = {"nr_tlb_remote_flush": 1, "nr_tlb_remote_flush_received": 15,
@@ -99,30 +101,7 @@ def test_flush_gathers_every_request_into_one_flush_and_frees_the_sources():
     assert m.oracle.violations == []
 
 
-# -- folio_migrate_mapping (#2, #3) ----------------------------------------------------
-
-@pytest.mark.hunk("mm/migrate.c#2")
-def test_expected_refs_are_v6_6s_whitespace_hunk():
-    """#2 only adds a blank line to folio_expected_refs(): an anonymous
-    folio without swap cache still expects the one isolation reference.
-    Under CONFIG_MIGRC a writable folio (not deferred) with one extra
-    reference fails every move pass with -EAGAIN: PGMIGRATE_FAIL, PTE back
-    on the source; the other folio moves."""
-    m = machine()
-    p = m.spawn(threads=16)
-    a = p.mmap(2)
-    for x in addrs(a, 2):
-        p.threads[0].store(x)
-    held = p.pfn(a)
-    m.folio_get(held)
-    before = m.vmstat()
-    assert m.migrate(p, a, 2, node=1) == 1
-    d = delta(before, m.vmstat())
-    assert d["pgmigrate_fail"] == 1 and d["pgmigrate_success"] == 1
-    assert p.pfn(a) == held and m.page(held)["refcount"] == 2
-    assert pending(m) == NONE_PENDING
-    m.folio_put(held)
-
+# -- folio_migrate_mapping (#3; #2 is a blank line: no behaviour) ----------------------------------------------------
 
 @pytest.mark.hunk("mm/migrate.c#3")
 def test_move_expects_migrcs_extra_reference():
@@ -316,31 +295,75 @@ def test_unmarked_folios_are_flushed_by_the_batch():
     assert all("migrc" not in m.page(t)["flags"] for t in dsts)
 
 
+NODES3 = NODES + [{"cpus": 0, "mem": "64M"}]     # a second CPU-less node, 2
+
+
+def marked_then_unmarked(m):
+    """A demotion batch [A, B] from node 1 (the 3-node machine) whose first
+    folio is still marked PG_migrc and whose second is deferrable.  Both
+    pages are written by thread 0 and demoted to node 1 while writable
+    (can_migrc fails: not deferred, unmarked; the PTEs come back writable
+    and clean).  A (the lower address) is then made read-only and clean as
+    read_only() does (PROT_NONE, promoted to node 0 by a hint fault, read
+    by every thread), demoted to node 1 again (deferred:
+    migrc_mark_pending() marks its destination) and flushed
+    (migrc_flush_free_folios(): the held source freed, the destination
+    keeps PG_migrc).  B is mprotect()ed read-only.  Every thread reads
+    both, so all 16 TLBs cache two read-only clean translations.
+    Returns (p, a, [A's pfn, B's pfn] on node 1)."""
+    p = m.spawn(threads=16)
+    a = p.mmap(2)
+    for x in addrs(a, 2):
+        p.threads[0].store(x)
+    assert m.migrate(p, a, 2, node=1) == 2                   # both writable: not deferred
+    # A as read_only() makes it: PROT_NONE, promoted by a hint fault, read back
+    assert p._change_prot_numa(a, 1) == 1
+    m._clock_advance_ns(10 * MS)
+    p.threads[0].load(a)
+    assert m.page(p.pfn(a))["node"] == 0
+    read_all(p, a, 1)
+    assert m.migrate(p, a, 1, node=1) == 1                   # A deferred ...
+    assert m.migrc_flush_free_folios() is True               # ... flushed, still marked
+    p.mprotect(a + PAGE, 1, "r")                             # B read-only, clean
+    read_all(p, a, 2)
+    srcs = pfns(p, a, 2)
+    assert [m.page(x)["node"] for x in srcs] == [1, 1]
+    assert "migrc" in m.page(srcs[0])["flags"] and "migrc" not in m.page(srcs[1])["flags"]
+    for x in addrs(a, 2):
+        pte = p.pte(x)
+        assert pte["present"] and not pte["write"] and not pte["dirty"]
+    assert pending(m) == {0: (0, False), 1: (0, False), 2: (0, False)}
+    return p, a, srcs
+
+
 @pytest.mark.hunk("mm/migrate.c#7")
-@pytest.mark.xfail(strict=True, reason="needs a demotion batch [marked A, unmarked B]: being rebuilt "
-                   "since Machine.migrate(numa_misplaced) is per page as in the kernel")
 def test_fold_ubc_ro_per_folio_keeps_a_flushed_folio_out_of_the_request():
-    """Folio A (a destination still marked from an earlier deferral) is not
-    deferred; folio B after it in the batch is.  #7's fold_ubc_ro() after A
-    moves A's read-only PTEs into tlb_ubc, so the batch flushes them and A's
-    source can be freed at once.  Ablated, A's entries are still in
-    tlb_ubc_ro when B is deferred, and fold_ubc_ro_to_migrc() carries them
-    into B's request: nothing flushes them, A's source is freed, and all 16
-    CPUs then read a freed page through their stale translations."""
-    for ablate, violations in (([], []), (["mm/migrate.c#7"], ["freed-page"] * 16)):
-        m = machine(ablate)
-        p, a = read_only(m, 2)
-        assert m.migrate(p, a, 1, node=1) == 1          # A deferred ...
-        m.migrc_flush_free_folios()                     # ... flushed, still marked
-        read_all(p, a, 2)
-        srcs = pfns(p, a, 2)
-        assert "migrc" in m.page(srcs[0])["flags"] and "migrc" not in m.page(srcs[1])["flags"]
+    """One demotion batch [A, B] from node 1 to node 2 on CPU 0
+    (marked_then_unmarked).  A is not deferred: can_migrc needs
+    !folio_test_migrc(A).  Its read-only PTEs went to tlb_ubc_ro during its
+    unmap, and #7's fold_ubc_ro() at the end of A's iteration moves them to
+    tlb_ubc.  B is deferred: migrc_mark_pending() and
+    fold_ubc_ro_to_migrc() take only B's CPUs.  So the batch's
+    try_to_unmap_flush() flushes the 16 CPUs once (A), A's source is freed
+    after its move (refcount 0), B's is held by migrc (refcount 1, pending
+    in node 1, the request hung on node 1), and the threads' reads of A
+    find fresh translations.  Ablated, A's entries are still in
+    tlb_ubc_ro when B is deferred, fold_ubc_ro_to_migrc() carries them into
+    B's request: no flush at all, A's source is freed anyway, and all 16
+    CPUs then read the freed page through their stale translations."""
+    for ablate, flush, violations in (([], BATCH_FLUSH, []),
+                                      (["mm/migrate.c#7"], NO_FLUSH, ["freed-page"] * 16)):
+        m = machine(ablate, nodes=NODES3)
+        p, a, srcs = marked_then_unmarked(m)
         before = m.vmstat()
-        assert m.migrate(p, a, 2, node=0, reason="numa_misplaced") == 2
+        assert m.migrate(p, a, 2, node=2) == 2
         d = delta(before, m.vmstat())
-        assert flushes(d) == (NO_FLUSH if ablate else BATCH_FLUSH)
-        assert pending(m) == {0: (1, True), 1: (0, False)}          # B is held
+        assert flushes(d) == flush
+        assert d["pgdemote_direct"] == 2 and d["pgmigrate_success"] == 2
+        assert [m.page(x)["node"] for x in pfns(p, a, 2)] == [2, 2]
+        assert pending(m) == {0: (0, False), 1: (1, True), 2: (0, False)}         # B is held
         assert m.page(srcs[0])["refcount"] == 0 and m.page(srcs[1])["refcount"] == 1
+        assert "migrc" in m.page(srcs[1])["flags"] and "migrc" in m.page(p.pfn(a + PAGE))["flags"]
         for t in p.threads:
             t.load(a)
         assert [v["kind"] for v in m.oracle.violations] == violations

@@ -1,32 +1,13 @@
-"""Seed patch, mm/rmap.c: a blank line dropped before fold_ubc_ro() (#1),
-and can_migrc_fail() in set_tlb_ubc_flush_pending()'s `pte_write(pteval)
-|| writable` branch (#2): a folio with any writable or dirty mapping is not
-deferred."""
+"""Seed patch, mm/rmap.c: can_migrc_fail() in set_tlb_ubc_flush_pending()'s
+`pte_write(pteval) || writable` branch (#2): a folio with any writable or
+dirty mapping is not deferred.  #1 only drops a blank line before
+fold_ubc_ro(): declared without behaviour, no test (fold_ubc_ro itself is
+tests/test_tlb.py's test_batch_ro_fold_and_clear)."""
 
 import pytest
 
 from kmm.emu import testing as T
 from migrc_scenario import NONE_PENDING, delta, machine, pending
-
-
-@pytest.mark.hunk("mm/rmap.c#1")
-def test_fold_ubc_ro_is_patch_1s():
-    """#1 only removes a blank line above fold_ubc_ro() (patch 1/3): under
-    CONFIG_MIGRC it still merges the read-only batch's CPUs into tlb_ubc,
-    which then needs a flush, and empties tlb_ubc_ro."""
-    m = machine()
-    mm = T.tlb_new_mm(m)
-    for cpu in (1, 2, 3):
-        T.tlb_switch_mm(m, cpu, mm)
-    T.tlb_batch_add(m, 0, mm, 0x10000, ro=True)
-    assert T.tlb_batch_cpus(m, 0, ro=True) == [1, 2, 3]
-    assert T.tlb_batch_cpus(m, 0) == []
-    T.tlb_batch_fold_ro(m, 0)
-    assert T.tlb_batch_cpus(m, 0, ro=True) == [] and T.tlb_batch_cpus(m, 0) == [1, 2, 3]
-    before = m.vmstat()
-    T.tlb_batch_flush(m, 0)
-    d = delta(before, m.vmstat())
-    assert d["nr_tlb_remote_flush"] == 1 and d["nr_tlb_remote_flush_received"] == 3
 
 
 @pytest.mark.hunk("mm/rmap.c#2", "include/linux/sched.h#1")

@@ -3,6 +3,7 @@ creates is kept in the machine's task table and freed with the machine),
 mm_alloc/mmput, and the address-space half of fork(): dup_mm -> dup_mmap ->
 vm_area_dup, anon_vma_fork (mm/rmap.c), copy_page_range (mm/memory.c)."""
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport ENOMEM
 from libc.stdlib cimport calloc, realloc, free
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
 from kmm.linux.include_.linux.sched cimport task_struct
@@ -165,12 +166,12 @@ cdef int dup_mmap(mm_struct *mm, mm_struct *oldmm) noexcept nogil:
             continue
         tmp = vm_area_dup(mpnt)
         if tmp == NULL:
-            retval = -12
+            retval = -ENOMEM
             break
         tmp.vm_mm = mm
         if anon_vma_fork(tmp, mpnt):
             free(tmp)
-            retval = -12
+            retval = -ENOMEM
             break
         tmp.vm_flags &= ~(<unsigned long>(VM_LOCKED | VM_LOCKONFAULT))
         vma_link(mm, tmp)           # also adds a file VMA to i_mmap (vma_interval_tree_insert_after)

@@ -6,6 +6,7 @@ emulated disk that always holds the file's latest data: reading a page in
 gives it the file's current data version.  There is no writeback, so dirty
 pages stay dirty; no readahead (one page per miss)."""
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport EEXIST, EINVAL, ENOMEM
 from kmm.linux.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.linux.include_.linux.gfp_types cimport GFP_HIGHUSER_MOVABLE
 from kmm.linux.include_.linux.mm_types cimport folio, address_space
@@ -39,7 +40,7 @@ cdef int filemap_add_folio(address_space *mapping, folio *f, unsigned long index
                            unsigned int gfp) noexcept nogil:
     """Insert a new, locked folio; the page cache holds its own reference."""
     if mapping.i_pages[index] != NULL:
-        return -17                               # -EEXIST
+        return -EEXIST
     __folio_set_locked(f)
     folio_ref_add(f, folio_nr_pages(f))
     f.mapping = <unsigned long>mapping
@@ -102,14 +103,14 @@ cdef long filemap_read(address_space *mapping, unsigned long index, unsigned int
     -ENOMEM / -EINVAL."""
     cdef folio *f
     if index >= mapping.i_pages_size:
-        return -22
+        return -EINVAL
     if index >= mapping.i_size_pages:
         return 0
     f = filemap_get_folio(mapping, index)
     if f == NULL:
         f = filemap_read_folio(mapping, index)
         if f == NULL:
-            return -12
+            return -ENOMEM
     __folio_clear_locked(f)                       # folio_unlock
     version[0] = oracle_file_read_data(f)
     folio_put(f)
@@ -121,12 +122,12 @@ cdef long generic_perform_write(address_space *mapping, unsigned long index) noe
     the page), copy the new data in, write_end (dirty it)."""
     cdef folio *f
     if index >= mapping.i_pages_size:
-        return -22
+        return -EINVAL
     f = filemap_get_folio(mapping, index)
     if f == NULL:
         f = filemap_read_folio(mapping, index)
         if f == NULL:
-            return -12
+            return -ENOMEM
     # CONFIG_MIGRC_FIXES: the page is about to change under CPUs that may
     # still read its old copy through deferred translations (the LUF
     # series flushes in mapping_write_begin())

@@ -7,6 +7,7 @@ there is no fault-around (fault_around_bytes = PAGE_SIZE), no swap, no
 userfaultfd and no THP.
 """
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport ENOMEM
 from kmm.linux.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
 from kmm.linux.mm.migrate cimport (migrc_flush_free_folios, migrc_fix_flush, MIGRC_FIX_HANDLE_MM_FAULT,
                              MIGRC_FIX_HANDLE_MM_FAULT_VMA)
@@ -74,7 +75,7 @@ cdef page *vm_normal_page(vm_area_struct *vma, unsigned long addr, unsigned long
 cdef inline int __table_alloc(mm_struct *mm, unsigned long *entry) noexcept nogil:
     cdef page *new = pte_alloc_one(mm)
     if new == NULL:
-        return -12
+        return -ENOMEM
     if entry[0] == 0:
         entry[0] = (page_to_pfn(new) << PAGE_SHIFT) | _PAGE_TABLE
     else:
@@ -890,7 +891,7 @@ cdef int copy_pte_range(vm_area_struct *dst_vma, vm_area_struct *src_vma, unsign
         if not pte_none(ptent):
             dst_pte = pte_alloc_walk(dst_mm, addr)
             if dst_pte == NULL:
-                return -12
+                return -ENOMEM
             if not pte_present(ptent):
                 copy_nonpresent_pte(dst_mm, src_mm, dst_pte, src_pte, dst_vma, src_vma, addr, rss)
             else:

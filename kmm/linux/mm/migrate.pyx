@@ -315,6 +315,8 @@ HUNKS = {
     "mm/migrate.c#9": ("migrate_pages_batch",),
     "mm/migrate.c#10": ("migrate_pages_batch",),
 }
+# #2 only adds a blank line to folio_expected_refs(): nothing to test.
+HUNKS_WITHOUT_BEHAVIOUR = ("mm/migrate.c#2",)
 
 # ---------------------------------------------------------------------------
 # Putting isolated folios back, and rebuilding PTEs from migration entries
@@ -1176,7 +1178,7 @@ cdef int do_pages_move(mm_struct *mm, unsigned long nr_pages, const unsigned lon
         elif node != current_node:
             err = move_pages_and_store_status(current_node, &pagelist, status, start, i, nr_pages)
             if err:
-                break
+                return err          # goto out: nothing is left queued
             start = i
             current_node = node
         err = add_page_for_migration(mm, pages[i], current_node, &pagelist,
@@ -1191,7 +1193,7 @@ cdef int do_pages_move(mm_struct *mm, unsigned long nr_pages, const unsigned lon
         if err:
             if err > 0:
                 err -= 1            # page i is accounted for
-            break
+            return err              # goto out: nothing is left queued
         current_node = NUMA_NO_NODE
         i += 1
     # out_flush: do not overwrite an earlier error

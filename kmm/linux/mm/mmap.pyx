@@ -6,6 +6,7 @@ are placed top-down below mm->mmap_base without randomisation, so runs are
 reproducible; adjacent compatible mappings merge as the kernel's do.
 """
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport EINVAL, ENOMEM
 from libc.stdlib cimport calloc, free
 from kmm.linux.include_.kmm.machine cimport KMM
 from kmm.linux.include_.kmm.interleave cimport kmm_point, KMM_POINT_UNMAP_BEFORE_FINISH
@@ -321,7 +322,7 @@ cdef unsigned long get_unmapped_area(mm_struct *mm, unsigned long len) noexcept 
         if vma == NULL:
             if gap_end >= len + 0x10000:
                 return gap_end - len
-            return <unsigned long>-12
+            return <unsigned long>-ENOMEM
         if vma.vm_end <= gap_end and gap_end - vma.vm_end >= len:
             return gap_end - len
         if vma.vm_start < gap_end:
@@ -362,7 +363,7 @@ cdef unsigned long mmap_region(mm_struct *mm, file *f, unsigned long addr, unsig
         return addr
     vma = vm_area_alloc(mm)
     if vma == NULL:
-        return <unsigned long>-12
+        return <unsigned long>-ENOMEM
     vma.vm_start = addr
     vma.vm_end = end
     vma.vm_flags = vm_flags
@@ -382,7 +383,7 @@ cdef unsigned long do_mmap(mm_struct *mm, file *f, unsigned long len, unsigned l
     cdef unsigned long addr
     len = (len + 4095) & ~(<unsigned long>4095)
     if len == 0:
-        return <unsigned long>-22
+        return <unsigned long>-EINVAL
     if prot & PROT_READ:
         vm_flags |= VM_READ
     if prot & PROT_WRITE:
@@ -392,7 +393,7 @@ cdef unsigned long do_mmap(mm_struct *mm, file *f, unsigned long len, unsigned l
     vm_flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     if flags & MAP_SHARED:
         if f == NULL:
-            return <unsigned long>-22          # shared anonymous memory is shmem: not modelled
+            return <unsigned long>-EINVAL          # shared anonymous memory is shmem: not modelled
         vm_flags |= VM_SHARED | VM_MAYSHARE
         if not (f.f_mode & FMODE_WRITE):
             vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
@@ -408,7 +409,7 @@ cdef int __split_vma(mm_struct *mm, vm_area_struct *vma, unsigned long addr, bin
     """mm/mmap.c: cut vma at addr into two VMAs sharing its anon_vma."""
     cdef vm_area_struct *new = vm_area_alloc(mm)
     if new == NULL:
-        return -12
+        return -ENOMEM
     new.vm_flags = vma.vm_flags
     new.vm_page_prot = vma.vm_page_prot
     new.vm_file = vma.vm_file
@@ -426,7 +427,7 @@ cdef int __split_vma(mm_struct *mm, vm_area_struct *vma, unsigned long addr, bin
         vma.vm_end = addr
     if anon_vma_clone(new, vma):
         free(new)
-        return -12
+        return -ENOMEM
     vma_link(mm, new)
     return 0
 
@@ -455,21 +456,21 @@ cdef int do_vmi_munmap(mm_struct *mm, unsigned long start, unsigned long len) no
     cdef vm_area_struct *last
     cdef vm_area_struct *v
     if start & 4095 or start >= TASK_SIZE_MAX:
-        return -22
+        return -EINVAL
     len = (len + 4095) & ~(<unsigned long>4095)
     if len == 0 or start + len > TASK_SIZE_MAX:
-        return -22
+        return -EINVAL
     end = start + len
     vma = find_vma(mm, start)
     if vma == NULL or vma.vm_start >= end:
         return 0
     if vma.vm_start < start:
         if __split_vma(mm, vma, start, True):
-            return -12
+            return -ENOMEM
     last = find_vma(mm, end)
     if last != NULL and last.vm_start < end:
         if __split_vma(mm, last, end, True):
-            return -12
+            return -ENOMEM
     first = find_vma(mm, start)
     prev = first.vm_prev
     # detach [first, ...) up to end into a private chain

@@ -12,6 +12,7 @@ write-protection (MM_CP_UFFD_WP*), soft-dirty tracking, protection keys,
 device-private entries, mmu notifiers and the VM_LOCKED populate.
 """
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport EACCES, EINVAL, ENOMEM
 from kmm.linux.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.linux.include_.kmm.interleave cimport kmm_point, KMM_POINT_CHANGE_PROT_BEFORE_FLUSH
 from kmm.linux.include_.linux.mm_types cimport page, mm_struct, vm_area_struct, pgprot_t
@@ -296,34 +297,34 @@ cdef int do_mprotect_pkey(mm_struct *mm, unsigned long start, unsigned long len,
     cdef unsigned long grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
     prot &= ~(<unsigned long>(PROT_GROWSDOWN | PROT_GROWSUP))
     if grows == (PROT_GROWSDOWN | PROT_GROWSUP):
-        return -22                      # -EINVAL
+        return -EINVAL
     if start & ~PAGE_MASK:
-        return -22
+        return -EINVAL
     if len == 0:
         return 0
     len = (len + 4095) & PAGE_MASK
     end = start + len
     if end <= start:
-        return -12                      # -ENOMEM
+        return -ENOMEM
     if not arch_validate_prot(prot, start):
-        return -22
+        return -EINVAL
     reqprot = prot
     if pkey != -1:
-        return -22                      # no pkey can have been allocated
+        return -EINVAL                      # no pkey can have been allocated
     vma = find_vma(mm, start)           # vma_find(): the first VMA below end
     if vma == NULL or vma.vm_start >= end:
-        return -12
+        return -ENOMEM
     if grows & PROT_GROWSDOWN:
         # extend down to the VMA's start: only for a grow-down stack VMA,
         # which the emulator never creates
         start = vma.vm_start
         if not (vma.vm_flags & VM_GROWSDOWN):
-            return -22
+            return -EINVAL
     else:
         if vma.vm_start > start:
-            return -12
+            return -ENOMEM
         if grows & PROT_GROWSUP:
-            return -22                  # x86 has no VM_GROWSUP
+            return -EINVAL                  # x86 has no VM_GROWSUP
     prev = vma.vm_prev
     if start > vma.vm_start:
         prev = vma
@@ -334,14 +335,14 @@ cdef int do_mprotect_pkey(mm_struct *mm, unsigned long start, unsigned long len,
     error = 0
     while vma != NULL and vma.vm_start < end:
         if vma.vm_start != tmp:
-            error = -12
+            error = -ENOMEM
             break
         # (no READ_IMPLIES_EXEC personality)
         newflags = calc_vm_prot_bits(prot, 0)
         newflags |= vma.vm_flags & ~(<unsigned long>VM_ACCESS_FLAGS)
         # each VM_MAY* bit is its VM_* bit shifted left by 4
         if (newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS:
-            error = -13                 # -EACCES
+            error = -EACCES
             break
         # (no memory-deny-write-execute, arch flag checks or LSM hooks)
         tmp = vma.vm_end
@@ -357,5 +358,5 @@ cdef int do_mprotect_pkey(mm_struct *mm, unsigned long start, unsigned long len,
     tlb_finish_mmu(&tlb)
     mm.kmm_mmap_write_locked = False    # mmap_write_unlock()
     if not error and tmp < end:
-        error = -12
+        error = -ENOMEM
     return error

@@ -40,6 +40,9 @@ cdef void calculate_min_free_kbytes() noexcept nogil
 cdef void setup_per_zone_wmarks() noexcept nogil
 cdef void setup_per_zone_lowmem_reserve() noexcept nogil
 cdef void init_per_zone_wmark_min() noexcept nogil
+cdef int min_free_kbytes_sysctl_handler(int value) noexcept nogil
+cdef int watermark_scale_factor_sysctl_handler(int value) noexcept nogil
+cdef int lowmem_reserve_ratio_sysctl_handler(const int *values) noexcept nogil
 cdef unsigned long nr_free_buffer_pages() noexcept nogil
 
 # zonelists and the allocator proper

@@ -441,6 +441,43 @@ cdef void setup_per_zone_lowmem_reserve() noexcept nogil:
                 z.lowmem_reserve[j] = 0 if clear else managed_pages // ratio
 
 
+
+# The proc handlers of the watermark sysctls (page_alloc_sysctl_table).  A
+# handler here is the write half: proc_dointvec_minmax's parsing and range
+# check are the caller's (Machine.set_sysctl validates against the table's
+# extra1/extra2), the value arrives as an int.
+
+cdef int min_free_kbytes_sysctl_handler(int value) noexcept nogil:
+    """mm/page_alloc.c: vm.min_free_kbytes.  The value is also the user's
+    floor, which calculate_min_free_kbytes() (memory hotplug) keeps; the
+    watermarks are recomputed."""
+    cdef kmm_machine *m = KMM()
+    m.min_free_kbytes = value
+    m.user_min_free_kbytes = m.min_free_kbytes
+    setup_per_zone_wmarks()
+    return 0
+
+
+cdef int watermark_scale_factor_sysctl_handler(int value) noexcept nogil:
+    """mm/page_alloc.c: vm.watermark_scale_factor; the watermarks are
+    recomputed."""
+    KMM().watermark_scale_factor = value
+    setup_per_zone_wmarks()
+    return 0
+
+
+cdef int lowmem_reserve_ratio_sysctl_handler(const int *values) noexcept nogil:
+    """mm/page_alloc.c: vm.lowmem_reserve_ratio (one ratio per zone); a
+    ratio below 1 means no reserve (0); the reserves are recomputed."""
+    cdef kmm_machine *m = KMM()
+    cdef int i
+    for i in range(MAX_NR_ZONES):
+        m.sysctl_lowmem_reserve_ratio[i] = values[i]
+        if m.sysctl_lowmem_reserve_ratio[i] < 1:
+            m.sysctl_lowmem_reserve_ratio[i] = 0
+    setup_per_zone_lowmem_reserve()
+    return 0
+
 cdef void init_per_zone_wmark_min() noexcept nogil:
     calculate_min_free_kbytes()
     setup_per_zone_wmarks()

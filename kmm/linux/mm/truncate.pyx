@@ -10,6 +10,7 @@ interleaving callback inside a migration) is passed over, where the
 kernel's second pass would wait for it.
 """
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport EIO
 from kmm.linux.include_.kmm.machine cimport KMM
 from kmm.linux.include_.kmm.interleave cimport kmm_point, KMM_POINT_TRUNCATE_UNMAPPED
 from kmm.linux.include_.linux.mm_types cimport folio, address_space
@@ -38,7 +39,7 @@ cdef void truncate_cleanup_folio(folio *f) noexcept nogil:
 cdef int truncate_inode_folio(address_space *mapping, folio *f) noexcept nogil:
     """mm/truncate.c: returns -EIO if the folio left the mapping meanwhile."""
     if <address_space *>f.mapping != mapping:
-        return -5
+        return -EIO
     truncate_cleanup_folio(f)
     filemap_remove_folio(f)
     return 0

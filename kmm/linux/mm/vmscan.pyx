@@ -7,6 +7,7 @@ folios are dropped.
 """
 
 from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport ENOMEM
 from kmm.linux.include_.kmm.machine cimport KMM
 from kmm.linux.include_.linux.gfp_types cimport gfp_t
 from kmm.linux.include_.linux.mmzone cimport *
@@ -123,7 +124,7 @@ cdef int kswapd_run(int nid) noexcept nogil:
         return 0
     tsk = alloc_task_struct_node(nid)
     if tsk == NULL:
-        return -12
+        return -ENOMEM
     tsk.flags = PF_KTHREAD | PF_MEMALLOC | PF_KSWAPD
     tsk.pgdat_node = nid
     tsk.cpu = -1

@@ -21,6 +21,7 @@ cdef enum:  # enum ttu_flags
 # page_vma_mapped_walk) and the static inlines of rmap.h that unmapping
 # and migration use.
 
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport EBUSY
 from kmm.linux.include_.linux.mm_types cimport page, folio, vm_area_struct, anon_vma
 from kmm.linux.include_.linux.mm cimport PageAnon, folio_pfn, folio_nr_pages, folio_maybe_dma_pinned
 from kmm.linux.include_.linux.page_flags cimport PageAnonExclusive, ClearPageAnonExclusive
@@ -79,7 +80,7 @@ cdef inline int page_try_share_anon_rmap(page *p) noexcept nogil:
     temporarily (its PTE already cleared), mark it possibly shared -- unless
     it may be pinned for DMA, when the caller must back off (-EBUSY)."""
     if folio_maybe_dma_pinned(p):
-        return -16
+        return -EBUSY
     ClearPageAnonExclusive(p)
     return 0
 
