@@ -136,8 +136,10 @@ cdef class Machine:
     def __cinit__(self):
         self.m = NULL
 
-    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None):
+    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None,
+                 fault_inject=None):
         specs = _cfg.parse_nodes(nodes)
+        self.fault_inject = _cfg.check_fault_inject(fault_inject)
         self._ablate = _cfg.check_ablate(ablate, kconfig)
         self.tlb = _cfg.check_tlb(tlb)
         self._tlb_mms = []
@@ -156,10 +158,11 @@ cdef class Machine:
         (dicts such as sysctl and kconfig are merged)."""
         if not isinstance(name, str) or name not in _cfg.PRESETS:
             raise KmmConfigError(f"preset: unknown machine {name!r}; accepted: {', '.join(_cfg.PRESETS)}")
-        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate"}
+        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate",
+                                    "fault_inject"}
         if unknown:
             raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
-                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate")
+                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject")
         args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _cfg.PRESETS[name].items()}
         for k, v in overrides.items():
             if isinstance(v, dict) and isinstance(args.get(k), dict):
@@ -264,6 +267,16 @@ cdef class Machine:
         self._sysctl = {}
         for key, value in sysctl_in.items():
             self.set_sysctl(key, value)
+        # fault injection starts once the machine is up, so boot never fails
+        fpa = self.fault_inject["fail_page_alloc"]
+        m.fail_page_alloc.attr.probability = fpa["probability"]
+        m.fail_page_alloc.attr.interval = fpa["interval"]
+        m.fail_page_alloc.attr.times = fpa["times"]
+        m.fail_page_alloc.attr.space = fpa["space"]
+        m.fail_page_alloc.attr.verbose = 2
+        m.fail_page_alloc.min_order = fpa["min_order"]
+        m.fail_page_alloc.ignore_gfp_reclaim = fpa["ignore_gfp_wait"]
+        m.fail_page_alloc.ignore_gfp_highmem = fpa["ignore_gfp_highmem"]
 
     def __dealloc__(self):
         cdef kmm_machine *m = self.m
@@ -650,6 +663,44 @@ cdef class Machine:
             "mapping": p.mapping, "index": p.index, "last_cpupid": page_cpupid_last(p),
             "version": oracle_page_version(p),
         }
+
+    def fault_inject_stats(self):
+        """Fault injection's state and the failures it injected, per
+        capability: {"fail_page_alloc": {"failures": how many allocations
+        it failed, "times": failures still allowed (-1: no limit), "space":
+        pages still let through, "count": calls seen by the interval check,
+        "sites": {"<gfp flags> order <n>": failures}}}.  The sites tell the
+        call paths apart by their gfp mask (docs/fault_injection.md maps
+        them); the configuration is in Machine.fault_inject."""
+        cdef kmm_machine *m = self.m
+        cdef int i
+        names = (("GFP_HIGHUSER_MOVABLE", GFP_HIGHUSER_MOVABLE), ("GFP_HIGHUSER", GFP_HIGHUSER),
+                 ("GFP_USER", GFP_USER), ("GFP_KERNEL", GFP_KERNEL), ("GFP_NOWAIT", GFP_NOWAIT),
+                 ("__GFP_HIGHMEM", __GFP_HIGHMEM), ("__GFP_MOVABLE", __GFP_MOVABLE),
+                 ("__GFP_HIGH", __GFP_HIGH), ("__GFP_IO", __GFP_IO), ("__GFP_FS", __GFP_FS),
+                 ("__GFP_ZERO", __GFP_ZERO), ("__GFP_DIRECT_RECLAIM", __GFP_DIRECT_RECLAIM),
+                 ("__GFP_KSWAPD_RECLAIM", __GFP_KSWAPD_RECLAIM), ("__GFP_NOWARN", __GFP_NOWARN),
+                 ("__GFP_NORETRY", __GFP_NORETRY), ("__GFP_COMP", __GFP_COMP),
+                 ("__GFP_NOMEMALLOC", __GFP_NOMEMALLOC), ("__GFP_HARDWALL", __GFP_HARDWALL),
+                 ("__GFP_THISNODE", __GFP_THISNODE), ("__GFP_ACCOUNT", __GFP_ACCOUNT))
+        sites = {}
+        for i in range(m.kmm_fail_page_alloc_nr_sites):
+            # composite names first, as the kernel's %pGg prints them
+            left, parts = m.kmm_fail_page_alloc_sites[i].gfp_mask, []
+            for name, mask in names:
+                if left & mask == mask:
+                    parts.append(name)
+                    left &= ~mask
+            if left:
+                parts.append(f"{left:#x}")
+            sites[f"{'|'.join(parts) or '0'} order {m.kmm_fail_page_alloc_sites[i].order}"] = \
+                m.kmm_fail_page_alloc_sites[i].nr
+        return {"fail_page_alloc": {
+            "failures": m.kmm_fail_page_alloc_injected,
+            "times": m.fail_page_alloc.attr.times,
+            "space": m.fail_page_alloc.attr.space,
+            "count": m.fail_page_alloc.attr.count,
+            "sites": sites}}
 
     def check_invariants(self):
         """Run the CONFIG_DEBUG_VM checks now; returns the list of problems."""
