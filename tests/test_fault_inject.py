@@ -254,22 +254,25 @@ def written(m, npages=4):
     return p, a
 
 
-@pytest.mark.parametrize("reason,nr_injected", [("numa_misplaced", 1), ("demotion", 2)])
-def test_migration_target_failure_stops_the_batch_and_puts_folios_back(reason, nr_injected):
+@pytest.mark.parametrize("reason,nr_fail,nr_injected", [("demotion", 1, 2), ("numa_misplaced", 4, 4)])
+def test_migration_target_failure_stops_the_batch_and_puts_folios_back(reason, nr_fail, nr_injected):
     """Faults may reclaim (ignored); the no-reclaim migration targets fail.
-    migrate_folio_unmap of the first folio gets no destination: -ENOMEM.
-    migrate_pages_batch: nothing unmapped yet -> out; nr_failed_pages +=
-    1 + nr_retry_pages (0): PGMIGRATE_FAIL 1, not 4 -- the other folios are
-    never tried.  alloc_misplaced_dst_folio tries once; alloc_demote_folio
-    twice (__GFP_THISNODE, then the allowed lower tiers).  Every folio is
-    put back: same node, writable PTE, nothing left isolated."""
+    Demotion (demote_folio_list's migrate_pages on the 4 folios): the first
+    folio's migrate_folio_unmap gets no destination -- alloc_demote_folio
+    tried twice, __GFP_THISNODE then the allowed lower tiers -- so -ENOMEM;
+    migrate_pages_batch has nothing unmapped yet and stops: nr_failed_pages
+    += 1 + nr_retry_pages (0), PGMIGRATE_FAIL 1, not 4 -- the other folios
+    are never tried.  NUMA misplaced (migrate_misplaced_page, one page at a
+    time as hint faults hand them over): each is its own migrate_pages with
+    one alloc_misplaced_dst_folio try -> 4 failures, PGMIGRATE_FAIL 4.
+    Every folio is put back: same node, writable PTE, nothing isolated."""
     m = tiering(dict(NO_RECLAIM_USER, probability=100, times=-1))
     p, a = written(m)
     before = m.vmstat()
     assert m.migrate(p, a, 4, node=1, reason=reason) == 0
     d = delta(before, m.vmstat())
-    assert d["pgmigrate_fail"] == 1 and d["pgmigrate_success"] == 0
-    assert failures(m) == nr_injected
+    assert d["pgmigrate_fail"] == nr_fail and d["pgmigrate_success"] == 0
+    assert d["pgdemote_direct"] == 0 and failures(m) == nr_injected
     assert all("__GFP_HIGHMEM" in s and "__GFP_DIRECT_RECLAIM" not in s for s in sites(m))
     for i in range(4):
         pte = p.pte(a + i * PAGE)
@@ -285,8 +288,10 @@ def test_alloc_migration_target_failure(mode):
     """move_pages(2)'s target (alloc_migration_target, GFP_HIGHUSER_MOVABLE
     | __GFP_THISNODE) may reclaim, so only with ignore-gfp-wait off; space
     9 lets spawn (1), the first store (3 tables + 1 page) and three more
-    pages (3) through: the 9th call, the first target, fails.  async: one
-    batch, -ENOMEM.  sync: migrate_pages_sync's first (async) batch gets
+    pages (3) through: the 9th call, the first target, fails.
+    do_move_pages_to_node hands the 4 folios to one migrate_pages.  async:
+    one batch, -ENOMEM.  sync (the kernel's mode for move_pages):
+    migrate_pages_sync's first (async) batch gets
     -ENOMEM, adds its nr_failed_pages and returns at once -- no per-folio
     retry.  Both: PGMIGRATE_FAIL 1, one failure injected."""
     m = tiering(dict(ALL, probability=100, times=-1, space=9))
