@@ -230,6 +230,51 @@ def check_cpu(cpu) -> dict:
 
 
 
+# Fault injection (lib/fault-inject.c, mm/fail_page_alloc.c): per capability,
+# its debugfs files -> (default, lo, hi, help).  The defaults are the
+# kernel's (FAULT_ATTR_INITIALIZER and fail_page_alloc's own).
+ULONG_MAX = 2**64 - 1
+FAULT_INJECT = {
+    "fail_page_alloc": {
+        "probability": (0, 0, 100, "percent of the calls that pass every other check which fail; 0: off"),
+        "interval": (1, 1, ULONG_MAX, "only every interval-th call that passes the filters may fail"),
+        "times": (1, -1, INT_MAX, "failures at most (counts down); -1: no limit"),
+        "space": (0, 0, INT_MAX, "pages of allocations let through before any failure"),
+        "min_order": (1, 0, UINT_MAX, "allocations of a lower order are never failed"),
+        "ignore_gfp_wait": (True, 0, 1, "never fail allocations that may direct-reclaim "
+                            "(__GFP_DIRECT_RECLAIM: GFP_KERNEL, GFP_HIGHUSER_MOVABLE)"),
+        "ignore_gfp_highmem": (True, 0, 1, "never fail __GFP_HIGHMEM allocations (user pages)"),
+    },
+}
+
+
+def check_fault_inject(fault_inject) -> dict:
+    """{"fail_page_alloc": {debugfs name: value}} -> every attribute of every
+    capability, the kernel's defaults where not given.  Names are the
+    debugfs files', '-' or '_' alike (min-order or min_order); values may
+    be strings, as written to debugfs."""
+    out = {cap: {k: v[0] for k, v in attrs.items()} for cap, attrs in FAULT_INJECT.items()}
+    if fault_inject is None:
+        return out
+    example = "{'fail_page_alloc': {'probability': 10, 'times': -1}}"
+    if not isinstance(fault_inject, dict):
+        raise KmmConfigError(f"fault_inject: {fault_inject!r}; expected a dict like {example}")
+    for cap, attrs in fault_inject.items():
+        if cap not in FAULT_INJECT:
+            raise KmmConfigError(f"fault_inject: unknown capability {cap!r}; accepted: {', '.join(FAULT_INJECT)}")
+        if not isinstance(attrs, dict):
+            raise KmmConfigError(f"fault_inject.{cap}: {attrs!r}; expected a dict like {example}")
+        for key, v in attrs.items():
+            name = key.replace("-", "_") if isinstance(key, str) else key
+            if name not in FAULT_INJECT[cap]:
+                raise KmmConfigError(f"fault_inject.{cap}: unknown attribute {key!r}; accepted: "
+                                     f"{', '.join(FAULT_INJECT[cap])}")
+            default, lo, hi, _ = FAULT_INJECT[cap][name]
+            what = f"fault_inject.{cap}.{name}"
+            out[cap][name] = _bool(what, v) if isinstance(default, bool) else _int(what, v, lo, hi)
+    return out
+
+
 # The emulated TLB (kmm/emu/hw/tlb.pyx): name -> (entries, ways) of a Skylake core.
 TLB_DEFAULT = {"dtlb": (64, 4), "stlb": (1536, 12)}
 TLB_MAX_ENTRIES = 1 << 20

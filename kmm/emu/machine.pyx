@@ -9,64 +9,45 @@ calls mirrored code and checks its arguments first, so misuse raises a
 KmmError instead of corrupting state.
 """
 
-from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memset
+from libc.stdlib cimport calloc, free
 
 from kmm.emu.current cimport kmm_current, kmm_set_current
 from kmm.linux.include_.kmm.machine cimport kmm_machine, kmm_cpu, vm_event_state, KMM
 from kmm.linux.include_.linux.gfp_types cimport *
-from kmm.linux.include_.linux.mm_types cimport page, mm_struct
+from kmm.linux.include_.linux.mm_types cimport page, mm_struct, vm_area_struct
 from kmm.linux.include_.linux.mmzone cimport *
-from kmm.linux.include_.linux.nodemask cimport nodemask_t, node_set, MAX_NUMNODES
+from kmm.linux.include_.linux.nodemask cimport node_set
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
-from kmm.linux.include_.linux.page_flags cimport PageBuddy, PageTable, page_has_type
-from kmm.linux.include_.linux.mm cimport page_cpupid_last, pfn_to_page, page_to_pfn, folio_put, folio_get, page_zonenum, page_to_nid
-from kmm.linux.include_.linux.vmstat cimport zone_page_state
+from kmm.linux.include_.linux.page_flags cimport PageBuddy, page_has_type
+from kmm.linux.include_.linux.mm cimport (page_cpupid_last, page_to_pfn, folio_put, folio_get,
+                                          page_zonenum, page_to_nid)
 from kmm.linux.include_.trace.events.mmflags cimport (NR_PAGEFLAG_NAMES, pageflag_names_bit,
-                                               pageflag_names_name)
+                                                      pageflag_names_name)
 from kmm.linux.kernel.fork cimport alloc_task_struct_node, free_all_tasks, free_all_mms
-from kmm.linux.kernel.sched.core cimport init_idle, sysctl_numa_balancing
+from kmm.linux.kernel.sched.core cimport init_idle, context_switch
 from kmm.linux.mm.mm_init cimport free_area_init_node
 from kmm.linux.mm.memblock cimport memblock_free_all
 from kmm.linux.mm.page_alloc cimport (build_all_zonelists, init_per_zone_wmark_min,
-                                min_free_kbytes_sysctl_handler,
-                                watermark_scale_factor_sysctl_handler,
-                                lowmem_reserve_ratio_sysctl_handler, __alloc_pages, __free_pages, zone_watermark_ok,
-                                __zone_watermark_ok)
+                                      __alloc_pages,
+                                      __free_pages, zone_watermark_ok, __zone_watermark_ok)
 from kmm.linux.mm.memory_tiers cimport establish_demotion_targets, next_demotion_node, node_is_toptier
 from kmm.linux.mm.swapfile cimport swapfile_init
-from kmm.linux.mm.vmscan cimport kswapd_run
+from kmm.linux.mm.vmscan cimport kswapd_run, kswapd_run_once
 from kmm.linux.mm.migrate cimport migrc_flush_free_folios
-# x86 TLB: the emulated caches and arch/x86/mm/tlb.c (see the TLB section below)
-from libc.stdint cimport uintptr_t
-from kmm.linux.include_.linux.cpumask cimport cpumask_test_cpu
-from kmm.linux.include_.kmm.machine cimport get_current
-from kmm.emu.hw.cpu cimport (tlb_entry, tlb_cpu, HW_TLB_SETASSOC, HW_TLB_UNBOUNDED, HW_PTE_PRESENT,
-                         HW_PTE_RW, HW_PTE_USER, HW_PTE_ACCESSED, HW_PTE_DIRTY, HW_PTE_PFN_MASK)
-from kmm.emu.hw.tlb cimport (tlb_hw_init, tlb_hw_free, tlb_lookup, tlb_fill, tlb_probe, tlb_nr_live,
-                         tlb_invlpg)
-from kmm.linux.include_.linux.mm_types_task cimport tlbflush_unmap_batch
-from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, TLB_FLUSH_ALL, TLB_NR_DYN_ASIDS, inc_mm_tlb_gen)
-from kmm.linux.arch.x86.include_.asm.mmu_context cimport init_new_context
-from kmm.linux.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_mm_range,
-                                  flush_tlb_mm, flush_tlb_local, flush_tlb_all,
-                                  arch_tlbbatch_flush, arch_tlbbatch_should_defer,
-                                  initialize_tlbstate_and_flush)
-from kmm.linux.include_.linux.mm_types cimport vm_area_struct
-from kmm.linux.include_.linux.list cimport INIT_LIST_HEAD
-from kmm.linux.include_.linux.pgtable cimport walk_pte
-from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_present, pte_protnone
-from kmm.linux.kernel.sched.core cimport context_switch
-from kmm.linux.mm.vmscan cimport kswapd_run_once
+from kmm.linux.arch.x86.include_.asm.tlbflush cimport tlb_state
+from kmm.linux.arch.x86.mm.tlb cimport switch_mm_irqs_off, enter_lazy_tlb, initialize_tlbstate_and_flush
+from kmm.emu.hw.cpu cimport tlb_entry, HW_TLB_SETASSOC, HW_TLB_UNBOUNDED
+from kmm.emu.hw.tlb cimport tlb_hw_init, tlb_hw_free
 from kmm.emu.process cimport Process
+from kmm.emu.debug.oracle cimport oracle_view, oracle_page_version
+
 from kmm.emu.hw import perf as _perf
 from kmm.emu import process as _process
-from kmm.emu.debug.oracle cimport oracle_view, oracle_page_version
+from kmm.emu import sysctl as _sysctl
 from kmm.linux.mm import vmstat as _vmstat
 from kmm.emu.debug import debug_vm as _debug_vm
 from kmm.emu.debug import interleave as _interleave
-
 from kmm.emu import config as _cfg
 from kmm.emu.config import KmmConfigError, KmmStateError, KmmError, check_whole
 
@@ -137,8 +118,10 @@ cdef class Machine:
     def __cinit__(self):
         self.m = NULL
 
-    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None):
+    def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None,
+                 fault_inject=None):
         specs = _cfg.parse_nodes(nodes)
+        self.fault_inject = _cfg.check_fault_inject(fault_inject)
         self._ablate = _cfg.check_ablate(ablate, kconfig)
         self.tlb = _cfg.check_tlb(tlb)
         self._tlb_mms = []
@@ -157,10 +140,11 @@ cdef class Machine:
         (dicts such as sysctl and kconfig are merged)."""
         if not isinstance(name, str) or name not in _cfg.PRESETS:
             raise KmmConfigError(f"preset: unknown machine {name!r}; accepted: {', '.join(_cfg.PRESETS)}")
-        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate"}
+        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate",
+                                    "fault_inject"}
         if unknown:
             raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
-                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate")
+                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject")
         args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _cfg.PRESETS[name].items()}
         for k, v in overrides.items():
             if isinstance(v, dict) and isinstance(args.get(k), dict):
@@ -265,6 +249,16 @@ cdef class Machine:
         self._sysctl = {}
         for key, value in sysctl_in.items():
             self.set_sysctl(key, value)
+        # fault injection starts once the machine is up, so boot never fails
+        fpa = self.fault_inject["fail_page_alloc"]
+        m.fail_page_alloc.attr.probability = fpa["probability"]
+        m.fail_page_alloc.attr.interval = fpa["interval"]
+        m.fail_page_alloc.attr.times = fpa["times"]
+        m.fail_page_alloc.attr.space = fpa["space"]
+        m.fail_page_alloc.attr.verbose = 2
+        m.fail_page_alloc.min_order = fpa["min_order"]
+        m.fail_page_alloc.ignore_gfp_reclaim = fpa["ignore_gfp_wait"]
+        m.fail_page_alloc.ignore_gfp_highmem = fpa["ignore_gfp_highmem"]
 
     def __dealloc__(self):
         cdef kmm_machine *m = self.m
@@ -453,29 +447,14 @@ cdef class Machine:
     # -- sysctl ------------------------------------------------------------
     @property
     def sysctl(self):
-        """Every sysctl with its current value."""
-        m = self.m
-        return {
-            "vm.min_free_kbytes": m.min_free_kbytes,
-            "vm.watermark_scale_factor": m.watermark_scale_factor,
-            "vm.lowmem_reserve_ratio": tuple(m.sysctl_lowmem_reserve_ratio[i] for i in range(4)),
-            "kernel.numa_balancing": m.sysctl_numa_balancing_mode,
-            "kernel.numa_balancing_promote_rate_limit_MBps": m.sysctl_numa_balancing_promote_rate_limit,
-            "kernel.numa_balancing_hot_threshold_ms": m.sysctl_numa_balancing_hot_threshold,
-            "kernel.numa_balancing_scan_delay_ms": m.sysctl_numa_balancing_scan_delay,
-            "kernel.numa_balancing_scan_period_min_ms": m.sysctl_numa_balancing_scan_period_min,
-            "kernel.numa_balancing_scan_period_max_ms": m.sysctl_numa_balancing_scan_period_max,
-            "kernel.numa_balancing_scan_size_mb": m.sysctl_numa_balancing_scan_size,
-            "vm.demotion_enabled": bool(m.numa_demotion_enabled),
-        }
+        """Every sysctl with its current value (kmm/emu/sysctl.pyx)."""
+        return _sysctl.read(self)
 
     def set_sysctl(self, key, value):
         """Write a sysctl: the value is checked as proc_dointvec_minmax
         would (kmm/emu/config.py), then handed to the key's proc handler,
-        mirrored beside its variable (see _SYSCTL_WRITE)."""
-        v = _cfg.check_sysctl_value(key, value)
-        self._enter()
-        _SYSCTL_WRITE[key](self, v)
+        mirrored beside its variable (kmm/emu/sysctl.pyx)."""
+        _sysctl.write(self, key, _cfg.check_sysctl_value(key, value))
 
     # -- zones and counters ---------------------------------------------------
     def zones(self):
@@ -625,6 +604,44 @@ cdef class Machine:
             "mapping": p.mapping, "index": p.index, "last_cpupid": page_cpupid_last(p),
             "version": oracle_page_version(p),
         }
+
+    def fault_inject_stats(self):
+        """Fault injection's state and the failures it injected, per
+        capability: {"fail_page_alloc": {"failures": how many allocations
+        it failed, "times": failures still allowed (-1: no limit), "space":
+        pages still let through, "count": calls seen by the interval check,
+        "sites": {"<gfp flags> order <n>": failures}}}.  The sites tell the
+        call paths apart by their gfp mask (docs/fault_injection.md maps
+        them); the configuration is in Machine.fault_inject."""
+        cdef kmm_machine *m = self.m
+        cdef int i
+        names = (("GFP_HIGHUSER_MOVABLE", GFP_HIGHUSER_MOVABLE), ("GFP_HIGHUSER", GFP_HIGHUSER),
+                 ("GFP_USER", GFP_USER), ("GFP_KERNEL", GFP_KERNEL), ("GFP_NOWAIT", GFP_NOWAIT),
+                 ("__GFP_HIGHMEM", __GFP_HIGHMEM), ("__GFP_MOVABLE", __GFP_MOVABLE),
+                 ("__GFP_HIGH", __GFP_HIGH), ("__GFP_IO", __GFP_IO), ("__GFP_FS", __GFP_FS),
+                 ("__GFP_ZERO", __GFP_ZERO), ("__GFP_DIRECT_RECLAIM", __GFP_DIRECT_RECLAIM),
+                 ("__GFP_KSWAPD_RECLAIM", __GFP_KSWAPD_RECLAIM), ("__GFP_NOWARN", __GFP_NOWARN),
+                 ("__GFP_NORETRY", __GFP_NORETRY), ("__GFP_COMP", __GFP_COMP),
+                 ("__GFP_NOMEMALLOC", __GFP_NOMEMALLOC), ("__GFP_HARDWALL", __GFP_HARDWALL),
+                 ("__GFP_THISNODE", __GFP_THISNODE), ("__GFP_ACCOUNT", __GFP_ACCOUNT))
+        sites = {}
+        for i in range(m.kmm_fail_page_alloc_nr_sites):
+            # composite names first, as the kernel's %pGg prints them
+            left, parts = m.kmm_fail_page_alloc_sites[i].gfp_mask, []
+            for name, mask in names:
+                if left & mask == mask:
+                    parts.append(name)
+                    left &= ~mask
+            if left:
+                parts.append(f"{left:#x}")
+            sites[f"{'|'.join(parts) or '0'} order {m.kmm_fail_page_alloc_sites[i].order}"] = \
+                m.kmm_fail_page_alloc_sites[i].nr
+        return {"fail_page_alloc": {
+            "failures": m.kmm_fail_page_alloc_injected,
+            "times": m.fail_page_alloc.attr.times,
+            "space": m.fail_page_alloc.attr.space,
+            "count": m.fail_page_alloc.attr.count,
+            "sites": sites}}
 
     def check_invariants(self):
         """Run the CONFIG_DEBUG_VM checks now; returns the list of problems."""
@@ -928,39 +945,6 @@ cdef class Machine:
         """Zero the perf counters of every CPU."""
         self._enter()
         _perf.perf_reset()
-
-
-# sysctl key -> its write: the mirrored proc handler, or for a plain
-# proc_dointvec knob the store into its kernel variable.
-def _w_min_free_kbytes(Machine mach, v): min_free_kbytes_sysctl_handler(v)
-def _w_watermark_scale_factor(Machine mach, v): watermark_scale_factor_sysctl_handler(v)
-def _w_lowmem_reserve_ratio(Machine mach, v):
-    cdef int ratios[4]                               # MAX_NR_ZONES
-    for i in range(4):
-        ratios[i] = v[i]
-    lowmem_reserve_ratio_sysctl_handler(ratios)
-def _w_numa_balancing(Machine mach, v): sysctl_numa_balancing(v)
-def _w_promote_rate_limit(Machine mach, v): mach.m.sysctl_numa_balancing_promote_rate_limit = v
-def _w_hot_threshold(Machine mach, v): mach.m.sysctl_numa_balancing_hot_threshold = v
-def _w_scan_delay(Machine mach, v): mach.m.sysctl_numa_balancing_scan_delay = v
-def _w_scan_period_min(Machine mach, v): mach.m.sysctl_numa_balancing_scan_period_min = v
-def _w_scan_period_max(Machine mach, v): mach.m.sysctl_numa_balancing_scan_period_max = v
-def _w_scan_size(Machine mach, v): mach.m.sysctl_numa_balancing_scan_size = v
-def _w_demotion_enabled(Machine mach, v): mach.m.numa_demotion_enabled = v
-
-_SYSCTL_WRITE = {
-    "vm.min_free_kbytes": _w_min_free_kbytes,
-    "vm.watermark_scale_factor": _w_watermark_scale_factor,
-    "vm.lowmem_reserve_ratio": _w_lowmem_reserve_ratio,
-    "kernel.numa_balancing": _w_numa_balancing,
-    "kernel.numa_balancing_promote_rate_limit_MBps": _w_promote_rate_limit,
-    "kernel.numa_balancing_hot_threshold_ms": _w_hot_threshold,
-    "kernel.numa_balancing_scan_delay_ms": _w_scan_delay,
-    "kernel.numa_balancing_scan_period_min_ms": _w_scan_period_min,
-    "kernel.numa_balancing_scan_period_max_ms": _w_scan_period_max,
-    "kernel.numa_balancing_scan_size_mb": _w_scan_size,
-    "vm.demotion_enabled": _w_demotion_enabled,
-}
 
 
 # ---------------------------------------------------------------------------

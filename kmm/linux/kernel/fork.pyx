@@ -66,6 +66,7 @@ cdef mm_struct *mm_alloc() noexcept nogil:
     mm.mmap_base = MMAP_BASE
     mm.pgd = pgd_alloc(mm)
     if mm.pgd == NULL:
+        m.nr_mms -= 1                           # out of the table before it is freed
         free(mm)
         return NULL
     init_new_context(NULL, mm)

@@ -31,6 +31,7 @@ from kmm.emu.debug.oracle cimport oracle_alloc_pages
 from kmm.linux.include_.linux.math cimport int_sqrt
 from kmm.linux.mm.migrate cimport migrc_flush_free_folios, migrc_pause, migrc_resume, migrc_paused
 from kmm.linux.mm.vmscan cimport wakeup_kswapd, try_to_free_pages
+from kmm.linux.mm.fail_page_alloc cimport __should_fail_alloc_page
 
 cdef extern from *:
     int __builtin_ctzl(unsigned long) nogil
@@ -707,12 +708,20 @@ cdef page *__alloc_pages_slowpath(gfp_t gfp_mask, unsigned int order,
     return p
 
 
+cdef bint should_fail_alloc_page(gfp_t gfp_mask, unsigned int order) noexcept nogil:
+    """mm/page_alloc.c: the fault-injection hook (mm/fail_page_alloc.c)."""
+    return __should_fail_alloc_page(gfp_mask, order)
+
+
 cdef inline bint prepare_alloc_pages(gfp_t gfp_mask, unsigned int order, int preferred_nid,
                                      nodemask_t *nodemask, alloc_context *ac) noexcept nogil:
     ac.highest_zoneidx = gfp_zone(gfp_mask)
     ac.zonelist = node_zonelist(preferred_nid, gfp_mask)
     ac.nodemask = nodemask
     ac.migratetype = MIGRATE_MOVABLE
+    # an injected failure fails the whole allocation: no reclaim, no retry
+    if should_fail_alloc_page(gfp_mask, order):
+        return False
     ac.spread_dirty_pages = (gfp_mask & __GFP_WRITE) != 0
     ac.preferred_zoneref = first_zones_zonelist(ac.zonelist, ac.highest_zoneidx, ac.nodemask)
     return True

@@ -13,6 +13,8 @@ from kmm.linux.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
 from kmm.linux.arch.x86.include_.asm.tlbflush cimport tlb_state, tlb_state_shared, flush_tlb_info
 from kmm.emu.hw.cpu cimport tlb_cpu, perf_counts
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
+from kmm.linux.include_.linux.gfp_types cimport gfp_t
+from kmm.linux.include_.linux.fault_inject cimport fail_page_alloc_t
 
 
 # include/linux/vmstat.h: struct vm_event_state, one per CPU.
@@ -58,6 +60,17 @@ cdef struct kmm_kconfig:
     bint CONFIG_DEBUG_TLBFLUSH               # count nr_tlb_* events
     bint CONFIG_DEBUG_VM                     # run the invariant checks
     bint CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH   # debug: migration unmaps without TTU_BATCH_FLUSH
+
+
+# Emulator-only: failures fault injection caused at one call site, told
+# apart by gfp mask and order (kmm/linux/mm/fail_page_alloc.pyx).
+cdef struct kmm_fail_site:
+    gfp_t gfp_mask
+    unsigned int order
+    unsigned long nr
+
+cdef enum:
+    KMM_FAIL_SITES = 16
 
 
 # Emulator-only: the interleaving callback (kmm/linux/include_/kmm/interleave.pxd).
@@ -148,6 +161,12 @@ cdef struct kmm_machine:
     # callback is registered; owner is the Python Machine (borrowed)
     kmm_interleave_fn_t interleave_fn
     void *interleave_owner
+    # fault injection (mm/fail_page_alloc.c: the fail_page_alloc variable),
+    # and the failures it injected (emulator stats)
+    fail_page_alloc_t fail_page_alloc
+    unsigned long kmm_fail_page_alloc_injected
+    kmm_fail_site kmm_fail_page_alloc_sites[16]      # KMM_FAIL_SITES
+    int kmm_fail_page_alloc_nr_sites
 
 
 cdef inline kmm_machine *KMM() noexcept nogil:
