@@ -18,6 +18,11 @@ cdef class Machine:
     cdef object _interleave_exc              # first exception a callback raised, not yet re-raised
     cdef bint _interleave_running            # a callback is running (points do not nest)
     cdef bint _migrating                     # Machine.migrate() is running
+    cdef dict _refs                          # pfn -> references the caller holds (alloc_pages, folio_get)
+    cdef dict _blocks                        # pfn -> order of a block from alloc_pages() not yet freed
+    cdef int _live(self) except -1
+    cdef _drop_ref(self, pfn)
+    cdef _not_ours(self, what, pfn)
     cdef _switch_to(self, int cpu, task_struct *next)
     cdef _boot(self, specs, dict sysctl_in)
     cdef void _enter(self) noexcept

@@ -135,10 +135,17 @@ cdef class OnCpu:
 cdef class Machine:
     """An emulated NUMA machine (see the module docstring)."""
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
         self.m = NULL
+        if not args and not kwargs:
+            # Machine.__new__(Machine) or Machine(): a shell with no machine
+            # behind it, whose every method would dereference NULL
+            raise KmmStateError("Machine: not initialised; use Machine(nodes=[...]) or "
+                                "Machine.preset(name)")
 
     def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None):
+        if self.m != NULL:
+            raise KmmStateError("Machine: already booted; make a new Machine")
         specs = _cfg.parse_nodes(nodes)
         self._ablate = _cfg.check_ablate(ablate)
         self.tlb = _cfg.check_tlb(tlb)
@@ -255,6 +262,8 @@ cdef class Machine:
             if kswapd_run(nid) != 0:
                 raise MemoryError("cannot start kswapd")
         self._processes = []
+        self._refs = {}
+        self._blocks = {}
         self._points = {}
         self._interleave_exc = None
         self._interleave_running = False
@@ -290,6 +299,14 @@ cdef class Machine:
         free(m)
         self.m = NULL
         kmm_set_current(NULL if prev == <void *>m else prev)
+
+    cdef int _live(self) except -1:
+        """Refuse a Machine object that was never booted (Machine.__new__
+        with arguments, no __init__): there is no machine behind it."""
+        if self.m == NULL:
+            raise KmmStateError("Machine: not initialised; use Machine(nodes=[...]) or "
+                                "Machine.preset(name)")
+        return 0
 
     cdef void _enter(self) noexcept:
         kmm_set_current(self.m)
@@ -334,10 +351,14 @@ cdef class Machine:
         over.  An exception fn raises is kept, later callbacks are skipped,
         and the exception is re-raised when the API call that reached the
         point returns (never through the C code)."""
+        if not isinstance(point, str):
+            raise KmmConfigError(f"point: {point!r}; expected a point name from "
+                                 f"Machine.interleave_points()")
         return self.interleave({point: fn})
 
     def interleave(self, points):
         """Context manager registering {point_name: fn} (see at())."""
+        self._live()
         return _interleave.Interleaving(self, _interleave.point_ids(points))
 
     cdef _register_points(self, dict ids):
@@ -349,12 +370,14 @@ cdef class Machine:
     @property
     def ablated(self):
         """The seed-patch hunks switched off on this machine."""
+        self._live()
         return [h for h, bit in _cfg.ABLATABLE.items() if (self.m.migrc_ablate >> bit) & 1]
 
     def migrc_pending(self):
         """Source folios held by migrc for a deferred flush, per zone
         (zone->migrc_pending_nr), and the requests hung on each node."""
         cdef pglist_data *pgdat
+        self._live()
         out = {}
         for nid in range(self.m.nr_node_ids):
             pgdat = self.m.node_data[nid]
@@ -367,26 +390,32 @@ cdef class Machine:
     def migrc_stats(self):
         """Emulator statistics of the seed patch: source folios whose flush
         was deferred (queued on a request) and deferred flushes performed."""
+        self._live()
         return {"deferred_folios": self.m.kmm_migrc_deferred,
                 "deferred_flushes": self.m.kmm_migrc_flushes}
 
     def migrc_fix_flushes(self):
         """CONFIG_MIGRC_FIXES: how many times each fix point found deferred
         flushes pending and flushed them (docs/hazards.md)."""
+        self._live()
         return {name: self.m.migrc_fix_flushes[i] for i, name in enumerate(_MIGRC_FIX_NAMES)}
 
     def _migrc_fix_points(self, off=()):
         """CONFIG_MIGRC_FIXES cost studies: switch the named fix points
         off (names as in migrc_fix_flushes()); returns the points now on."""
+        self._live()
+        if isinstance(off, str) or not isinstance(off, (list, tuple, set, frozenset)):
+            raise KmmConfigError(f"off: {off!r}; expected a list of fix point names: "
+                                 f"{', '.join(_MIGRC_FIX_NAMES)}")
         mask = 0
         for name in off:
-            if name not in _MIGRC_FIX_NAMES:
+            if not isinstance(name, str) or name not in _MIGRC_FIX_NAMES:
                 raise KmmConfigError(f"fix point: {name!r}; accepted: {', '.join(_MIGRC_FIX_NAMES)}")
             mask |= 1 << _MIGRC_FIX_NAMES.index(name)
         self.m.migrc_fixes_off = mask
         return [n for i, n in enumerate(_MIGRC_FIX_NAMES) if not (mask >> i) & 1]
 
-    def migrc_flush_free_folios(self, int cpu=0):
+    def migrc_flush_free_folios(self, cpu=0):
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything
         was pending."""
         self._check_cpu(cpu)
@@ -398,18 +427,22 @@ cdef class Machine:
     # -- topology --------------------------------------------------------
     @property
     def nr_node_ids(self):
+        self._live()
         return self.m.nr_node_ids
 
     @property
     def nr_cpus(self):
+        self._live()
         return self.m.nr_cpu_ids
 
     @property
     def max_pfn(self):
+        self._live()
         return self.m.max_pfn
 
     @property
     def clock_ns(self):
+        self._live()
         return self.m.clock_ns
 
     def cpu_to_node(self, cpu):
@@ -433,13 +466,16 @@ cdef class Machine:
 
     @property
     def swap_migration_ad_supported(self):
+        self._live()
         return bool(self.m.swap_migration_ad_supported)
 
     def _check_nid(self, nid):
+        self._live()
         if isinstance(nid, bool) or not isinstance(nid, int) or not 0 <= nid < self.m.nr_node_ids:
             raise KmmConfigError(f"nid: {nid!r}; this machine has nodes 0..{self.m.nr_node_ids - 1}")
 
     def _check_cpu(self, cpu):
+        self._live()
         if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.m.nr_cpu_ids:
             raise KmmConfigError(f"cpu: {cpu!r}; this machine has CPUs 0..{self.m.nr_cpu_ids - 1}")
 
@@ -456,6 +492,7 @@ cdef class Machine:
     @property
     def sysctl(self):
         """Every sysctl with its current value."""
+        self._live()
         m = self.m
         return {
             "vm.min_free_kbytes": m.min_free_kbytes,
@@ -509,6 +546,7 @@ cdef class Machine:
     def zones(self):
         """Every populated zone: node, name, pages, free, watermarks, lowmem_reserve."""
         cdef zone *z
+        self._live()
         out = []
         for nid in range(self.m.nr_node_ids):
             for zid in range(MAX_NR_ZONES):
@@ -544,11 +582,13 @@ cdef class Machine:
 
     def vmstat(self):
         """/proc/vmstat as a dict, under the kernel's names and in its order."""
+        self._live()
         self._enter()
         return dict(_vmstat.vmstat_show())
 
     def vm_events_per_cpu(self, name):
-        if name not in _vmstat.VM_EVENT_NAMES:
+        self._live()
+        if not isinstance(name, str) or name not in _vmstat.VM_EVENT_NAMES:
             raise KmmConfigError(f"vm event: unknown name {name!r}; accepted: {', '.join(_vmstat.VM_EVENT_NAMES)}")
         self._enter()
         return _vmstat.vm_events_per_cpu(name)
@@ -582,8 +622,20 @@ cdef class Machine:
         return bool(self.m.node_data[nid].kswapd_woken)
 
     # -- pages ------------------------------------------------------------------
+    # Only the holder of a reference may drop it (include/linux/mm.h
+    # folio_put: "the caller must hold a reference").  A page's refcount
+    # also counts references the kernel's own state holds: one per mapping
+    # (page_mapcount), the page cache's (filemap_add_folio), a page table's,
+    # an isolating caller's (folio_isolate_lru for reclaim and migration),
+    # and dropping one of those frees a page still in use; the kernel
+    # notices at best at free time (bad_page, VM_BUG_ON).  So the face drops
+    # only the references it handed out: one per block from alloc_pages()
+    # and one per folio_get(), counted per pfn in _refs.
+
     def alloc_pages(self, order=0, nid=None, gfp="GFP_HIGHUSER_MOVABLE", cpu=0):
-        """__alloc_pages() on behalf of a task on `cpu`; returns the pfn or None."""
+        """__alloc_pages() on behalf of a task on `cpu`; returns the pfn or
+        None.  The caller holds the block's reference: drop it with
+        free_pages(pfn, order)."""
         cdef page *p
         cdef unsigned int g = parse_gfp(gfp)
         self._check_cpu(cpu)
@@ -594,14 +646,25 @@ cdef class Machine:
         self._enter()
         self.m.cpu = cpu
         p = __alloc_pages(g, order, nid, NULL)
+        if p != NULL:
+            pfn = page_to_pfn(p)
+            self._refs[pfn] = self._refs.get(pfn, 0) + 1
+            self._blocks[pfn] = order
         self._after()
         return None if p == NULL else page_to_pfn(p)
 
     def free_pages(self, pfn, order=0):
-        """__free_pages(): drop the caller's reference to an allocated block."""
+        """__free_pages(): drop the reference to a block that alloc_pages()
+        returned, with the order it was allocated with.  Refused
+        (KmmStateError) for a page whose references the caller did not take
+        (see the rule above: mapped, page cache, page table, isolated pages
+        belong to the kernel), for a reference from folio_get() (drop it
+        with folio_put()) and for a wrong order."""
         cdef page *p = self._page(pfn)
         cdef long i
         _check_order(order)
+        if PageTable(p):
+            raise KmmStateError(f"free_pages: pfn {pfn} is a page table; its mm owns it")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"free_pages: pfn {pfn} is not allocated (refcount {p._refcount})")
         if pfn & ((1 << order) - 1) or pfn + (1 << order) > self.m.max_pfn:
@@ -614,26 +677,86 @@ cdef class Machine:
                     f"free_pages: pfn {pfn + i} inside the order-{order} block at pfn {pfn} is "
                     f"{'free' if PageBuddy(p + i) else 'separately referenced'}; pass the order "
                     f"the block was allocated with")
+        if pfn not in self._blocks:
+            if pfn in self._refs:
+                raise KmmStateError(f"free_pages: pfn {pfn} was not allocated with alloc_pages(); "
+                                    f"drop the folio_get() reference with folio_put()")
+            self._not_ours("free_pages", pfn)
+        if self._blocks[pfn] != order:
+            raise KmmStateError(f"free_pages: pfn {pfn} was allocated with order "
+                                f"{self._blocks[pfn]}, not {order}; pass that order")
         self._enter()
         __free_pages(p, order)
+        del self._blocks[pfn]
+        self._drop_ref(pfn)
         self._after()
 
     def folio_get(self, pfn):
+        """folio_get(): take a reference to an allocated page (the caller
+        then holds it: drop it with folio_put())."""
         cdef page *p = self._page(pfn)
+        if PageTable(p):
+            raise KmmStateError(f"folio_get: pfn {pfn} is a page table; its mm owns it")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"folio_get: pfn {pfn} is free (refcount {p._refcount})")
         self._enter()
         folio_get(p)
+        self._refs[pfn] = self._refs.get(pfn, 0) + 1
 
     def folio_put(self, pfn):
+        """folio_put(): drop a reference the caller took (folio_get(), or an
+        order-0 block's from alloc_pages()); the last one frees the page.
+        Refused (KmmStateError) for references the kernel's state holds
+        (see the rule above) and for the last reference of a higher-order
+        block from alloc_pages(), which is no folio (compound pages are not
+        modelled): free_pages() frees it."""
         cdef page *p = self._page(pfn)
+        if PageTable(p):
+            raise KmmStateError(f"folio_put: pfn {pfn} is a page table; its mm owns it")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"folio_put: pfn {pfn} has no reference to drop (refcount {p._refcount})")
+        if pfn not in self._refs:
+            self._not_ours("folio_put", pfn)
+        if self._blocks.get(pfn, 0) > 0 and p._refcount == 1:
+            raise KmmStateError(f"folio_put: pfn {pfn} starts an order-{self._blocks[pfn]} block "
+                                f"from alloc_pages(), not a folio; free it with "
+                                f"free_pages({pfn}, {self._blocks[pfn]})")
         self._enter()
         folio_put(p)
+        if p._refcount == 0:
+            self._blocks.pop(pfn, None)
+        self._drop_ref(pfn)
         self._after()
 
+    cdef _drop_ref(self, pfn):
+        n = self._refs[pfn] - 1
+        if n:
+            self._refs[pfn] = n
+        else:
+            del self._refs[pfn]
+
+    cdef _not_ours(self, what, pfn):
+        """Raise the KmmStateError for dropping a reference the caller does
+        not hold, naming who holds the page's references."""
+        d = self.page(pfn)
+        if d["mapcount"] > 0:
+            who = f"still mapped (mapcount {d['mapcount']})"
+        elif "lru" in d["flags"]:
+            who = "on an LRU list"
+        elif d["mapping"] and not d["mapping"] & 1:
+            who = "in the page cache"
+        elif d["mapping"]:
+            who = "isolated from the LRU (under migration or reclaim)"
+        elif "reserved" in d["flags"]:
+            who = "reserved"
+        else:
+            who = "held by kernel code"
+        raise KmmStateError(f"{what}: pfn {pfn} is {who} (refcount {d['refcount']}); its references "
+                            f"are the kernel's, and only one taken with alloc_pages() or folio_get() "
+                            f"can be dropped here")
+
     cdef page *_page(self, pfn) except NULL:
+        self._live()
         if isinstance(pfn, bool) or not isinstance(pfn, int) or not 0 <= pfn < self.m.max_pfn:
             raise KmmConfigError(f"pfn: {pfn!r}; this machine has pfns 0..{self.m.max_pfn - 1}")
         return &self.m.mem_map[pfn]
@@ -656,6 +779,7 @@ cdef class Machine:
 
     def check_invariants(self):
         """Run the CONFIG_DEBUG_VM checks now; returns the list of problems."""
+        self._live()
         self._enter()
         return _debug_vm.check_invariants()
 
@@ -671,14 +795,15 @@ cdef class Machine:
         with self.on_cpu(cpu):
             context_switch(prev, next)
 
-    def idle(self, int cpu):
+    def idle(self, cpu):
         """Switch cpu to its idle task: it keeps the previous mm loaded
         lazily (enter_lazy_tlb), as Linux does."""
         self._check_cpu(cpu)
         self._switch_to(cpu, self.m.cpus[cpu].idle)
 
-    def current(self, int cpu):
+    def current(self, cpu):
         """(pid, comm) of the task running on cpu."""
+        cdef task_struct *t
         self._check_cpu(cpu)
         t = self.m.cpus[cpu].current_task
         return (t.pid, t.comm.decode())
@@ -686,27 +811,33 @@ cdef class Machine:
     def spawn(self, threads=1, cpus=None):
         """A new process with `threads` threads; thread i runs on cpus[i]
         (default: CPU i), switched in at once (kmm/emu/process.pyx)."""
+        self._live()
         return _process.spawn(self, threads, cpus)
 
     @property
     def processes(self):
+        self._live()
         return tuple(self._processes)
 
     def create_file(self, npages, writable=True):
         """A regular file of npages pages, its data on the emulated disk."""
+        self._live()
         return _process.create_file(self, npages, writable)
 
     def file_read(self, f, index, cpu=0):
         """read(2) of page index of f on cpu (filemap_read); returns the data
         version read, or None past the end of the file."""
+        self._live()
         return _process.file_read(self, f, index, cpu)
 
     def file_write(self, f, index, cpu=0):
         """write(2) of one whole page of f on cpu (generic_perform_write)."""
+        self._live()
         return _process.file_write(self, f, index, cpu)
 
     def truncate(self, f, npages, cpu=0):
         """truncate(2) of f to npages pages on cpu (truncate_setsize)."""
+        self._live()
         return _process.file_truncate(self, f, npages, cpu)
 
     # == Migration (mm/migrate.c, mm/rmap.c, NUMA hint faults) ==================
@@ -813,11 +944,13 @@ cdef class Machine:
 
     def _clock_advance_ns(self, ns):
         """Move the virtual clock (jiffies follow it) forward by ns."""
+        self._live()
         check_whole("ns", ns, 0, 2**62)
         self.m.clock_ns += ns
 
     def advance(self, seconds):
         """Move the virtual clock forward (jiffies follow it)."""
+        self._live()
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9:
             raise KmmConfigError(f"seconds: {seconds!r}; expected a non-negative number of virtual seconds")
         self.m.clock_ns += <unsigned long long>(seconds * 1e9)
@@ -828,10 +961,11 @@ cdef class Machine:
         progress(virtual_s, done_fraction) is called every 100 virtual ms.
         Returns vmstat, perf, virtual_s, wall_s, oracle_violations,
         snapshots (counters every snapshot_every virtual seconds)."""
+        self._live()
         from kmm.emu.engine import run as _run
         return _run(self, workload, until=until, progress=progress, snapshot_every=snapshot_every)
 
-    def run_kswapd(self, int nid, cpu=None):
+    def run_kswapd(self, nid, cpu=None):
         """Run node nid's kswapd once, as the engine does when it is woken:
         it preempts the task on `cpu` (default: the node's first CPU, or
         CPU 0 for a CPU-less node), borrowing its mm lazily, balances the
@@ -960,11 +1094,13 @@ cdef class Machine:
     @property
     def nr_tlb_warnings(self):
         """How many WARN_ON / VM_WARN_ON conditions of tlb.c fired."""
+        self._live()
         return self.m.nr_tlb_warnings
 
     def perf(self, cpu=None):
         """Perf-like hardware events (kmm/emu/hw/perf.pyx), summed over CPUs or
         of one CPU; iTLB-load-misses is reported as "not modelled"."""
+        self._live()
         if cpu is not None:
             if isinstance(cpu, bool) or not isinstance(cpu, int):
                 raise KmmConfigError(f"cpu: {cpu!r}; expected a CPU number or None")
@@ -974,6 +1110,7 @@ cdef class Machine:
 
     def perf_reset(self):
         """Zero the perf counters of every CPU."""
+        self._live()
         self._enter()
         _perf.perf_reset()
 
