@@ -524,3 +524,11 @@ def debug_move_page_noflush(Process self, addr, free_old=False):
         folio_put(old)
     return page_to_pfn(new)
 
+
+
+def list_loop(Machine machine, pfn):
+    """Corrupt the list page pfn is on (a free list or an LRU list) as a
+    use-after-free would: its lru.next points back at itself, so a walk
+    from the list's head never returns there.  For check_invariants() tests."""
+    cdef page *p = machine._page(pfn)
+    p.lru.next = &p.lru

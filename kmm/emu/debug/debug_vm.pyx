@@ -12,7 +12,8 @@ struct page, and reports each broken rule:
   counters match the lists.
 A corrupted list (one that leaves mem_map, or never comes back to its head)
 is reported, not followed forever: every walk stops at an entry outside
-mem_map and after as many entries as its zone (node) has pages.
+mem_map, at a free block met before, and after as many entries as its zone
+(node) has pages.
 """
 
 from libc.stdlib cimport calloc, free
@@ -71,9 +72,9 @@ def check_invariants(int max_report=20):
                         if pfn >= m.max_pfn:
                             report(f"node {nid} zone {zid} order {order}: entry outside mem_map")
                             break
-                        if nr > z.spanned_pages:
+                        if in_free[pfn] or nr > z.spanned_pages:
                             report(f"node {nid} zone {zid} order {order}: free list does not end "
-                                   f"(more entries than the zone's {z.spanned_pages} pages)")
+                                   f"(pfn {pfn} comes again)")
                             break
                         if not PageBuddy(p):
                             report(f"pfn {pfn}: on free list (order {order}) but not PageBuddy")
