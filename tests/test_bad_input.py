@@ -104,7 +104,7 @@ def test_bad_sysctl_writes_leave_state_alone(small):
     (lambda m: m.alloc_pages(0, nid="0"), KmmConfigError, "nid: '0'"),
     (lambda m: m.alloc_pages(0, cpu=1), KmmConfigError, "cpu: 1; this machine has CPUs 0..0"),
     (lambda m: m.alloc_pages(0, cpu=0.5), KmmConfigError, "cpu: 0.5"),
-    (lambda m: m.alloc_pages(0, gfp="GFP_BOGUS"), KmmConfigError, "unknown flag 'GFP_BOGUS'; accepted: GFP_KERNEL"),
+    (lambda m: m.alloc_pages(0, gfp="GFP_BOGUS"), KmmConfigError, "unknown flag 'GFP_BOGUS'; accepted: GFP_HIGHUSER_MOVABLE"),
     (lambda m: m.alloc_pages(0, gfp=1 << 26), KmmConfigError, "outside __GFP_BITS_MASK"),
     (lambda m: m.alloc_pages(0, gfp=None), KmmConfigError, "expected an int or names"),
     (lambda m: m.free_pages(4096), KmmConfigError, "pfn: 4096; this machine has pfns 0..4095"),

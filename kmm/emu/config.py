@@ -191,7 +191,7 @@ def check_kconfig(kconfig) -> dict:
 
 
 def check_sysctl_value(key, v):
-    if key not in SYSCTL:
+    if not isinstance(key, str) or key not in SYSCTL:
         raise KmmConfigError(f"sysctl: unknown key {key!r}; accepted: {', '.join(SYSCTL)}")
     _, lo, hi, default, _ = SYSCTL[key]
     if key == "vm.lowmem_reserve_ratio":

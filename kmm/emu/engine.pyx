@@ -12,11 +12,18 @@ its node and sleeps again.  Kernel work costs no virtual time.
 A program's threads start as its code starts them: the workload's first
 thread runs alone through initialisation and the others are cloned when it
 reaches the parallel phase (for XSBench, the OpenMP region), so reclaim
-during initialisation sees a single-CPU mm, as on the real machine.
+during initialisation sees a single-CPU mm, as on the real machine.  A
+workload whose initialisation is itself parallel (wl.parallel_init: GUPS's
+table fill) has all its threads from the start.
+
+A run in which no thread can ever progress again -- every started thread
+waits at a barrier, a whole tick long, twice in a row, with nothing left to
+start -- is a workload bug: it raises KmmStateError instead of spinning.
 
 The same machine seed and workload seed give the same run, bit for bit.
 """
 
+import math as _math
 import time as _time
 
 from kmm.linux.include_.kmm.machine cimport kmm_machine, KMM
@@ -32,7 +39,7 @@ from kmm.emu.process cimport Process, Thread
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT
 
 from kmm.emu.access import access_failure
-from kmm.emu.config import KmmConfigError
+from kmm.emu.config import KmmConfigError, KmmStateError
 
 cdef enum:
     BATCH = 256
@@ -44,18 +51,23 @@ SNAPSHOT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "pgdemote_kswap
 
 
 cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
-                  bint *done) except -1:
-    """One tick of every started thread; returns how many have not finished."""
+                  bint *done, bint *waited) except -1:
+    """One tick of every started thread; returns how many have not finished.
+    waited[t]: thread t spent the whole tick at a barrier (its first fill()
+    returned FILL_WAIT)."""
     cdef unsigned long addrs[256]
     cdef unsigned char writes[256]
     cdef Thread th
     cdef int t, rc = 0, running = 0
     cdef long n, i = 0
+    cdef bint first
     for t in range(len(threads)):
         th = threads[t]
+        waited[t] = False
         if done[t]:
             continue
         budget[t] += TICK_NSEC
+        first = True
         while budget[t] > 0:
             with nogil:
                 n = w.fill(t, addrs, writes, BATCH)
@@ -64,7 +76,9 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
                 break
             if n == FILL_WAIT:
                 budget[t] = 0                  # idle at the barrier for the rest of the tick
+                waited[t] = first
                 break
+            first = False
             with nogil:
                 i = cpu_access_batch(th.cpu, addrs, writes, n, &rc)
             if rc:
@@ -117,33 +131,70 @@ def snapshot(Machine mach):
     return snap
 
 
-def run(Machine mach, Workload w, until=None, progress=None, snapshot_every=0.1):
-    """Run workload w on mach until it finishes or `until` virtual seconds
+cdef int _no_progress(Workload w, list threads, bint *done) except -1:
+    """Every started thread waits at a barrier and none can release it: say
+    which threads wait and which were never started."""
+    cdef int t
+    waiting = [t for t in range(len(threads)) if not done[t]]
+    missing = list(range(len(threads), w.nthreads))
+    msg = (f"engine: no thread of {type(w).__name__} can progress: thread(s) "
+           f"{waiting} wait at a barrier (phase {w.phase!r})")
+    if missing:
+        msg += (f" for thread(s) {missing}, which start only when thread 0 leaves its init "
+                f"phase (a parallel initialisation must set parallel_init)")
+    raise KmmStateError(msg)
+
+
+def _positive_seconds(v):
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and _math.isfinite(v) and 0 < v < 1e9
+
+
+def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
+    """Run the workload on the machine until it finishes or `until` virtual seconds
     have passed.  progress(virtual_s, done_fraction) is called every 100
     virtual ms.  Returns a dict: vmstat, perf, virtual_s, wall_s,
     oracle_violations, snapshots, finished."""
-    cdef kmm_machine *m = mach.m
+    cdef kmm_machine *m
+    cdef Machine mach
+    cdef Workload w
     cdef Process proc
     cdef double budget[64]
     cdef bint done[64]
+    cdef bint waited[64]
     cdef unsigned long kswapd_rr[8]
     cdef unsigned long long until_ns, next_snap, next_progress, start_ns
-    cdef int t, running
-    if not isinstance(w, Workload):
-        raise KmmConfigError(f"workload: {w!r} is not a kmm workload")
+    cdef int t, running, stuck = 0
+    cdef bint progressed
+    if not isinstance(machine, Machine):
+        raise KmmConfigError(f"machine: {machine!r} is not a kmm.Machine")
+    mach = machine
+    if not isinstance(workload, Workload):
+        raise KmmConfigError(f"workload: {workload!r} is not a kmm workload (e.g. "
+                             f"kmm.workloads.gups.GUPS(...))")
+    w = workload
+    m = mach.m
+    if m == NULL:
+        raise KmmStateError("Machine: not initialised; use Machine(nodes=[...])")
     if w.nthreads > m.nr_cpu_ids:
         raise KmmConfigError(f"threads: {w.nthreads}; the machine has {m.nr_cpu_ids} CPUs")
-    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or until <= 0):
+    if until is not None and not _positive_seconds(until):
         raise KmmConfigError(f"until: {until!r}; expected a positive number of virtual seconds")
-    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, (int, float)) or snapshot_every <= 0:
+    if not _positive_seconds(snapshot_every):
         raise KmmConfigError(f"snapshot_every: {snapshot_every!r}; expected positive virtual seconds")
+    if progress is not None and not callable(progress):
+        raise KmmConfigError(f"progress: {progress!r}; expected None or a callable")
     wall0 = _time.perf_counter()
     proc = mach.spawn(threads=1, cpus=[0])
     w.setup(mach, proc)
     threads = [proc.threads[0]]
+    if w.parallel_init:
+        # the initialisation is the first parallel region: all threads now
+        for t in range(1, w.nthreads):
+            threads.append(proc.add_thread(t))
     for t in range(64):
         budget[t] = 0
         done[t] = False
+        waited[t] = False
     for t in range(8):
         kswapd_rr[t] = 0
     start_ns = m.clock_ns
@@ -161,8 +212,19 @@ def run(Machine mach, Workload w, until=None, progress=None, snapshot_every=0.1)
             for t in range(len(threads), w.nthreads):
                 threads.append(proc.add_thread(t))
             mach._enter()
-        running = run_tick(mach, w, threads, budget, done)
+            stuck = 0
+        running = run_tick(mach, w, threads, budget, done, waited)
         m.clock_ns += TICK_NSEC
+        progressed = False
+        for t in range(len(threads)):
+            if not (waited[t] or done[t]):
+                progressed = True
+        if running and not progressed:
+            stuck += 1
+            if stuck == 2:
+                _no_progress(w, threads, done)
+        else:
+            stuck = 0
         kernel_tick(mach, threads, kswapd_rr)
         if progress is not None and m.clock_ns >= next_progress:
             progress((m.clock_ns - start_ns) / 1e9, w.done_fraction())

@@ -19,6 +19,11 @@ cdef class Machine:
     cdef object _interleave_exc              # first exception a callback raised, not yet re-raised
     cdef bint _interleave_running            # a callback is running (points do not nest)
     cdef bint _migrating                     # Machine.migrate() is running
+    cdef dict _refs                          # pfn -> references the caller holds (alloc_pages, folio_get)
+    cdef dict _blocks                        # pfn -> order of a block from alloc_pages() not yet freed
+    cdef int _live(self) except -1
+    cdef _drop_ref(self, pfn)
+    cdef _not_ours(self, what, pfn)
     cdef _switch_to(self, int cpu, task_struct *next)
     cdef _boot(self, specs, dict sysctl_in)
     cdef void _enter(self) noexcept
@@ -27,7 +32,6 @@ cdef class Machine:
     cdef page *_page(self, pfn) except NULL
     cdef int _tlb_boot(self) except -1
     cdef void _tlb_free(self) noexcept
-    cdef mm_struct *_tlb_mm(self, mm) except NULL
     cdef _register_points(self, dict ids)
     cdef _unregister_points(self, dict ids)
 

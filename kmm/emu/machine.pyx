@@ -19,7 +19,7 @@ from kmm.linux.include_.linux.mmzone cimport *
 from kmm.linux.include_.linux.nodemask cimport node_set
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
-from kmm.linux.include_.linux.page_flags cimport PageBuddy, page_has_type
+from kmm.linux.include_.linux.page_flags cimport PageBuddy, PageTable, page_has_type
 from kmm.linux.include_.linux.mm cimport (page_cpupid_last, page_to_pfn, folio_put, folio_get,
                                           page_zonenum, page_to_nid)
 from kmm.linux.include_.trace.events.mmflags cimport (NR_PAGEFLAG_NAMES, pageflag_names_bit,
@@ -60,15 +60,30 @@ _MIGRC_FIX_NAMES = ("handle_mm_fault", "tlb_finish_mmu", "generic_perform_write"
                     "truncate_inode_pages_range", "migrc_flush_free_folios", "handle_mm_fault_vma")
 WMARK_NAMES = ("min", "low", "high", "promo")
 
+# gfp flag names, composite masks first as the kernel's %pGg prints them
+# (include/trace/events/mmflags.h); parse_gfp accepts each, gfp_names names
 GFP = {
-    "GFP_KERNEL": GFP_KERNEL, "GFP_USER": GFP_USER, "GFP_HIGHUSER": GFP_HIGHUSER,
-    "GFP_HIGHUSER_MOVABLE": GFP_HIGHUSER_MOVABLE, "GFP_ATOMIC": GFP_ATOMIC,
-    "GFP_NOWAIT": GFP_NOWAIT, "GFP_DMA": GFP_DMA, "GFP_DMA32": GFP_DMA32,
-    "__GFP_THISNODE": __GFP_THISNODE, "__GFP_NORETRY": __GFP_NORETRY,
-    "__GFP_NOWARN": __GFP_NOWARN, "__GFP_HIGH": __GFP_HIGH,
-    "__GFP_KSWAPD_RECLAIM": __GFP_KSWAPD_RECLAIM, "__GFP_DIRECT_RECLAIM": __GFP_DIRECT_RECLAIM,
-    "__GFP_MOVABLE": __GFP_MOVABLE, "__GFP_NOMEMALLOC": __GFP_NOMEMALLOC,
+    "GFP_HIGHUSER_MOVABLE": GFP_HIGHUSER_MOVABLE, "GFP_HIGHUSER": GFP_HIGHUSER,
+    "GFP_USER": GFP_USER, "GFP_KERNEL": GFP_KERNEL, "GFP_NOWAIT": GFP_NOWAIT,
+    "__GFP_HIGHMEM": __GFP_HIGHMEM, "__GFP_MOVABLE": __GFP_MOVABLE, "__GFP_HIGH": __GFP_HIGH,
+    "__GFP_IO": __GFP_IO, "__GFP_FS": __GFP_FS, "__GFP_ZERO": __GFP_ZERO,
+    "__GFP_DIRECT_RECLAIM": __GFP_DIRECT_RECLAIM, "__GFP_KSWAPD_RECLAIM": __GFP_KSWAPD_RECLAIM,
+    "__GFP_NOWARN": __GFP_NOWARN, "__GFP_NORETRY": __GFP_NORETRY, "__GFP_COMP": __GFP_COMP,
+    "__GFP_NOMEMALLOC": __GFP_NOMEMALLOC, "__GFP_HARDWALL": __GFP_HARDWALL,
+    "__GFP_THISNODE": __GFP_THISNODE, "__GFP_ACCOUNT": __GFP_ACCOUNT,
 }
+_GFP_PARSE_ONLY = {"GFP_ATOMIC": GFP_ATOMIC, "GFP_DMA": GFP_DMA, "GFP_DMA32": GFP_DMA32}
+
+
+def gfp_names(mask):
+    """A gfp mask as 'GFP_HIGHUSER_MOVABLE|__GFP_THISNODE'."""
+    parts = []
+    for name, bits in GFP.items():
+        if mask & bits == bits:
+            parts.append(name)
+            mask &= ~bits
+    return "|".join(parts + ([f"{mask:#x}"] if mask else [])) or "0"
+
 
 
 def parse_gfp(gfp):
@@ -84,9 +99,11 @@ def parse_gfp(gfp):
     out = 0
     for part in gfp.split("|"):
         name = part.strip()
-        if name not in GFP:
-            raise KmmConfigError(f"gfp: unknown flag {name!r}; accepted: {', '.join(GFP)}")
-        out |= GFP[name]
+        bits = GFP.get(name, _GFP_PARSE_ONLY.get(name))
+        if bits is None:
+            raise KmmConfigError(f"gfp: unknown flag {name!r}; accepted: "
+                                 f"{', '.join(list(GFP) + list(_GFP_PARSE_ONLY))}")
+        out |= bits
     return out
 
 
@@ -115,11 +132,18 @@ cdef class OnCpu:
 cdef class Machine:
     """An emulated NUMA machine (see the module docstring)."""
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
         self.m = NULL
+        if not args and not kwargs:
+            # Machine.__new__(Machine) or Machine(): a shell with no machine
+            # behind it, whose every method would dereference NULL
+            raise KmmStateError("Machine: not initialised; use Machine(nodes=[...]) or "
+                                "Machine.preset(name)")
 
     def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None,
                  fault_inject=None):
+        if self.m != NULL:
+            raise KmmStateError("Machine: already booted; make a new Machine")
         specs = _cfg.parse_nodes(nodes)
         self.fault_inject = _cfg.check_fault_inject(fault_inject)
         self._ablate = _cfg.check_ablate(ablate, kconfig)
@@ -238,6 +262,8 @@ cdef class Machine:
             if kswapd_run(nid) != 0:
                 raise MemoryError("cannot start kswapd")
         self._processes = []
+        self._refs = {}
+        self._blocks = {}
         self._points = {}
         self._interleave_exc = None
         self._interleave_running = False
@@ -283,6 +309,14 @@ cdef class Machine:
         self.m = NULL
         kmm_set_current(NULL if prev == <void *>m else prev)
 
+    cdef int _live(self) except -1:
+        """Refuse a Machine object that was never booted (Machine.__new__
+        with arguments, no __init__): there is no machine behind it."""
+        if self.m == NULL:
+            raise KmmStateError("Machine: not initialised; use Machine(nodes=[...]) or "
+                                "Machine.preset(name)")
+        return 0
+
     cdef void _enter(self) noexcept:
         kmm_set_current(self.m)
 
@@ -326,10 +360,14 @@ cdef class Machine:
         over.  An exception fn raises is kept, later callbacks are skipped,
         and the exception is re-raised when the API call that reached the
         point returns (never through the C code)."""
+        if not isinstance(point, str):
+            raise KmmConfigError(f"point: {point!r}; expected a point name from "
+                                 f"Machine.interleave_points()")
         return self.interleave({point: fn})
 
     def interleave(self, points):
         """Context manager registering {point_name: fn} (see at())."""
+        self._live()
         return _interleave.Interleaving(self, _interleave.point_ids(points))
 
     cdef _register_points(self, dict ids):
@@ -341,12 +379,14 @@ cdef class Machine:
     @property
     def ablated(self):
         """The seed-patch hunks switched off on this machine."""
+        self._live()
         return [h for h, bit in _cfg.ABLATABLE.items() if (self.m.migrc_ablate >> bit) & 1]
 
     def migrc_pending(self):
         """Source folios held by migrc for a deferred flush, per zone
         (zone->migrc_pending_nr), and the requests hung on each node."""
         cdef pglist_data *pgdat
+        self._live()
         out = {}
         for nid in range(self.m.nr_node_ids):
             pgdat = self.m.node_data[nid]
@@ -359,26 +399,32 @@ cdef class Machine:
     def migrc_stats(self):
         """Emulator statistics of the seed patch: source folios whose flush
         was deferred (queued on a request) and deferred flushes performed."""
+        self._live()
         return {"deferred_folios": self.m.kmm_migrc_deferred,
                 "deferred_flushes": self.m.kmm_migrc_flushes}
 
     def migrc_fix_flushes(self):
         """CONFIG_MIGRC_FIXES: how many times each fix point found deferred
         flushes pending and flushed them (docs/hazards.md)."""
+        self._live()
         return {name: self.m.migrc_fix_flushes[i] for i, name in enumerate(_MIGRC_FIX_NAMES)}
 
     def _migrc_fix_points(self, off=()):
         """CONFIG_MIGRC_FIXES cost studies: switch the named fix points
         off (names as in migrc_fix_flushes()); returns the points now on."""
+        self._live()
+        if isinstance(off, str) or not isinstance(off, (list, tuple, set, frozenset)):
+            raise KmmConfigError(f"off: {off!r}; expected a list of fix point names: "
+                                 f"{', '.join(_MIGRC_FIX_NAMES)}")
         mask = 0
         for name in off:
-            if name not in _MIGRC_FIX_NAMES:
+            if not isinstance(name, str) or name not in _MIGRC_FIX_NAMES:
                 raise KmmConfigError(f"fix point: {name!r}; accepted: {', '.join(_MIGRC_FIX_NAMES)}")
             mask |= 1 << _MIGRC_FIX_NAMES.index(name)
         self.m.migrc_fixes_off = mask
         return [n for i, n in enumerate(_MIGRC_FIX_NAMES) if not (mask >> i) & 1]
 
-    def migrc_flush_free_folios(self, int cpu=0):
+    def migrc_flush_free_folios(self, cpu=0):
         """Run migrc_flush_free_folios(NULL) on cpu; returns whether anything
         was pending."""
         self._check_cpu(cpu)
@@ -390,18 +436,22 @@ cdef class Machine:
     # -- topology --------------------------------------------------------
     @property
     def nr_node_ids(self):
+        self._live()
         return self.m.nr_node_ids
 
     @property
     def nr_cpus(self):
+        self._live()
         return self.m.nr_cpu_ids
 
     @property
     def max_pfn(self):
+        self._live()
         return self.m.max_pfn
 
     @property
     def clock_ns(self):
+        self._live()
         return self.m.clock_ns
 
     def cpu_to_node(self, cpu):
@@ -425,13 +475,16 @@ cdef class Machine:
 
     @property
     def swap_migration_ad_supported(self):
+        self._live()
         return bool(self.m.swap_migration_ad_supported)
 
     def _check_nid(self, nid):
+        self._live()
         if isinstance(nid, bool) or not isinstance(nid, int) or not 0 <= nid < self.m.nr_node_ids:
             raise KmmConfigError(f"nid: {nid!r}; this machine has nodes 0..{self.m.nr_node_ids - 1}")
 
     def _check_cpu(self, cpu):
+        self._live()
         if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.m.nr_cpu_ids:
             raise KmmConfigError(f"cpu: {cpu!r}; this machine has CPUs 0..{self.m.nr_cpu_ids - 1}")
 
@@ -448,18 +501,21 @@ cdef class Machine:
     @property
     def sysctl(self):
         """Every sysctl with its current value (kmm/emu/sysctl.pyx)."""
+        self._live()
         return _sysctl.read(self)
 
     def set_sysctl(self, key, value):
         """Write a sysctl: the value is checked as proc_dointvec_minmax
         would (kmm/emu/config.py), then handed to the key's proc handler,
         mirrored beside its variable (kmm/emu/sysctl.pyx)."""
+        self._live()
         _sysctl.write(self, key, _cfg.check_sysctl_value(key, value))
 
     # -- zones and counters ---------------------------------------------------
     def zones(self):
         """Every populated zone: node, name, pages, free, watermarks, lowmem_reserve."""
         cdef zone *z
+        self._live()
         out = []
         for nid in range(self.m.nr_node_ids):
             for zid in range(MAX_NR_ZONES):
@@ -495,11 +551,13 @@ cdef class Machine:
 
     def vmstat(self):
         """/proc/vmstat as a dict, under the kernel's names and in its order."""
+        self._live()
         self._enter()
         return dict(_vmstat.vmstat_show())
 
     def vm_events_per_cpu(self, name):
-        if name not in _vmstat.VM_EVENT_NAMES:
+        self._live()
+        if not isinstance(name, str) or name not in _vmstat.VM_EVENT_NAMES:
             raise KmmConfigError(f"vm event: unknown name {name!r}; accepted: {', '.join(_vmstat.VM_EVENT_NAMES)}")
         self._enter()
         return _vmstat.vm_events_per_cpu(name)
@@ -533,8 +591,20 @@ cdef class Machine:
         return bool(self.m.node_data[nid].kswapd_woken)
 
     # -- pages ------------------------------------------------------------------
+    # Only the holder of a reference may drop it (include/linux/mm.h
+    # folio_put: "the caller must hold a reference").  A page's refcount
+    # also counts references the kernel's own state holds: one per mapping
+    # (page_mapcount), the page cache's (filemap_add_folio), a page table's,
+    # an isolating caller's (folio_isolate_lru for reclaim and migration),
+    # and dropping one of those frees a page still in use; the kernel
+    # notices at best at free time (bad_page, VM_BUG_ON).  So the face drops
+    # only the references it handed out: one per block from alloc_pages()
+    # and one per folio_get(), counted per pfn in _refs.
+
     def alloc_pages(self, order=0, nid=None, gfp="GFP_HIGHUSER_MOVABLE", cpu=0):
-        """__alloc_pages() on behalf of a task on `cpu`; returns the pfn or None."""
+        """__alloc_pages() on behalf of a task on `cpu`; returns the pfn or
+        None.  The caller holds the block's reference: drop it with
+        free_pages(pfn, order)."""
         cdef page *p
         cdef unsigned int g = parse_gfp(gfp)
         self._check_cpu(cpu)
@@ -545,14 +615,25 @@ cdef class Machine:
         self._enter()
         self.m.cpu = cpu
         p = __alloc_pages(g, order, nid, NULL)
+        if p != NULL:
+            pfn = page_to_pfn(p)
+            self._refs[pfn] = self._refs.get(pfn, 0) + 1
+            self._blocks[pfn] = order
         self._after()
         return None if p == NULL else page_to_pfn(p)
 
     def free_pages(self, pfn, order=0):
-        """__free_pages(): drop the caller's reference to an allocated block."""
+        """__free_pages(): drop the reference to a block that alloc_pages()
+        returned, with the order it was allocated with.  Refused
+        (KmmStateError) for a page whose references the caller did not take
+        (see the rule above: mapped, page cache, page table, isolated pages
+        belong to the kernel), for a reference from folio_get() (drop it
+        with folio_put()) and for a wrong order."""
         cdef page *p = self._page(pfn)
         cdef long i
         _check_order(order)
+        if PageTable(p):
+            raise KmmStateError(f"free_pages: pfn {pfn} is a page table; its mm owns it")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"free_pages: pfn {pfn} is not allocated (refcount {p._refcount})")
         if pfn & ((1 << order) - 1) or pfn + (1 << order) > self.m.max_pfn:
@@ -565,26 +646,86 @@ cdef class Machine:
                     f"free_pages: pfn {pfn + i} inside the order-{order} block at pfn {pfn} is "
                     f"{'free' if PageBuddy(p + i) else 'separately referenced'}; pass the order "
                     f"the block was allocated with")
+        if pfn not in self._blocks:
+            if pfn in self._refs:
+                raise KmmStateError(f"free_pages: pfn {pfn} was not allocated with alloc_pages(); "
+                                    f"drop the folio_get() reference with folio_put()")
+            self._not_ours("free_pages", pfn)
+        if self._blocks[pfn] != order:
+            raise KmmStateError(f"free_pages: pfn {pfn} was allocated with order "
+                                f"{self._blocks[pfn]}, not {order}; pass that order")
         self._enter()
         __free_pages(p, order)
+        del self._blocks[pfn]
+        self._drop_ref(pfn)
         self._after()
 
     def folio_get(self, pfn):
+        """folio_get(): take a reference to an allocated page (the caller
+        then holds it: drop it with folio_put())."""
         cdef page *p = self._page(pfn)
+        if PageTable(p):
+            raise KmmStateError(f"folio_get: pfn {pfn} is a page table; its mm owns it")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"folio_get: pfn {pfn} is free (refcount {p._refcount})")
         self._enter()
         folio_get(p)
+        self._refs[pfn] = self._refs.get(pfn, 0) + 1
 
     def folio_put(self, pfn):
+        """folio_put(): drop a reference the caller took (folio_get(), or an
+        order-0 block's from alloc_pages()); the last one frees the page.
+        Refused (KmmStateError) for references the kernel's state holds
+        (see the rule above) and for the last reference of a higher-order
+        block from alloc_pages(), which is no folio (compound pages are not
+        modelled): free_pages() frees it."""
         cdef page *p = self._page(pfn)
+        if PageTable(p):
+            raise KmmStateError(f"folio_put: pfn {pfn} is a page table; its mm owns it")
         if page_has_type(p) or p._refcount <= 0:
             raise KmmStateError(f"folio_put: pfn {pfn} has no reference to drop (refcount {p._refcount})")
+        if pfn not in self._refs:
+            self._not_ours("folio_put", pfn)
+        if self._blocks.get(pfn, 0) > 0 and p._refcount == 1:
+            raise KmmStateError(f"folio_put: pfn {pfn} starts an order-{self._blocks[pfn]} block "
+                                f"from alloc_pages(), not a folio; free it with "
+                                f"free_pages({pfn}, {self._blocks[pfn]})")
         self._enter()
         folio_put(p)
+        if p._refcount == 0:
+            self._blocks.pop(pfn, None)
+        self._drop_ref(pfn)
         self._after()
 
+    cdef _drop_ref(self, pfn):
+        n = self._refs[pfn] - 1
+        if n:
+            self._refs[pfn] = n
+        else:
+            del self._refs[pfn]
+
+    cdef _not_ours(self, what, pfn):
+        """Raise the KmmStateError for dropping a reference the caller does
+        not hold, naming who holds the page's references."""
+        d = self.page(pfn)
+        if d["mapcount"] > 0:
+            who = f"still mapped (mapcount {d['mapcount']})"
+        elif "lru" in d["flags"]:
+            who = "on an LRU list"
+        elif d["mapping"] and not d["mapping"] & 1:
+            who = "in the page cache"
+        elif d["mapping"]:
+            who = "isolated from the LRU (under migration or reclaim)"
+        elif "reserved" in d["flags"]:
+            who = "reserved"
+        else:
+            who = "held by kernel code"
+        raise KmmStateError(f"{what}: pfn {pfn} is {who} (refcount {d['refcount']}); its references "
+                            f"are the kernel's, and only one taken with alloc_pages() or folio_get() "
+                            f"can be dropped here")
+
     cdef page *_page(self, pfn) except NULL:
+        self._live()
         if isinstance(pfn, bool) or not isinstance(pfn, int) or not 0 <= pfn < self.m.max_pfn:
             raise KmmConfigError(f"pfn: {pfn!r}; this machine has pfns 0..{self.m.max_pfn - 1}")
         return &self.m.mem_map[pfn]
@@ -615,27 +756,11 @@ cdef class Machine:
         them); the configuration is in Machine.fault_inject."""
         cdef kmm_machine *m = self.m
         cdef int i
-        names = (("GFP_HIGHUSER_MOVABLE", GFP_HIGHUSER_MOVABLE), ("GFP_HIGHUSER", GFP_HIGHUSER),
-                 ("GFP_USER", GFP_USER), ("GFP_KERNEL", GFP_KERNEL), ("GFP_NOWAIT", GFP_NOWAIT),
-                 ("__GFP_HIGHMEM", __GFP_HIGHMEM), ("__GFP_MOVABLE", __GFP_MOVABLE),
-                 ("__GFP_HIGH", __GFP_HIGH), ("__GFP_IO", __GFP_IO), ("__GFP_FS", __GFP_FS),
-                 ("__GFP_ZERO", __GFP_ZERO), ("__GFP_DIRECT_RECLAIM", __GFP_DIRECT_RECLAIM),
-                 ("__GFP_KSWAPD_RECLAIM", __GFP_KSWAPD_RECLAIM), ("__GFP_NOWARN", __GFP_NOWARN),
-                 ("__GFP_NORETRY", __GFP_NORETRY), ("__GFP_COMP", __GFP_COMP),
-                 ("__GFP_NOMEMALLOC", __GFP_NOMEMALLOC), ("__GFP_HARDWALL", __GFP_HARDWALL),
-                 ("__GFP_THISNODE", __GFP_THISNODE), ("__GFP_ACCOUNT", __GFP_ACCOUNT))
+        self._live()
         sites = {}
         for i in range(m.kmm_fail_page_alloc_nr_sites):
-            # composite names first, as the kernel's %pGg prints them
-            left, parts = m.kmm_fail_page_alloc_sites[i].gfp_mask, []
-            for name, mask in names:
-                if left & mask == mask:
-                    parts.append(name)
-                    left &= ~mask
-            if left:
-                parts.append(f"{left:#x}")
-            sites[f"{'|'.join(parts) or '0'} order {m.kmm_fail_page_alloc_sites[i].order}"] = \
-                m.kmm_fail_page_alloc_sites[i].nr
+            sites[f"{gfp_names(m.kmm_fail_page_alloc_sites[i].gfp_mask)} order "
+                  f"{m.kmm_fail_page_alloc_sites[i].order}"] = m.kmm_fail_page_alloc_sites[i].nr
         return {"fail_page_alloc": {
             "failures": m.kmm_fail_page_alloc_injected,
             "times": m.fail_page_alloc.attr.times,
@@ -645,6 +770,7 @@ cdef class Machine:
 
     def check_invariants(self):
         """Run the CONFIG_DEBUG_VM checks now; returns the list of problems."""
+        self._live()
         self._enter()
         return _debug_vm.check_invariants()
 
@@ -660,14 +786,15 @@ cdef class Machine:
         with self.on_cpu(cpu):
             context_switch(prev, next)
 
-    def idle(self, int cpu):
+    def idle(self, cpu):
         """Switch cpu to its idle task: it keeps the previous mm loaded
         lazily (enter_lazy_tlb), as Linux does."""
         self._check_cpu(cpu)
         self._switch_to(cpu, self.m.cpus[cpu].idle)
 
-    def current(self, int cpu):
+    def current(self, cpu):
         """(pid, comm) of the task running on cpu."""
+        cdef task_struct *t
         self._check_cpu(cpu)
         t = self.m.cpus[cpu].current_task
         return (t.pid, t.comm.decode())
@@ -675,27 +802,33 @@ cdef class Machine:
     def spawn(self, threads=1, cpus=None):
         """A new process with `threads` threads; thread i runs on cpus[i]
         (default: CPU i), switched in at once (kmm/emu/process.pyx)."""
+        self._live()
         return _process.spawn(self, threads, cpus)
 
     @property
     def processes(self):
+        self._live()
         return tuple(self._processes)
 
     def create_file(self, npages, writable=True):
         """A regular file of npages pages, its data on the emulated disk."""
+        self._live()
         return _process.create_file(self, npages, writable)
 
     def file_read(self, f, index, cpu=0):
         """read(2) of page index of f on cpu (filemap_read); returns the data
         version read, or None past the end of the file."""
+        self._live()
         return _process.file_read(self, f, index, cpu)
 
     def file_write(self, f, index, cpu=0):
         """write(2) of one whole page of f on cpu (generic_perform_write)."""
+        self._live()
         return _process.file_write(self, f, index, cpu)
 
     def truncate(self, f, npages, cpu=0):
         """truncate(2) of f to npages pages on cpu (truncate_setsize)."""
+        self._live()
         return _process.file_truncate(self, f, npages, cpu)
 
     # == Migration (mm/migrate.c, mm/rmap.c, NUMA hint faults) ==================
@@ -728,82 +861,7 @@ cdef class Machine:
         hook: None, or a callable run with "unmapped" (a batch's PTEs are
         migration entries, the batched flush not yet done) and "flushed"
         (flushed, nothing moved yet); an exception it raises is re-raised."""
-        cdef Process p
-        cdef long n, i, nr = 0
-        cdef int c_node, rc
-        cdef unsigned long a
-        cdef page **pages = NULL
-        cdef unsigned long *addrs = NULL
-        cdef int *nodes = NULL
-        cdef int *status = NULL
-        cdef vm_area_struct *vma
-        cdef page *pg
-        if not isinstance(proc, Process) or (<Process>proc).machine is not self:
-            raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
-        p = <Process>proc
-        p._check_alive()
-        p._check_range(addr, npages)
-        self._check_nid(node)
-        self._check_cpu(cpu)
-        if reason not in _MIGRATE_REASONS:
-            raise KmmConfigError(f"reason: {reason!r}; accepted: {', '.join(repr(r) for r in _MIGRATE_REASONS)}")
-        if mode is not None and mode not in _MIGRATE_MODES:
-            raise KmmConfigError(f"mode: {mode!r}; accepted: None, {', '.join(repr(x) for x in _MIGRATE_MODES)}")
-        if hook is not None and not callable(hook):
-            raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
-        if self._migrating:
-            raise KmmStateError("migrate: called again while a migration is running (from its hook)")
-        n = npages
-        c_node = node
-        pages = <page **>calloc(n, sizeof(page *))
-        addrs = <unsigned long *>calloc(n, sizeof(unsigned long))
-        nodes = <int *>calloc(n, sizeof(int))
-        status = <int *>calloc(n, sizeof(int))
-        if pages == NULL or addrs == NULL or nodes == NULL or status == NULL:
-            free(pages); free(addrs); free(nodes); free(status)
-            raise MemoryError("migrate: out of host memory")
-        # the hook is two interleaving points under their short names
-        ids = {}
-        if hook is not None:
-            ids = {_interleave.POINT_IDS["migrate_pages_batch:unmapped"]: lambda pt: hook("unmapped"),
-                   _interleave.POINT_IDS["migrate_pages_batch:flushed"]: lambda pt: hook("flushed")}
-            self._register_points(ids)
-        self._migrating = True
-        try:
-            with self.on_cpu(cpu):
-                if mode is not None:
-                    self.m.kmm_debug_migrate_mode = 1 + _MIGRATE_MODES[mode]
-                if reason == "syscall":
-                    for i in range(n):
-                        addrs[i] = addr + i * 4096
-                        nodes[i] = c_node
-                    before = sum(_vmstat.vm_events_per_cpu("pgmigrate_success"))
-                    do_pages_move(p.mm, n, addrs, nodes, status, 0)
-                    nr = sum(_vmstat.vm_events_per_cpu("pgmigrate_success")) - before
-                else:
-                    # which folio is mapped at each address (with a reference)
-                    vma = NULL
-                    for i in range(n):
-                        a = addr + i * 4096
-                        if vma == NULL or not (vma.vm_start <= a < vma.vm_end):
-                            vma = vma_lookup(p.mm, a)
-                        pg = NULL if vma == NULL else follow_page(vma, a, FOLL_GET | FOLL_DUMP)
-                        if pg != NULL and not IS_ERR(pg):
-                            if reason == "demotion":
-                                pages[nr] = pg
-                                nr += 1
-                            else:
-                                nr += migrate_misplaced_page(pg, vma, c_node)
-                    if reason == "demotion":
-                        nr = kmm_demote_folios(pages, nr, c_node)
-        finally:
-            self.m.kmm_debug_migrate_mode = 0
-            self._migrating = False
-            self._unregister_points(ids)
-            free(pages); free(addrs); free(nodes); free(status)
-            self._enter()
-        self._after()
-        return nr
+        return _process.migrate(self, proc, addr, npages, node, reason, cpu, hook, mode)
 
     def _prot_numa(self, proc, addr, npages, cpu=0, filters=True):
         """Test support for NUMA hint faults: make the present PTEs of
@@ -827,11 +885,13 @@ cdef class Machine:
 
     def _clock_advance_ns(self, ns):
         """Move the virtual clock (jiffies follow it) forward by ns."""
+        self._live()
         check_whole("ns", ns, 0, 2**62)
         self.m.clock_ns += ns
 
     def advance(self, seconds):
         """Move the virtual clock forward (jiffies follow it)."""
+        self._live()
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9:
             raise KmmConfigError(f"seconds: {seconds!r}; expected a non-negative number of virtual seconds")
         self.m.clock_ns += <unsigned long long>(seconds * 1e9)
@@ -842,10 +902,11 @@ cdef class Machine:
         progress(virtual_s, done_fraction) is called every 100 virtual ms.
         Returns vmstat, perf, virtual_s, wall_s, oracle_violations,
         snapshots (counters every snapshot_every virtual seconds)."""
+        self._live()
         from kmm.emu.engine import run as _run
         return _run(self, workload, until=until, progress=progress, snapshot_every=snapshot_every)
 
-    def run_kswapd(self, int nid, cpu=None):
+    def run_kswapd(self, nid, cpu=None):
         """Run node nid's kswapd once, as the engine does when it is woken:
         it preempts the task on `cpu` (default: the node's first CPU, or
         CPU 0 for a CPU-less node), borrowing its mm lazily, balances the
@@ -914,26 +975,16 @@ cdef class Machine:
                 free(<void *>addr)
             self._tlb_mms = []
 
-    cdef mm_struct *_tlb_mm(self, mm) except NULL:
-        if mm is None:
-            return &self.m.init_mm
-        if isinstance(mm, bool) or not isinstance(mm, int) or not 0 <= mm < len(self._tlb_mms):
-            raise KmmConfigError(f"mm: {mm!r}; expected None (init_mm) or a handle from _tlb_new_mm() "
-                                 f"(0..{len(self._tlb_mms) - 1})")
-        return <mm_struct *><size_t>self._tlb_mms[mm]
-
-    def _check_vaddr(self, vaddr, what="vaddr"):
-        if isinstance(vaddr, bool) or not isinstance(vaddr, int) or not 0 <= vaddr < (1 << 47):
-            raise KmmConfigError(f"{what}: {vaddr!r}; expected a user address in 0..2**47-1")
-
     @property
     def nr_tlb_warnings(self):
         """How many WARN_ON / VM_WARN_ON conditions of tlb.c fired."""
+        self._live()
         return self.m.nr_tlb_warnings
 
     def perf(self, cpu=None):
         """Perf-like hardware events (kmm/emu/hw/perf.pyx), summed over CPUs or
         of one CPU; iTLB-load-misses is reported as "not modelled"."""
+        self._live()
         if cpu is not None:
             if isinstance(cpu, bool) or not isinstance(cpu, int):
                 raise KmmConfigError(f"cpu: {cpu!r}; expected a CPU number or None")
@@ -943,24 +994,6 @@ cdef class Machine:
 
     def perf_reset(self):
         """Zero the perf counters of every CPU."""
+        self._live()
         self._enter()
         _perf.perf_reset()
-
-
-# ---------------------------------------------------------------------------
-# Migration: the C side of Machine.migrate() / Machine._prot_numa()
-
-from kmm.linux.include_.linux.err cimport IS_ERR
-from kmm.linux.include_.linux.migrate_mode cimport (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC,
-                                              MR_DEMOTION, MR_NUMA_MISPLACED, MR_SYSCALL)
-from kmm.linux.mm.gup cimport follow_page, FOLL_GET, FOLL_DUMP
-from kmm.linux.mm.mmap cimport vma_lookup
-from kmm.linux.mm.migrate cimport migrate_misplaced_page, do_pages_move
-from kmm.linux.mm.rmap cimport folio_referenced
-from kmm.linux.mm.vmscan cimport kmm_demote_folios
-
-_MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED,
-                    "syscall": MR_SYSCALL}
-_MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
-
-

@@ -9,6 +9,7 @@ cdef class Process:
     cdef readonly tuple threads
     cdef readonly bint alive
     cdef readonly int pid
+    cdef _check_init(self)
     cdef _check_alive(self)
 
 
@@ -17,6 +18,7 @@ cdef class Thread:
     cdef readonly Process process
     cdef readonly int cpu
     cdef readonly int index
+    cdef _check(self)
     cdef _access(self, addr, bint write)
 
 
@@ -26,3 +28,4 @@ cdef class File:
     cdef readonly Machine machine
     cdef readonly unsigned long npages
     cdef readonly int ino
+    cdef _check(self)

@@ -9,7 +9,7 @@ change_prot_numa, dup_mm, mmput, filemap_read, generic_perform_write,
 truncate_setsize, task_numa_work, ...) on the right CPU.
 """
 
-from libc.stdlib cimport calloc as _calloc, free as _free, realloc
+from libc.stdlib cimport calloc, free, realloc
 
 from kmm.emu.machine cimport Machine
 from kmm.linux.include_.linux.mm_types cimport (page, mm_struct, vm_area_struct, address_space, file,
@@ -36,6 +36,8 @@ from kmm.emu.access cimport cpu_access_batch
 from kmm.emu.debug.oracle cimport oracle_file_new, oracle_pte_version
 
 from kmm.emu.access import access_failure, errno_name
+from kmm.emu.debug import interleave as _interleave
+from kmm.linux.mm import vmstat as _vmstat
 from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.emu.config import check_whole
 
@@ -45,7 +47,7 @@ _PROT = {"": 0, "r": PROT_READ, "w": PROT_WRITE, "rw": PROT_READ | PROT_WRITE,
 
 
 def parse_prot(prot):
-    if prot not in _PROT:
+    if not isinstance(prot, str) or prot not in _PROT:
         raise KmmConfigError(f"prot: {prot!r}; accepted: {', '.join(repr(k) for k in _PROT if k)}")
     return _PROT[prot]
 
@@ -95,17 +97,23 @@ cdef Process _new_process(Machine m, mm_struct *mm, list cpus):
     return proc
 
 
-def _check_cpus(Machine m, threads, cpus):
-    """`threads` distinct CPUs of m (default: CPUs 0..threads-1), as a list."""
+def _check_threads(Machine m, threads):
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= m.m.nr_cpu_ids:
         raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{m.m.nr_cpu_ids} (one per CPU)")
+
+
+def _check_cpus(Machine m, threads, cpus):
+    """`threads` distinct CPUs of m (default: CPUs 0..threads-1), as a list."""
+    _check_threads(m, threads)
     if cpus is None:
         cpus = range(threads)
+    if not isinstance(cpus, (list, tuple, range)):
+        raise KmmConfigError(f"cpus: {cpus!r}; expected a list of {threads} distinct CPUs")
     cpus = list(cpus)
-    if len(cpus) != threads or len(set(cpus)) != threads:
-        raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
     for c in cpus:
         m._check_cpu(c)
+    if len(cpus) != threads or len(set(cpus)) != threads:
+        raise KmmConfigError(f"cpus: {cpus!r}; expected {threads} distinct CPUs")
     return cpus
 
 
@@ -132,14 +140,16 @@ def create_file(Machine m, npages, writable=True):
     cdef unsigned long i
     if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 24):
         raise KmmConfigError(f"npages: {npages!r}; accepted: 1..2**24")
+    if not isinstance(writable, bool):
+        raise KmmConfigError(f"writable: {writable!r}; expected True or False")
     size = sizeof(address_space) + sizeof(file) + <size_t>npages * (sizeof(void *) + sizeof(unsigned int))
-    block = <char *>_calloc(1, size)
+    block = <char *>calloc(1, size)
     if block == NULL:
         raise MemoryError("create_file: cannot allocate the page cache")
     if m.m.nr_files == m.m.files_cap:
         grown = <void **>realloc(m.m.files, sizeof(void *) * (m.m.files_cap * 2 + 8))
         if grown == NULL:
-            _free(block)
+            free(block)
             raise MemoryError("create_file")
         m.m.files = grown
         m.m.files_cap = m.m.files_cap * 2 + 8
@@ -169,6 +179,7 @@ def create_file(Machine m, npages, writable=True):
 def _check_file(Machine m, f):
     if not isinstance(f, File):
         raise KmmConfigError(f"file: {f!r}; expected a File from create_file()")
+    (<File>f)._check()
     if (<File>f).machine is not m:
         raise KmmConfigError("file: it belongs to another machine")
     return f
@@ -226,16 +237,24 @@ cdef class File:
     """An emulated regular file: an address_space of npages pages."""
 
     def __repr__(self):
+        if self.mapping == NULL:
+            return "<kmm.File (not initialised)>"
         return f"<kmm.File ino={self.ino} npages={self.npages} cached={self.mapping.nrpages}>"
+
+    cdef _check(self):
+        if self.mapping == NULL:
+            raise KmmStateError("File: not initialised; use Machine.create_file()")
 
     @property
     def nrpages(self):
         """Pages of the file now in the page cache."""
+        self._check()
         return self.mapping.nrpages
 
     @property
     def size(self):
         """The file's size in pages (i_size); npages is its room."""
+        self._check()
         return self.mapping.i_size_pages
 
     def cached_pfn(self, index):
@@ -245,6 +264,7 @@ cdef class File:
         return None if f == NULL else <long>(f - self.machine.m.mem_map)
 
     def _check_index(self, index):
+        self._check()
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.npages:
             raise KmmConfigError(f"index: {index!r}; file has pages 0..{self.npages - 1}")
 
@@ -252,12 +272,27 @@ cdef class File:
 cdef class Thread:
     """A user thread, pinned to one CPU."""
 
+    def __repr__(self):
+        if self.task == NULL:
+            return "<kmm.Thread (not initialised)>"
+        return f"<kmm.Thread pid={self.task.pid} of {self.process.pid} cpu={self.cpu}>"
+
+    cdef _check(self):
+        """The thread exists and its process has not exited."""
+        if self.task == NULL:
+            raise KmmStateError("Thread: not initialised; use Machine.spawn() or Process.add_thread()")
+        self.process._check_alive()
+
     @property
     def pid(self):
+        if self.task == NULL:
+            raise KmmStateError("Thread: not initialised; use Machine.spawn() or Process.add_thread()")
         return self.task.pid
 
     @property
     def on_cpu(self):
+        if self.task == NULL:
+            raise KmmStateError("Thread: not initialised; use Machine.spawn() or Process.add_thread()")
         return bool(self.task.on_cpu) and self.process.machine.m.cpus[self.cpu].current_task == self.task
 
     def load(self, addr):
@@ -269,11 +304,12 @@ cdef class Thread:
         self._access(addr, True)
 
     cdef _access(self, addr, bint write):
-        cdef Machine mach = self.process.machine
+        cdef Machine mach
         cdef unsigned long a
         cdef unsigned char w = write
         cdef int rc
-        self.process._check_alive()
+        self._check()
+        mach = self.process.machine
         if not self.on_cpu:
             raise KmmStateError(f"thread {self.index} of pid {self.process.pid} is not running "
                                 f"on CPU {self.cpu}; call run() first")
@@ -290,10 +326,11 @@ cdef class Thread:
         """Run task_numa_work() in this thread's context on its CPU, as on
         return to user mode after task_tick_numa() queued it.  Returns the
         PTEs it made PROT_NONE (numa_pte_updates)."""
+        self._check()
         cdef Machine mach = self.process.machine
-        self.process._check_alive()
         if not self.on_cpu:
-            raise KmmStateError("thread is not running")
+            raise KmmStateError(f"thread {self.index} of pid {self.process.pid} is not running "
+                                f"on CPU {self.cpu}; call run() first")
         before = mach.vmstat()["numa_pte_updates"]
         with mach.on_cpu(self.cpu):
             task_numa_work(self.task)
@@ -303,8 +340,8 @@ cdef class Thread:
     def task_tick_numa(self, ns):
         """Account ns of run time to the thread, then take a scheduler tick:
         returns whether task_tick_numa() queued task_numa_work()."""
+        self._check()
         cdef Machine mach = self.process.machine
-        self.process._check_alive()
         check_whole("ns", ns, 0, 2**62)
         self.task.se_sum_exec_runtime += ns
         with mach.on_cpu(self.cpu):
@@ -314,10 +351,13 @@ cdef class Thread:
     @property
     def numa_scan_period(self):
         """p->numa_scan_period (ms)."""
+        self._check()
         return self.task.numa_scan_period
 
     def run(self):
-        """Switch this thread's CPU to it (context switch)."""
+        """Switch this thread's CPU to it (context switch); refused once
+        its process has exited (the task is dead)."""
+        self._check()
         self.process.machine._switch_to(self.cpu, self.task)
 
 
@@ -325,14 +365,22 @@ cdef class Process:
     """A user process: one mm_struct and its threads."""
 
     def __repr__(self):
+        if self.mm == NULL:
+            return "<kmm.Process (not initialised)>"
         return f"<kmm.Process pid={self.pid} threads={len(self.threads)} alive={self.alive}>"
 
+    cdef _check_init(self):
+        if self.mm == NULL:
+            raise KmmStateError("Process: not initialised; use Machine.spawn() or Process.fork()")
+
     cdef _check_alive(self):
+        self._check_init()
         if not self.alive:
             raise KmmStateError(f"process {self.pid} has exited")
 
     @property
     def mm_id(self):
+        self._check_init()
         return self.mm.kmm_id
 
     @property
@@ -346,24 +394,30 @@ cdef class Process:
         self._check_alive()
         return [c for c in range(self.machine.m.nr_cpu_ids) if (self.mm.cpu_bitmap >> c) & 1]
 
-    def mmap(self, npages, prot="rw", shared=False, File file=None, offset=0):
+    def mmap(self, npages, prot="rw", shared=False, file=None, offset=0):
         """mmap(2) of npages pages; returns the address.  Anonymous mappings
         are private; file mappings may be private or shared."""
         cdef unsigned long addr
-        cdef unsigned long flags = MAP_SHARED if shared else MAP_PRIVATE
+        cdef unsigned long flags
+        cdef File f = None
         self._check_alive()
         p = parse_prot(prot)
+        if not isinstance(shared, bool):
+            raise KmmConfigError(f"shared: {shared!r}; expected True or False")
+        if file is not None:
+            f = _check_file(self.machine, file)
+        flags = MAP_SHARED if shared else MAP_PRIVATE
         if isinstance(npages, bool) or not isinstance(npages, int) or not 0 < npages <= (1 << 30):
             raise KmmConfigError(f"npages: {npages!r}; expected 1..2**30")
-        if shared and file is None:
+        if shared and f is None:
             raise KmmConfigError("shared=True needs file=: shared anonymous memory (shmem) is not modelled")
-        if file is not None:
-            if file.machine is not self.machine:
-                raise KmmConfigError("file belongs to another machine")
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + npages > file.npages:
-                raise KmmConfigError(f"offset: {offset!r}; the file has {file.npages} pages")
+        if f is not None:
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + npages > f.npages:
+                raise KmmConfigError(f"offset: {offset!r}; the file has {f.npages} pages")
+        elif offset != 0:
+            raise KmmConfigError(f"offset: {offset!r}; an anonymous mapping has none (pass file=)")
         self.machine._enter()
-        addr = do_mmap(self.mm, file.filp if file is not None else NULL, npages * 4096, p,
+        addr = do_mmap(self.mm, f.filp if f is not None else NULL, npages * 4096, p,
                        flags, offset)
         if addr >= <unsigned long>-4095:
             raise KmmStateError(f"mmap failed with {errno_name(<long>addr)}")
@@ -383,6 +437,7 @@ cdef class Process:
             raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with {errno_name(rc)}")
 
     def _check_range(self, addr, npages):
+        self._check_init()
         if isinstance(addr, bool) or not isinstance(addr, int) or addr % 4096 or not 0 <= addr < (1 << 47):
             raise KmmConfigError(f"addr: {addr!r}; expected a page-aligned user address")
         if isinstance(npages, bool) or not isinstance(npages, int) or npages <= 0 or addr + npages * 4096 > (1 << 47):
@@ -439,6 +494,7 @@ cdef class Process:
     def _syscall_cpu(self, cpu):
         """The CPU a system call of this process runs on: cpu if given, else
         thread 0's (the calling thread's) CPU."""
+        self._check_alive()
         if cpu is None:
             return (<Thread>self.threads[0]).cpu
         self.machine._check_cpu(cpu)
@@ -532,7 +588,8 @@ cdef class Process:
         cdef int c
         self._check_alive()
         c = self._syscall_cpu(cpu)
-        if cpus is None and isinstance(threads, int) and not isinstance(threads, bool):
+        _check_threads(m, threads)
+        if cpus is None:
             cpus = [x for x in range(m.m.nr_cpu_ids)
                     if m.m.cpus[x].current_task == m.m.cpus[x].idle][:threads]
             if len(cpus) < threads:
@@ -563,3 +620,98 @@ cdef class Process:
         m._processes.remove(self)
         m._after()
 
+
+# ---------------------------------------------------------------------------
+# Migration of a process's pages: Machine.migrate()
+
+from kmm.linux.include_.linux.err cimport IS_ERR
+from kmm.linux.include_.linux.migrate_mode cimport (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC,
+                                              MR_DEMOTION, MR_NUMA_MISPLACED, MR_SYSCALL)
+from kmm.linux.mm.gup cimport follow_page, FOLL_GET, FOLL_DUMP
+from kmm.linux.mm.mmap cimport vma_lookup
+from kmm.linux.mm.migrate cimport migrate_misplaced_page, do_pages_move
+from kmm.linux.mm.vmscan cimport kmm_demote_folios
+
+_MIGRATE_REASONS = {"demotion": MR_DEMOTION, "numa_misplaced": MR_NUMA_MISPLACED,
+                    "syscall": MR_SYSCALL}
+_MIGRATE_MODES = {"async": MIGRATE_ASYNC, "sync_light": MIGRATE_SYNC_LIGHT, "sync": MIGRATE_SYNC}
+
+
+def migrate(Machine self, proc, addr, npages, node, reason, cpu, hook, mode):
+    """Machine.migrate() (its docstring says what each reason drives)."""
+    cdef Process p
+    cdef long n, i, nr = 0
+    cdef int c_node, rc
+    cdef unsigned long a
+    cdef page **pages = NULL
+    cdef unsigned long *addrs = NULL
+    cdef int *nodes = NULL
+    cdef int *status = NULL
+    cdef vm_area_struct *vma
+    cdef page *pg
+    if not isinstance(proc, Process) or (<Process>proc).machine is not self:
+        raise KmmConfigError(f"proc: {proc!r}; expected a Process of this machine (from spawn())")
+    p = <Process>proc
+    p._check_alive()
+    p._check_range(addr, npages)
+    self._check_nid(node)
+    self._check_cpu(cpu)
+    if reason not in _MIGRATE_REASONS:
+        raise KmmConfigError(f"reason: {reason!r}; accepted: {', '.join(repr(r) for r in _MIGRATE_REASONS)}")
+    if mode is not None and mode not in _MIGRATE_MODES:
+        raise KmmConfigError(f"mode: {mode!r}; accepted: None, {', '.join(repr(x) for x in _MIGRATE_MODES)}")
+    if hook is not None and not callable(hook):
+        raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
+    if self._migrating:
+        raise KmmStateError("migrate: called again while a migration is running (from its hook)")
+    n = npages
+    c_node = node
+    pages = <page **>calloc(n, sizeof(page *))
+    addrs = <unsigned long *>calloc(n, sizeof(unsigned long))
+    nodes = <int *>calloc(n, sizeof(int))
+    status = <int *>calloc(n, sizeof(int))
+    if pages == NULL or addrs == NULL or nodes == NULL or status == NULL:
+        free(pages); free(addrs); free(nodes); free(status)
+        raise MemoryError("migrate: out of host memory")
+    # the hook is two interleaving points under their short names
+    ids = {}
+    if hook is not None:
+        ids = {_interleave.POINT_IDS["migrate_pages_batch:unmapped"]: lambda pt: hook("unmapped"),
+               _interleave.POINT_IDS["migrate_pages_batch:flushed"]: lambda pt: hook("flushed")}
+        self._register_points(ids)
+    self._migrating = True
+    try:
+        with self.on_cpu(cpu):
+            if mode is not None:
+                self.m.kmm_debug_migrate_mode = 1 + _MIGRATE_MODES[mode]
+            if reason == "syscall":
+                for i in range(n):
+                    addrs[i] = addr + i * 4096
+                    nodes[i] = c_node
+                before = sum(_vmstat.vm_events_per_cpu("pgmigrate_success"))
+                do_pages_move(p.mm, n, addrs, nodes, status, 0)
+                nr = sum(_vmstat.vm_events_per_cpu("pgmigrate_success")) - before
+            else:
+                # which folio is mapped at each address (with a reference)
+                vma = NULL
+                for i in range(n):
+                    a = addr + i * 4096
+                    if vma == NULL or not (vma.vm_start <= a < vma.vm_end):
+                        vma = vma_lookup(p.mm, a)
+                    pg = NULL if vma == NULL else follow_page(vma, a, FOLL_GET | FOLL_DUMP)
+                    if pg != NULL and not IS_ERR(pg):
+                        if reason == "demotion":
+                            pages[nr] = pg
+                            nr += 1
+                        else:
+                            nr += migrate_misplaced_page(pg, vma, c_node)
+                if reason == "demotion":
+                    nr = kmm_demote_folios(pages, nr, c_node)
+    finally:
+        self.m.kmm_debug_migrate_mode = 0
+        self._migrating = False
+        self._unregister_points(ids)
+        free(pages); free(addrs); free(nodes); free(status)
+        self._enter()
+    self._after()
+    return nr

@@ -201,6 +201,21 @@ from kmm.emu.config import check_whole
 from kmm.emu.debug.oracle cimport oracle_page_copy
 
 
+cdef mm_struct *_handle_mm(Machine m, mm) except NULL:
+    """The mm behind a handle from tlb_new_mm() (None: init_mm)."""
+    if mm is None:
+        return &m.m.init_mm
+    if isinstance(mm, bool) or not isinstance(mm, int) or not 0 <= mm < len(m._tlb_mms):
+        raise KmmConfigError(f"mm: {mm!r}; expected None (init_mm) or a handle from tlb_new_mm() "
+                             f"(0..{len(m._tlb_mms) - 1})")
+    return <mm_struct *><size_t>m._tlb_mms[mm]
+
+
+def _check_vaddr(Machine m, vaddr, what="vaddr"):
+    if isinstance(vaddr, bool) or not isinstance(vaddr, int) or not 0 <= vaddr < (1 << 47):
+        raise KmmConfigError(f"{what}: {vaddr!r}; expected a user address in 0..2**47-1")
+
+
 def tlb_mm_handle(Machine self, uintptr_t addr):
     if addr == <uintptr_t>&self.m.init_mm:
         return None
@@ -228,7 +243,7 @@ def tlb_new_mm(Machine self):
 def tlb_switch_mm(Machine self, cpu, mm):
     """switch_mm_irqs_off(loaded_mm, mm, current) on cpu (as a context
     switch to a task of mm would)."""
-    cdef mm_struct *next = self._tlb_mm(mm)
+    cdef mm_struct *next = _handle_mm(self, mm)
     self._check_cpu(cpu)
     with self.on_cpu(cpu):
         switch_mm_irqs_off(self.m.cpus[cpu].cpu_tlbstate.loaded_mm, next, self.m.cpus[cpu].current_task)
@@ -244,12 +259,12 @@ def tlb_enter_lazy(Machine self, cpu):
 def tlb_flush_mm_range(Machine self, cpu, mm, start, end, int stride_shift=12, freed_tables=False):
     """flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from
     cpu; end=None means TLB_FLUSH_ALL."""
-    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef mm_struct *p = _handle_mm(self, mm)
     cdef unsigned long e
     self._check_cpu(cpu)
     if mm is None:
         raise KmmConfigError("mm: init_mm has no user mappings to flush")
-    self._check_vaddr(start, "start")
+    _check_vaddr(self, start, "start")
     if end is None:
         e = TLB_FLUSH_ALL
     else:
@@ -266,7 +281,7 @@ def tlb_flush_mm_range(Machine self, cpu, mm, start, end, int stride_shift=12, f
 
 def tlb_flush_mm(Machine self, cpu, mm):
     """flush_tlb_mm(mm) from cpu (full, freed_tables: lazy CPUs too)."""
-    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef mm_struct *p = _handle_mm(self, mm)
     self._check_cpu(cpu)
     if mm is None:
         raise KmmConfigError("mm: init_mm has no user mappings to flush")
@@ -291,14 +306,14 @@ def tlb_flush_all(Machine self, cpu=0):
 def tlb_invlpg(Machine self, cpu, vaddr):
     """The INVLPG instruction on cpu (current PCID), outside any kernel path."""
     self._check_cpu(cpu)
-    self._check_vaddr(vaddr)
+    _check_vaddr(self, vaddr)
     self._enter()
     hw_tlb_invlpg(cpu, vaddr)
 
 
 def tlb_inc_gen(Machine self, mm):
     """inc_mm_tlb_gen(mm) alone (as an unmap does before its flush); returns the new tlb_gen."""
-    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef mm_struct *p = _handle_mm(self, mm)
     if mm is None:
         raise KmmConfigError("mm: init_mm's generation is not used")
     return inc_mm_tlb_gen(p)
@@ -319,9 +334,9 @@ def tlb_batch_add(Machine self, cpu, mm, addr, ro=False):
     the task current there) for a clean present PTE: writable
     (PAGE_SHARED, into tlb_ubc) or, with ro=True, read-only
     (PAGE_READONLY, into patch 1/3's tlb_ubc_ro)."""
-    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef mm_struct *p = _handle_mm(self, mm)
     self._check_cpu(cpu)
-    self._check_vaddr(addr, "addr")
+    _check_vaddr(self, addr, "addr")
     if mm is None:
         raise KmmConfigError("mm: init_mm has no user mappings to unmap")
     with self.on_cpu(cpu):
@@ -343,7 +358,7 @@ def tlb_batch_flush(Machine self, cpu):
 
 def tlb_should_defer(Machine self, cpu, mm):
     """arch_tlbbatch_should_defer(mm) evaluated on cpu."""
-    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef mm_struct *p = _handle_mm(self, mm)
     self._check_cpu(cpu)
     with self.on_cpu(cpu):
         r = arch_tlbbatch_should_defer(p)
@@ -355,7 +370,7 @@ def tlb_fill(Machine self, cpu, vaddr, pfn, writable=True, unsigned int page_gen
     present, user, accessed PTE would (RW and DIRTY when writable)."""
     cdef unsigned long long pteval
     self._check_cpu(cpu)
-    self._check_vaddr(vaddr)
+    _check_vaddr(self, vaddr)
     pfn_bits = int(self.m.x86_phys_bits) - 12
     if isinstance(pfn, bool) or not isinstance(pfn, int) or not 0 <= pfn < 2 ** pfn_bits:
         raise KmmConfigError(f"pfn: {pfn!r}; expected 0..2**{pfn_bits}-1 "
@@ -372,7 +387,7 @@ def tlb_lookup(Machine self, cpu, vaddr, write=False):
     miss in every level (the hardware would walk).  Counts perf events."""
     cdef tlb_entry *e
     self._check_cpu(cpu)
-    self._check_vaddr(vaddr)
+    _check_vaddr(self, vaddr)
     self._enter()
     e = hw_tlb_lookup(cpu, vaddr, bool(write))
     if e == NULL:
@@ -385,7 +400,7 @@ def tlb_probe(Machine self, cpu, vaddr, asid=None):
     one), with no side effect: the cached pfn or None."""
     cdef tlb_entry e
     self._check_cpu(cpu)
-    self._check_vaddr(vaddr)
+    _check_vaddr(self, vaddr)
     if asid is None:
         pcid = self.m.cpus[cpu].hw_tlb.pcid
     elif isinstance(asid, bool) or not isinstance(asid, int) or not 0 <= asid < TLB_NR_DYN_ASIDS:
@@ -428,7 +443,7 @@ def tlb_cpu_state(Machine self, cpu):
 
 def tlb_mm_state(Machine self, mm):
     """ctx_id, tlb_gen and mm_cpumask of an mm."""
-    cdef mm_struct *p = self._tlb_mm(mm)
+    cdef mm_struct *p = _handle_mm(self, mm)
     return {
         "ctx_id": p.context.ctx_id,
         "tlb_gen": p.context.tlb_gen,
@@ -533,7 +548,7 @@ def debug_move_page_noflush(Process self, addr, free_old=False):
     cdef page *old
     cdef page *new
     self._check_alive()
-    self.machine._check_vaddr(addr)
+    _check_vaddr(self.machine, addr)
     self.machine._enter()
     ptep = walk_pte(self.mm, addr)
     if ptep == NULL or not (ptep[0] & 1):
@@ -572,7 +587,7 @@ def run_do_pages_move(Process proc, pages, nodes, cpu=0):
         raise KmmConfigError(f"nodes: {nodes!r}; expected one node per address ({n}, at least 1)")
     proc._check_alive()
     for i in range(n):
-        mach._check_vaddr(pages[i], "pages")
+        _check_vaddr(mach, pages[i], "pages")
         mach._check_nid(nodes[i])
     addrs = <unsigned long *>calloc(n, sizeof(unsigned long))
     nids = <int *>calloc(n, sizeof(int))
@@ -588,3 +603,11 @@ def run_do_pages_move(Process proc, pages, nodes, cpu=0):
         return err, [status[i] for i in range(n)]
     finally:
         free(addrs); free(nids); free(status)
+
+
+def list_loop(Machine machine, pfn):
+    """Corrupt the list page pfn is on (a free list or an LRU list) as a
+    use-after-free would: its lru.next points back at itself, so a walk
+    from the list's head never returns there.  For check_invariants() tests."""
+    cdef page *p = machine._page(pfn)
+    p.lru.next = &p.lru

@@ -95,6 +95,13 @@ DEFAULT_SCALE = 0.1
 DEFAULT_PARTICLES = 800_000
 DEFAULT_THREADS = 16
 GUPS_TABLE_BYTES = 4 << 30          # GUPS table at scale 1: 4x node 0, like XSBench's 5.5 GiB
+# GUPS updates per table word.  HPCC's 4 per word (the GUPS class default)
+# is 215M updates at scale 0.1: 1.35 virtual s, but ~5 wall minutes per
+# kernel here, as the GUPS model performs every access (the XSBench model
+# samples) and almost every load misses the STLB.  A quarter per word keeps
+# `kmm run --workload gups` (16 threads, both kernels) under a minute; the
+# run (0.09 virtual s) ends before NUMA balancing's first scan (1 s).
+GUPS_UPDATES_PER_WORD = 0.25
 
 _GIB = 1 << 30
 _MIB = 1 << 20
@@ -207,8 +214,8 @@ def workload_params(workload="xsbench", scale=DEFAULT_SCALE, particles=None, loo
                 "threads": DEFAULT_THREADS if threads is None else threads, "seed": seed}
     if kind == "gups":
         table = max(8, int(GUPS_TABLE_BYTES * scale) // 4096 * 4096)
-        return {"kind": kind, "table": table, "threads": DEFAULT_THREADS if threads is None else threads,
-                "seed": seed}
+        return {"kind": kind, "table": table, "updates": int(table // 8 * GUPS_UPDATES_PER_WORD),
+                "threads": DEFAULT_THREADS if threads is None else threads, "seed": seed}
     if not os.path.exists(path):
         raise KmmConfigError(f"workload: trace file {path!r} does not exist")
     return {"kind": kind, "path": path, "threads": threads, "seed": seed}
@@ -221,7 +228,7 @@ def make_workload(p: dict):
                        lookups=p["lookups"], threads=p["threads"], seed=p["seed"])
     if p["kind"] == "gups":
         from kmm.workloads.gups import GUPS
-        return GUPS(table=p["table"], threads=p["threads"], seed=p["seed"])
+        return GUPS(table=p["table"], updates=p["updates"], threads=p["threads"], seed=p["seed"])
     from kmm.workloads.trace import Trace
     w = Trace(p["path"], threads=p["threads"], seed=p["seed"])
     if w.nthreads > 16:

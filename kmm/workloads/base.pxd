@@ -22,6 +22,11 @@ cdef class Workload:
     cdef unsigned long _region_npages[8]
     cdef list _region_names
     cdef readonly bint is_setup
+    # The init phase runs in the program's parallel region (every thread
+    # initialises its share): the run engine starts all threads at once.
+    # Otherwise thread 0 initialises alone and the others start when it
+    # leaves PHASE_INIT (see kmm/emu/engine.pyx).
+    cdef public bint parallel_init
 
     cdef long fill(self, int thread, unsigned long *addrs, unsigned char *writes,
                    long n) noexcept nogil

@@ -14,7 +14,9 @@ like this (kmm/workloads/driver.pyx is a minimal reference driver):
         k == 0:     thread i has finished (it stays finished)
         k == FILL_WAIT (-1): thread i waits at a barrier for the others
                     (e.g. the end of an initialisation); call again after
-                    running the other threads.  A thread released from a
+                    running the other threads.  The call that returns it
+                    records the arrival; a barrier opens in the call of its
+                    last arrival, which does not return FILL_WAIT.  A thread released from a
                     barrier resumes at the virtual time the last thread
                     arrived: an engine keeping per-thread clocks should
                     advance a waiting thread's clock to that point.
@@ -40,7 +42,12 @@ Contract of fill():
   `schedule(dynamic, 100)`) depend on the order in which threads call
   fill(), as the real program depends on its scheduling.
 
-Python level: setup(machine, process), nthreads, seed, phase ('init', 'run',
+Which threads exist during init: wl.parallel_init is True when the init
+phase is the program's parallel region (every thread writes its share:
+the engine starts all threads at once); False when thread 0 initialises
+alone (the engine starts the others when thread 0 leaves PHASE_INIT).
+
+Python level: setup(machine, process), nthreads, seed, parallel_init, phase ('init', 'run',
 'done'), thread_phase(i), done_fraction() (the run phase's progress, 0.0
 during init, 1.0 when finished), init_fraction(), describe() (parameters as
 a JSON-able dict), regions() and next_batch() (fill() for tests and tools).
@@ -82,6 +89,7 @@ cdef class Workload:
         self._nregions = 0
         self._region_names = []
         self.is_setup = False
+        self.parallel_init = False
         self.nthreads = 0
         self.ns_per_access = 0.0
 

@@ -3,7 +3,8 @@ read-modify-write of 8-byte words of one table.  Emulator-only.
 
 One anonymous region of table_bytes (a multiple of 8; whole pages mapped).
 Init: the table is written once, page by page, split into contiguous
-per-thread chunks (table[i] = i in parallel), then a barrier.  Run: thread i
+per-thread chunks (table[i] = i in parallel: every thread exists from
+the start, parallel_init), then a barrier.  Run: thread i
 performs its share of `updates` (split evenly, the first threads taking the
 remainder); an update picks a word uniformly at random from the thread's own
 xoshiro256** stream (seeded from seed and i) and emits a load then a store
@@ -73,6 +74,7 @@ cdef class GUPS(Workload):
         self.init_ns_per_page = check_float("init_ns_per_page", init_ns_per_page)
         self._set_seed(seed)
         self._init_threads(threads)
+        self.parallel_init = True              # table[i] = i is a parallel loop
         self.ns_per_access = self.update_ns / 2
         self.th = <gups_thread *>calloc(threads, sizeof(gups_thread))
         if self.th == NULL:

@@ -221,6 +221,7 @@ cdef class XSBench(Workload):
         self._set_seed(seed)
         self.size = size
         self.init = init
+        self.parallel_init = init == "parallel"
         self.n_isotopes = N_ISOTOPES[size]
         self.scale = float(scale)
         self.n_gridpoints = max(2, int(round(N_GRIDPOINTS * self.scale)))

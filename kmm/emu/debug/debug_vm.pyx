@@ -10,6 +10,10 @@ struct page, and reports each broken rule:
 - refcounts and mapcounts are never negative (mapcount >= -1);
 - LRU lists hold PG_lru folios with a reference, and the node and zone LRU
   counters match the lists.
+A corrupted list (one that leaves mem_map, or never comes back to its head)
+is reported, not followed forever: every walk stops at an entry outside
+mem_map, at a free block met before, and after as many entries as its zone
+(node) has pages.
 """
 
 from libc.stdlib cimport calloc, free
@@ -35,7 +39,7 @@ def check_invariants(int max_report=20):
     cdef list_head *head
     cdef list_head *pos
     cdef page *p
-    cdef unsigned long pfn, i, nr, pages
+    cdef unsigned long pfn, i, nr, pages, bound
     cdef long lru_count[5]
     cdef long zone_lru[4][5]
     problems = []
@@ -68,6 +72,10 @@ def check_invariants(int max_report=20):
                         if pfn >= m.max_pfn:
                             report(f"node {nid} zone {zid} order {order}: entry outside mem_map")
                             break
+                        if in_free[pfn] or nr > z.spanned_pages:
+                            report(f"node {nid} zone {zid} order {order}: free list does not end "
+                                   f"(pfn {pfn} comes again)")
+                            break
                         if not PageBuddy(p):
                             report(f"pfn {pfn}: on free list (order {order}) but not PageBuddy")
                         if p.private != order:
@@ -95,6 +103,7 @@ def check_invariants(int max_report=20):
             for lru in range(NR_LRU_LISTS):
                 lru_count[lru] = 0
                 head = &pgdat.__lruvec.lists[lru]
+                bound = pgdat.node_spanned_pages
                 pos = head.next
                 while pos != head:
                     if pos == NULL:
@@ -102,6 +111,13 @@ def check_invariants(int max_report=20):
                         break
                     p = lru_to_page(pos)
                     pfn = page_to_pfn(p)
+                    if pfn >= m.max_pfn:
+                        report(f"node {nid} lru {lru}: entry outside mem_map")
+                        break
+                    if <unsigned long>lru_count[lru] >= bound:
+                        report(f"node {nid} lru {lru}: list does not end (more entries than the "
+                               f"node's {bound} pages)")
+                        break
                     lru_count[lru] += 1
                     zone_lru[page_zonenum(p)][lru] += 1
                     if not folio_test_lru(p):

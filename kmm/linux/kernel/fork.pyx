@@ -66,7 +66,10 @@ cdef mm_struct *mm_alloc() noexcept nogil:
     mm.mmap_base = MMAP_BASE
     mm.pgd = pgd_alloc(mm)
     if mm.pgd == NULL:
-        m.nr_mms -= 1                           # out of the table before it is freed
+        # mm_init() failing in mm_alloc_pgd(): free_mm(), so the machine's
+        # table must not keep the freed struct (teardown walks it)
+        m.nr_mms -= 1
+        m.mms[m.nr_mms] = NULL
         free(mm)
         return NULL
     init_new_context(NULL, mm)
