@@ -376,6 +376,8 @@ BAD_CALLS = [
     (lambda m, p, a, f: m.folio_put(1.0), "pfn: 1.0"),
     (lambda m, p, a, f: p.add_thread("1"), "cpu: '1'"),
     (lambda m, p, a, f: p.threads[0].task_tick_numa(2**70), "ns: 1180591620717411303424"),
+    (lambda m, p, a, f: m.migrate(p, a, 1, reason=["demotion"]), "reason: ['demotion']"),
+    (lambda m, p, a, f: m.migrate(p, a, 1, mode=[0]), "mode: [0]"),
 ]
 
 

@@ -15,8 +15,10 @@ a long run is set with environment variables:
     KMM_MISUSE_RANDOM=1   random examples (default: derandomized, the same
                           examples every run)
     KMM_MISUSE_TIMEOUT    seconds a batch may take (default 600)
+    KMM_MISUSE_SECONDS    start no new batch after this many seconds (default:
+                          no limit); each batch prints its counts as it ends
 
-e.g. KMM_MISUSE_EXAMPLES=5000 KMM_MISUSE_BATCH=200 KMM_MISUSE_RANDOM=1
+e.g. KMM_MISUSE_EXAMPLES=100000 KMM_MISUSE_BATCH=100 KMM_MISUSE_RANDOM=1 KMM_MISUSE_SECONDS=600
 python -m pytest -q tests/test_misuse.py -s (prints examples, operations,
 outcomes and crashes)."""
 
@@ -24,14 +26,14 @@ import json
 import os
 import subprocess
 import sys
-
-import pytest
+import time
 
 EXAMPLES = int(os.environ.get("KMM_MISUSE_EXAMPLES", "100"))
 STEPS = int(os.environ.get("KMM_MISUSE_STEPS", "30"))
 BATCH = int(os.environ.get("KMM_MISUSE_BATCH", "0")) or EXAMPLES
 RANDOM = os.environ.get("KMM_MISUSE_RANDOM", "") not in ("", "0")
 TIMEOUT = float(os.environ.get("KMM_MISUSE_TIMEOUT", "600"))
+SECONDS = float(os.environ.get("KMM_MISUSE_SECONDS", "0"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -41,7 +43,8 @@ def test_misuse_state_machine():
     crashes = []
     done = 0
     batch_no = 0
-    while done < EXAMPLES:
+    t0 = time.monotonic()
+    while done < EXAMPLES and not (SECONDS and time.monotonic() - t0 > SECONDS):
         n = min(BATCH, EXAMPLES - done)
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    KMM_MISUSE_CHILD=json.dumps({"examples": n, "steps": STEPS, "random": RANDOM,
@@ -65,6 +68,8 @@ def test_misuse_state_machine():
                     ops[k][1] += b
                 for k, v in child.items():
                     totals[k] += v
+                print(f"misuse batch {batch_no}: {child} exit {r.returncode} "
+                      f"({time.monotonic() - t0:.0f} s)", flush=True)
         done += n
         batch_no += 1
     print(f"\nmisuse: {totals['examples']} examples, {totals['steps']} steps, {totals['calls']} API "
@@ -73,7 +78,7 @@ def test_misuse_state_machine():
     print("misuse: succeeded/refused per call: " + ", ".join(
         f"{k} {v[0]}/{v[1]}" for k, v in sorted(ops.items())))
     assert crashes == [], "\n\n".join(crashes)
-    assert totals["examples"] >= EXAMPLES      # hypothesis may replay a few more
+    assert totals["examples"] >= (1 if SECONDS else EXAMPLES)   # hypothesis may replay a few more
 
 
 # ---------------------------------------------------------------------------

@@ -656,9 +656,9 @@ def migrate(Machine self, proc, addr, npages, node, reason, cpu, hook, mode):
     p._check_range(addr, npages)
     self._check_nid(node)
     self._check_cpu(cpu)
-    if reason not in _MIGRATE_REASONS:
+    if not isinstance(reason, str) or reason not in _MIGRATE_REASONS:
         raise KmmConfigError(f"reason: {reason!r}; accepted: {', '.join(repr(r) for r in _MIGRATE_REASONS)}")
-    if mode is not None and mode not in _MIGRATE_MODES:
+    if mode is not None and (not isinstance(mode, str) or mode not in _MIGRATE_MODES):
         raise KmmConfigError(f"mode: {mode!r}; accepted: None, {', '.join(repr(x) for x in _MIGRATE_MODES)}")
     if hook is not None and not callable(hook):
         raise KmmConfigError(f"hook: {hook!r}; expected None or a callable taking the point's name")
