@@ -5,6 +5,7 @@ go through it, and access_failure() turns a failed access into the one error
 message they all give."""
 
 from kmm.emu.hw.mmu cimport cpu_access
+from kmm.linux.include_.uapi.asm_generic.errno_base cimport EFAULT, ENOMEM, EAGAIN
 from kmm.emu.config import KmmStateError
 from kmm.linux.include_.uapi.asm_generic.errno import ERRNO_NAMES
 
@@ -25,16 +26,16 @@ cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned c
 
 # what a failed user access means (the errno cpu_access returns)
 _ACCESS_ERRNO = {
-    14: "segmentation fault (no VMA allows it)",                       # EFAULT
-    12: "out of memory",                                               # ENOMEM
-    11: "the page is under migration (the task would sleep in migration_entry_wait)",  # EAGAIN
+    EFAULT: "segmentation fault (no VMA allows it)",
+    ENOMEM: "out of memory",
+    EAGAIN: "the page is under migration (the task would sleep in migration_entry_wait)",
 }
 
 
 def access_failure(int rc, int cpu, unsigned long addr, bint write, bint mmap_write_locked=False):
     """The KmmStateError for an access that failed with rc (a negative errno)."""
     what = f"{'store' if write else 'load'} at {addr:#x} on CPU {cpu}"
-    if rc == -11 and mmap_write_locked:
+    if rc == -EAGAIN and mmap_write_locked:
         return KmmStateError(f"{what}: the fault would sleep on mmap_lock, held for write by an "
                              f"operation in progress")
     return KmmStateError(f"{what}: {_ACCESS_ERRNO.get(-rc, f'errno {-rc}')}")

@@ -201,48 +201,51 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
     until_ns = start_ns + <unsigned long long>(until * 1e9) if until is not None else <unsigned long long>-1
     next_snap = start_ns
     next_progress = start_ns
-    snaps = []
-    while True:
-        mach._enter()
-        if m.clock_ns >= next_snap:
-            snaps.append(snapshot(mach))
-            next_snap += <unsigned long long>(snapshot_every * 1e9)
-        if len(threads) < w.nthreads and w.thread_phase_c(0) != PHASE_INIT:
-            # the parallel region starts: clone the other threads
-            for t in range(len(threads), w.nthreads):
-                threads.append(proc.add_thread(t))
+    try:
+        snaps = []
+        while True:
             mach._enter()
-            stuck = 0
-        running = run_tick(mach, w, threads, budget, done, waited)
-        m.clock_ns += TICK_NSEC
-        progressed = False
-        for t in range(len(threads)):
-            if not (waited[t] or done[t]):
-                progressed = True
-        if running and not progressed:
-            stuck += 1
-            if stuck == 2:
-                _no_progress(w, threads, done)
-        else:
-            stuck = 0
-        kernel_tick(mach, threads, kswapd_rr)
-        if progress is not None and m.clock_ns >= next_progress:
-            progress((m.clock_ns - start_ns) / 1e9, w.done_fraction())
-            next_progress += 100000000
-        if running == 0 and len(threads) == w.nthreads:
-            break
-        if m.clock_ns >= until_ns:
-            break
-    snaps.append(snapshot(mach))
-    result = {
-        "virtual_s": (m.clock_ns - start_ns) / 1e9,
-        "wall_s": _time.perf_counter() - wall0,
-        "vmstat": mach.vmstat(),
-        "perf": mach.perf(),
-        "oracle_violations": len(mach.oracle.violations),
-        "snapshots": snaps,
-        "finished": running == 0,
-    }
-    proc.exit()
+            if m.clock_ns >= next_snap:
+                snaps.append(snapshot(mach))
+                next_snap += <unsigned long long>(snapshot_every * 1e9)
+            if len(threads) < w.nthreads and w.thread_phase_c(0) != PHASE_INIT:
+                # the parallel region starts: clone the other threads
+                for t in range(len(threads), w.nthreads):
+                    threads.append(proc.add_thread(t))
+                mach._enter()
+                stuck = 0
+            running = run_tick(mach, w, threads, budget, done, waited)
+            m.clock_ns += TICK_NSEC
+            progressed = False
+            for t in range(len(threads)):
+                if not (waited[t] or done[t]):
+                    progressed = True
+            if running and not progressed:
+                stuck += 1
+                if stuck == 2:
+                    _no_progress(w, threads, done)
+            else:
+                stuck = 0
+            kernel_tick(mach, threads, kswapd_rr)
+            if progress is not None and m.clock_ns >= next_progress:
+                progress((m.clock_ns - start_ns) / 1e9, w.done_fraction())
+                next_progress += 100000000
+            if running == 0 and len(threads) == w.nthreads:
+                break
+            if m.clock_ns >= until_ns:
+                break
+        snaps.append(snapshot(mach))
+        result = {
+            "virtual_s": (m.clock_ns - start_ns) / 1e9,
+            "wall_s": _time.perf_counter() - wall0,
+            "vmstat": mach.vmstat(),
+            "perf": mach.perf(),
+            "oracle_violations": len(mach.oracle.violations),
+            "snapshots": snaps,
+            "finished": running == 0,
+        }
+    finally:
+        if proc.alive:
+            proc.exit()                # also when an access or the workload fails
     result["wall_s"] = _time.perf_counter() - wall0
     return result

@@ -8,13 +8,12 @@ cdef class Machine:
     cdef readonly dict kconfig
     cdef readonly dict cpu
     cdef readonly object seed
-    cdef dict _sysctl
     cdef unsigned long long _ablate
     cdef list _processes
     cdef readonly object oracle
     cdef readonly object tlb                 # the TLB configuration (kmm/emu/config.py check_tlb)
     cdef readonly dict fault_inject          # the fault injection configuration (check_fault_inject)
-    cdef list _tlb_mms                       # addresses of the mms made by _tlb_new_mm()
+    cdef list _tlb_mms                       # addresses of the mms made by testing.tlb_new_mm()
     cdef dict _points                        # interleaving point id -> callback
     cdef object _interleave_exc              # first exception a callback raised, not yet re-raised
     cdef bint _interleave_running            # a callback is running (points do not nest)

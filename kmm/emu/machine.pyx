@@ -12,9 +12,9 @@ KmmError instead of corrupting state.
 from libc.stdlib cimport calloc, free
 
 from kmm.emu.current cimport kmm_current, kmm_set_current
-from kmm.linux.include_.kmm.machine cimport kmm_machine, kmm_cpu, vm_event_state, KMM
+from kmm.linux.include_.kmm.machine cimport kmm_machine, kmm_cpu, vm_event_state
 from kmm.linux.include_.linux.gfp_types cimport *
-from kmm.linux.include_.linux.mm_types cimport page, mm_struct, vm_area_struct
+from kmm.linux.include_.linux.mm_types cimport page
 from kmm.linux.include_.linux.mmzone cimport *
 from kmm.linux.include_.linux.nodemask cimport node_set
 from kmm.linux.include_.linux.sched cimport task_struct
@@ -35,9 +35,8 @@ from kmm.linux.mm.memory_tiers cimport establish_demotion_targets, next_demotion
 from kmm.linux.mm.swapfile cimport swapfile_init
 from kmm.linux.mm.vmscan cimport kswapd_run, kswapd_run_once
 from kmm.linux.mm.migrate cimport migrc_flush_free_folios
-from kmm.linux.arch.x86.include_.asm.tlbflush cimport tlb_state
-from kmm.linux.arch.x86.mm.tlb cimport switch_mm_irqs_off, enter_lazy_tlb, initialize_tlbstate_and_flush
-from kmm.emu.hw.cpu cimport tlb_entry, HW_TLB_SETASSOC, HW_TLB_UNBOUNDED
+from kmm.linux.arch.x86.mm.tlb cimport initialize_tlbstate_and_flush
+from kmm.emu.hw.cpu cimport HW_TLB_SETASSOC, HW_TLB_UNBOUNDED
 from kmm.emu.hw.tlb cimport tlb_hw_init, tlb_hw_free
 from kmm.emu.process cimport Process
 from kmm.emu.debug.oracle cimport oracle_view, oracle_page_version
@@ -272,7 +271,6 @@ cdef class Machine:
         m.interleave_owner = <void *>self        # borrowed: the struct dies with self
         self.oracle = oracle_view(self, m)
         m.oracle_enabled = True
-        self._sysctl = {}
         for key, value in sysctl_in.items():
             self.set_sysctl(key, value)
         # fault injection starts once the machine is up, so boot never fails
@@ -510,6 +508,7 @@ cdef class Machine:
         mirrored beside its variable (kmm/emu/sysctl.pyx)."""
         self._live()
         _sysctl.write(self, key, _cfg.check_sysctl_value(key, value))
+        self._after()
 
     # -- zones and counters ---------------------------------------------------
     def zones(self):
@@ -612,9 +611,8 @@ cdef class Machine:
         if nid is None:
             nid = self.m.cpus[cpu].node
         self._check_nid(nid)
-        self._enter()
-        self.m.cpu = cpu
-        p = __alloc_pages(g, order, nid, NULL)
+        with self.on_cpu(cpu):
+            p = __alloc_pages(g, order, nid, NULL)
         if p != NULL:
             pfn = page_to_pfn(p)
             self._refs[pfn] = self._refs.get(pfn, 0) + 1
@@ -671,6 +669,7 @@ cdef class Machine:
         self._enter()
         folio_get(p)
         self._refs[pfn] = self._refs.get(pfn, 0) + 1
+        self._after()
 
     def folio_put(self, pfn):
         """folio_put(): drop a reference the caller took (folio_get(), or an
@@ -918,10 +917,7 @@ cdef class Machine:
         if cpu is None:
             cpus = self.node_cpus(nid)
             cpu = cpus[0] if cpus else 0
-        if isinstance(cpu, bool) or not isinstance(cpu, int):
-            raise KmmConfigError(f"cpu: {cpu!r} is not a CPU number")
         self._check_cpu(cpu)
-        self._enter()
         pgdat = self.m.node_data[nid]
         with self.on_cpu(cpu):
             curr = self.m.cpus[cpu].current_task
@@ -938,9 +934,8 @@ cdef class Machine:
 
     # == x86 TLB ==================================================================
     # The emulated TLB hardware (kmm/emu/hw/tlb.pyx) and the kernel's
-    # arch/x86/mm/tlb.c (kmm/linux/arch/x86/mm/tlb.pyx).  The _tlb_* methods drive
-    # them without page tables, for tests and studies: an "mm" is a handle
-    # from _tlb_new_mm() (None means init_mm).
+    # arch/x86/mm/tlb.c (kmm/linux/arch/x86/mm/tlb.pyx), brought up at boot;
+    # kmm.emu.testing.tlb_* drive them without page tables.
 
     cdef int _tlb_boot(self) except -1:
         """Allocate every CPU's TLB and bring its cpu_tlbstate up on

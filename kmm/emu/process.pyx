@@ -122,11 +122,13 @@ def spawn(Machine m, threads=1, cpus=None):
     i runs on cpus[i] (default: CPU i), switched in at once."""
     cdef mm_struct *mm
     cpus = _check_cpus(m, threads, cpus)
-    m._enter()
-    mm = mm_alloc()
+    with m.on_cpu(cpus[0]):                 # the new process's first CPU
+        mm = mm_alloc()
     if mm == NULL:
         raise KmmStateError("spawn: out of memory for the page-table root")
-    return _new_process(m, mm, cpus)
+    proc = _new_process(m, mm, cpus)
+    m._after()
+    return proc
 
 
 def create_file(Machine m, npages, writable=True):
@@ -416,9 +418,10 @@ cdef class Process:
                 raise KmmConfigError(f"offset: {offset!r}; the file has {f.npages} pages")
         elif offset != 0:
             raise KmmConfigError(f"offset: {offset!r}; an anonymous mapping has none (pass file=)")
-        self.machine._enter()
-        addr = do_mmap(self.mm, f.filp if f is not None else NULL, npages * 4096, p,
-                       flags, offset)
+        with self.machine.on_cpu(self._syscall_cpu(None)):    # thread 0 calls mmap(2)
+            addr = do_mmap(self.mm, f.filp if f is not None else NULL, npages * 4096, p,
+                           flags, offset)
+        self.machine._after()
         if addr >= <unsigned long>-4095:
             raise KmmStateError(f"mmap failed with {errno_name(<long>addr)}")
         return addr

@@ -153,7 +153,7 @@ def run_migrc_resume(Machine machine):
     """Patch 3/3's migrc_resume(); refused when migrc is not paused."""
     machine._enter()
     if not _migrc_paused():
-        raise ValueError("migrc_resume: migrc is not paused")
+        raise KmmStateError("migrc_resume: migrc is not paused")
     _migrc_resume()
 
 
@@ -525,19 +525,20 @@ def bench_access(Thread self, unsigned long addr, unsigned long npages, long n, 
     """n accesses cycling over npages pages from addr, in a C loop
     (benchmarks).  Returns the number done before any error."""
     cdef Machine mach = self.process.machine
-    cdef long i
+    cdef long i, done = 0
     cdef int rc = 0
     if not self.on_cpu:
         raise KmmStateError("thread is not running")
-    if npages == 0:
-        raise KmmConfigError("npages: 0; expected at least 1")
+    if npages == 0 or n < 0:
+        raise KmmConfigError(f"npages, n: {npages}, {n}; expected npages >= 1 and n >= 0")
     mach._enter()
     with nogil:
         for i in range(n):
             rc = cpu_access(self.cpu, addr + ((<unsigned long>i % npages) << 12), write)
             if rc:
                 break
-    return i + 1 if rc == 0 else i
+            done += 1
+    return done
 
 
 def debug_move_page_noflush(Process self, addr, free_old=False):
