@@ -109,12 +109,30 @@ cdef void kernel_tick(Machine mach, list threads, unsigned long *kswapd_rr) exce
         cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
         cpu = cpus[kswapd_rr[nid] % len(cpus)]
         kswapd_rr[nid] += 1
-        m.cpu = cpu
-        curr = m.cpus[cpu].current_task
-        context_switch(curr, pgdat.kswapd)
-        kswapd_run_once(pgdat)
-        context_switch(pgdat.kswapd, curr)
+        kswapd_preempt(m, pgdat, cpu)
     m.cpu = saved
+
+
+cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu) noexcept:
+    """A woken kswapd preempts the task on cpu (borrowing its mm lazily),
+    balances its node (kswapd_run_once) and sleeps again; the task is
+    switched back in.  Returns the pages reclaimed."""
+    cdef int saved = m.cpu
+    cdef task_struct *curr
+    cdef unsigned long reclaimed
+    m.cpu = cpu
+    curr = m.cpus[cpu].current_task
+    context_switch(curr, pgdat.kswapd)
+    reclaimed = kswapd_run_once(pgdat)
+    context_switch(pgdat.kswapd, curr)
+    m.cpu = saved
+    return reclaimed
+
+
+def run_kswapd(Machine mach, int nid, int cpu):
+    """Machine.run_kswapd(): the engine's kswapd step, once, on cpu."""
+    mach._enter()
+    return kswapd_preempt(mach.m, mach.m.node_data[nid], cpu)
 
 
 def snapshot(Machine mach):

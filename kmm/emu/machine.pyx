@@ -33,7 +33,7 @@ from kmm.linux.mm.page_alloc cimport (build_all_zonelists, init_per_zone_wmark_m
                                       __free_pages, zone_watermark_ok, __zone_watermark_ok)
 from kmm.linux.mm.memory_tiers cimport establish_demotion_targets, next_demotion_node, node_is_toptier
 from kmm.linux.mm.swapfile cimport swapfile_init
-from kmm.linux.mm.vmscan cimport kswapd_run, kswapd_run_once
+from kmm.linux.mm.vmscan cimport kswapd_run
 from kmm.linux.mm.migrate cimport migrc_flush_free_folios
 from kmm.linux.arch.x86.mm.tlb cimport initialize_tlbstate_and_flush
 from kmm.emu.hw.cpu cimport HW_TLB_SETASSOC, HW_TLB_UNBOUNDED
@@ -910,20 +910,13 @@ cdef class Machine:
         it preempts the task on `cpu` (default: the node's first CPU, or
         CPU 0 for a CPU-less node), borrowing its mm lazily, balances the
         node (balance_pgdat) and sleeps.  Returns the pages it reclaimed."""
-        cdef task_struct *curr
-        cdef pglist_data *pgdat
-        cdef unsigned long reclaimed
+        from kmm.emu.engine import run_kswapd as _run_kswapd
         self._check_nid(nid)
         if cpu is None:
             cpus = self.node_cpus(nid)
             cpu = cpus[0] if cpus else 0
         self._check_cpu(cpu)
-        pgdat = self.m.node_data[nid]
-        with self.on_cpu(cpu):
-            curr = self.m.cpus[cpu].current_task
-            context_switch(curr, pgdat.kswapd)
-            reclaimed = kswapd_run_once(pgdat)
-            context_switch(pgdat.kswapd, curr)
+        reclaimed = _run_kswapd(self, nid, cpu)     # the engine's own kswapd step
         self._after()
         return reclaimed
 

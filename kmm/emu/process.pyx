@@ -24,6 +24,7 @@ from kmm.linux.include_.linux.swapops cimport (is_swap_pte, pte_to_swp_entry, is
 from kmm.linux.arch.x86.include_.asm.pgtable cimport (pte_protnone, pte_write, pte_dirty,
                                                       pte_young, pte_pfn, pte_special)
 from kmm.linux.include_.uapi.linux.sched cimport CLONE_VM
+from kmm.linux.include_.linux.sched.mm cimport mmget
 from kmm.linux.kernel.fork cimport alloc_task_struct_node, mm_alloc, mmput, dup_mm
 from kmm.linux.kernel.sched.fair cimport init_numa_balancing, task_numa_work, task_tick_numa
 from kmm.linux.mm.mmap cimport (do_mmap, do_vmi_munmap, find_vma, PROT_READ, PROT_WRITE,
@@ -68,7 +69,7 @@ cdef Thread _new_thread(Process proc, int cpu, unsigned long clone_flags):
         proc.pid = tsk.pid
     tsk.tgid = proc.pid
     if clone_flags & CLONE_VM:
-        proc.mm.mm_users += 1
+        mmget(proc.mm)                        # copy_mm()
     th = Thread.__new__(Thread)
     th.task = tsk
     th.process = proc
