@@ -38,6 +38,7 @@ from kmm.linux.mm.migrate cimport migrc_flush_free_folios
 from kmm.linux.arch.x86.mm.tlb cimport initialize_tlbstate_and_flush
 from kmm.emu.hw.cpu cimport HW_TLB_SETASSOC, HW_TLB_UNBOUNDED
 from kmm.emu.hw.tlb cimport tlb_hw_init, tlb_hw_free
+from kmm.emu.hw.hostmem cimport host_alloc, host_free, pt_pool_destroy
 from kmm.emu.process cimport Process
 from kmm.emu.debug.oracle cimport oracle_view, oracle_page_version
 
@@ -191,7 +192,8 @@ cdef class Machine:
         # whole sections: the buddy of any pfn has a struct page.  The
         # padding pages stay reserved and are never free.
         padded = (total + (1 << MAX_ORDER) - 1) & ~((1 << MAX_ORDER) - 1)
-        m.mem_map = <page *>calloc(padded, sizeof(page))
+        m.kmm_mem_map_bytes = padded * sizeof(page)
+        m.mem_map = <page *>host_alloc(m.kmm_mem_map_bytes)
         m.cpus = <kmm_cpu *>calloc(ncpus, sizeof(kmm_cpu))
         if m.mem_map == NULL or m.cpus == NULL:
             raise MemoryError(f"cannot allocate mem_map for {total} pages")
@@ -301,7 +303,8 @@ cdef class Machine:
         free_all_tasks()
         for nid in range(m.nr_node_ids):
             free(m.node_data[nid])
-        free(m.mem_map)
+        pt_pool_destroy(m)
+        host_free(m.mem_map, m.kmm_mem_map_bytes)
         free(m.cpus)
         free(m)
         self.m = NULL

@@ -46,9 +46,10 @@ Perf events are counted in the CPU's kmm_cpu.perf (definitions in
 kmm/emu/hw/perf.pyx and docs/tlb.md).
 """
 
-from libc.stdlib cimport calloc, malloc, free
+from libc.stdlib cimport malloc, free
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine, kmm_cpu
 from kmm.emu.hw.cpu cimport *
+from kmm.emu.hw.hostmem cimport host_alloc, host_free
 
 cdef extern from *:
     """
@@ -253,7 +254,9 @@ cdef void _drop_pcid(tlb_cpu *t, unsigned int pcid) noexcept nogil:
 
 # -- setup -------------------------------------------------------------------------
 
-cdef int _level_init(tlb_level *l, unsigned int entries, unsigned int ways, bint xor_index) noexcept nogil:
+cdef tlb_entry *_level_init(tlb_level *l, tlb_entry *mem, unsigned int entries, unsigned int ways,
+                            bint xor_index) noexcept nogil:
+    """Lay level l out at mem; returns the memory after it."""
     l.entries = entries
     l.ways = ways
     l.nsets = entries // ways
@@ -261,17 +264,27 @@ cdef int _level_init(tlb_level *l, unsigned int entries, unsigned int ways, bint
     while (1U << l.set_bits) < l.nsets:
         l.set_bits += 1
     l.xor_index = xor_index
-    l.e = <tlb_entry *>calloc(entries, sizeof(tlb_entry))
-    return 0 if l.e != NULL else -12
+    l.e = mem
+    return mem + entries
 
 cdef int tlb_hw_init(int mode, unsigned int dtlb_entries, unsigned int dtlb_ways,
                      unsigned int stlb_entries, unsigned int stlb_ways) noexcept nogil:
     """Give every CPU of the current machine an empty TLB (sizes already
     validated by kmm/emu/config.py: entries a multiple of ways, sets a power of
-    two).  Returns 0 or -ENOMEM (what was allocated is freed by tlb_hw_free)."""
+    two).  Returns 0 or -ENOMEM (what was allocated is freed by tlb_hw_free).
+    The set-associative arrays of all CPUs are one host allocation
+    (kmm/emu/hw/hostmem.pyx: cache-line aligned, huge-page backed)."""
     cdef kmm_machine *m = KMM()
     cdef tlb_cpu *t
+    cdef tlb_entry *mem = NULL
     cdef int cpu, i
+    if mode != HW_TLB_UNBOUNDED:
+        m.kmm_hw_tlb_mem_bytes = (<size_t>m.nr_cpu_ids * (dtlb_entries + stlb_entries)
+                                  * sizeof(tlb_entry))
+        m.kmm_hw_tlb_mem = host_alloc(m.kmm_hw_tlb_mem_bytes)
+        if m.kmm_hw_tlb_mem == NULL:
+            return -12
+        mem = <tlb_entry *>m.kmm_hw_tlb_mem
     for cpu in range(m.nr_cpu_ids):
         t = &m.cpus[cpu].hw_tlb
         t.mode = mode
@@ -287,10 +300,8 @@ cdef int tlb_hw_init(int mode, unsigned int dtlb_entries, unsigned int dtlb_ways
             t.tab_mask = HW_TLB_HASH_MIN - 1
             t.tab_used = 0
         else:
-            if _level_init(&t.dtlb, dtlb_entries, dtlb_ways, False) != 0:
-                return -12
-            if _level_init(&t.stlb, stlb_entries, stlb_ways, True) != 0:
-                return -12
+            mem = _level_init(&t.dtlb, mem, dtlb_entries, dtlb_ways, False)
+            mem = _level_init(&t.stlb, mem, stlb_entries, stlb_ways, True)
     return 0
 
 cdef void tlb_hw_free() noexcept nogil:
@@ -301,12 +312,12 @@ cdef void tlb_hw_free() noexcept nogil:
         return
     for cpu in range(m.nr_cpu_ids):
         t = &m.cpus[cpu].hw_tlb
-        free(t.dtlb.e)
-        free(t.stlb.e)
         free(t.tab)
         t.dtlb.e = NULL
         t.stlb.e = NULL
         t.tab = NULL
+    host_free(m.kmm_hw_tlb_mem, m.kmm_hw_tlb_mem_bytes)
+    m.kmm_hw_tlb_mem = NULL
 
 
 # -- the hardware operations ---------------------------------------------------------

@@ -81,6 +81,11 @@ cdef struct kmm_machine:
     # memory
     page *mem_map                            # FLATMEM: one array, indexed by pfn
     unsigned long max_pfn
+    size_t kmm_mem_map_bytes                 # emulator: mem_map's host allocation (kmm/emu/hw/hostmem.pyx)
+    void *kmm_pt_free                        # emulator: page-table contents pool, free blocks
+    void *kmm_pt_chunks                      # emulator: ... and its 2 MiB chunks
+    void *kmm_hw_tlb_mem                     # emulator: every CPU's TLB arrays (kmm/emu/hw/tlb.pyx)
+    size_t kmm_hw_tlb_mem_bytes
     int nr_node_ids
     pglist_data *node_data[8]                # MAX_NUMNODES; NODE_DATA(nid)
     nodemask_t node_states_memory            # N_MEMORY

@@ -3,11 +3,11 @@
 Every level's table is one zeroed page from the local node's allocator
 (GFP_PGTABLE_USER), typed PageTable and counted in NR_PAGETABLE; its entries
 live in a 4 KiB-aligned block hung on page->private (see
-kmm/linux/include_/linux/pgtable.pxd)."""
+kmm/linux/include_/linux/pgtable.pxd), from the emulator's pool of host
+memory for table contents (kmm/emu/hw/hostmem.pyx)."""
 
-from libc.stdlib cimport free
 from libc.string cimport memset
-from kmm.linux.include_.kmm.machine cimport numa_node_id
+from kmm.linux.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.linux.include_.linux.gfp_types cimport GFP_KERNEL, __GFP_ZERO, __GFP_ACCOUNT
 from kmm.linux.include_.linux.mm_types cimport page, mm_struct
 from kmm.linux.include_.linux.mmzone cimport NR_PAGETABLE
@@ -16,9 +16,7 @@ from kmm.linux.include_.linux.pgtable cimport kmm_pt
 from kmm.linux.include_.linux.mm cimport page_pgdat
 from kmm.linux.include_.linux.vmstat cimport __mod_node_page_state
 from kmm.linux.mm.page_alloc cimport __alloc_pages, __free_pages
-
-cdef extern from "stdlib.h":
-    int posix_memalign(void **memptr, size_t alignment, size_t size) nogil
+from kmm.emu.hw.hostmem cimport pt_block_alloc, pt_block_free
 
 cdef enum:
     GFP_PGTABLE_USER = GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT
@@ -27,10 +25,11 @@ cdef enum:
 cdef page *pte_alloc_one(mm_struct *mm) noexcept nogil:
     """A zeroed table page, or NULL when memory (or host memory) runs out."""
     cdef page *p = __alloc_pages(GFP_PGTABLE_USER, 0, numa_node_id(), NULL)
-    cdef void *contents = NULL
+    cdef void *contents
     if p == NULL:
         return NULL
-    if posix_memalign(&contents, 4096, sizeof(kmm_pt)) != 0:
+    contents = pt_block_alloc(KMM())
+    if contents == NULL:
         __free_pages(p, 0)
         return NULL
     memset(contents, 0, sizeof(kmm_pt))
@@ -41,7 +40,7 @@ cdef page *pte_alloc_one(mm_struct *mm) noexcept nogil:
 
 
 cdef void pte_free(mm_struct *mm, page *pte_page) noexcept nogil:
-    free(<void *>pte_page.private)
+    pt_block_free(KMM(), <void *>pte_page.private)
     pte_page.private = 0
     __ClearPageTable(pte_page)
     __mod_node_page_state(page_pgdat(pte_page), NR_PAGETABLE, -1)
