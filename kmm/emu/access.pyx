@@ -4,7 +4,7 @@ fault).  The run engine, the workload driver and Thread.load()/store() all
 go through it, and access_failure() turns a failed access into the one error
 message they all give."""
 
-from kmm.emu.hw.mmu cimport cpu_access
+from kmm.emu.hw.mmu cimport cpu_access, cpu_access_prefetch
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport EFAULT, ENOMEM, EAGAIN
 from kmm.emu.config import KmmStateError
 from kmm.linux.include_.uapi.asm_generic.errno import ERRNO_NAMES
@@ -17,6 +17,7 @@ cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned c
     accesses completed."""
     cdef long i
     rc[0] = 0
+    cpu_access_prefetch(cpu, addrs, n)
     for i in range(n):
         rc[0] = cpu_access(cpu, addrs[i], writes[i])
         if rc[0]:

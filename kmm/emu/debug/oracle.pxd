@@ -160,6 +160,11 @@ cdef inline unsigned int oracle_pte_version(unsigned long *ptep) noexcept nogil:
 # ---------------------------------------------------------------------------
 # Hooks in the emulated CPU's access path (kmm/emu/hw/mmu.pyx cpu_access)
 
+cdef inline unsigned int *oracle_pte_slot(unsigned long *ptep) noexcept nogil:
+    """Where the access path will read the version beside ptep (for the
+    host-side prefetch in kmm/emu/hw/mmu.pyx: an address, not a read)."""
+    return pte_kmm_ver(ptep)
+
 cdef inline unsigned int oracle_page_gen(page *p) noexcept nogil:
     """What a TLB entry caches about the life of the page it maps."""
     return p.kmm_alloc_gen

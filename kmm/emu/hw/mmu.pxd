@@ -1,1 +1,2 @@
 cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil
+cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexcept nogil

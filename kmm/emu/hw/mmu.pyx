@@ -19,13 +19,17 @@ against the page tables as they are now.
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
 from kmm.linux.include_.linux.mm_types cimport page, mm_struct
 from kmm.linux.include_.linux.mm cimport vm_fault_t, VM_FAULT_RETRY, VM_FAULT_OOM, VM_FAULT_ERROR
-from kmm.linux.include_.linux.pgtable cimport walk_pte
+from kmm.linux.include_.linux.pgtable cimport walk_pte, walk_pmd, pmd_none, pte_index, kmm_pt
+from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PTE_PFN_MASK
+from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
 from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_t, pte_pfn
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
                                                       _PAGE_ACCESSED, _PAGE_DIRTY)
 from kmm.linux.arch.x86.mm.fault cimport do_user_addr_fault, X86_PF_WRITE, X86_PF_USER, X86_PF_PROT
-from kmm.emu.debug.oracle cimport oracle_check_access, oracle_walk_access, oracle_page_gen
-from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
+from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, oracle_page_gen,
+                                   oracle_pte_slot)
+from kmm.emu.hw.cpu cimport tlb_cpu, HW_TLB_SETASSOC, HW_PAGE_SHIFT
+from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate, tlb_set
 
 
 cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
@@ -91,3 +95,68 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
             break
     m.cpu = saved_cpu
     return result
+
+
+cdef extern from *:
+    """
+    #define KMM_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    """
+    void KMM_PREFETCH(const void *p) nogil
+
+cdef enum:
+    PREFETCH_BATCH = 256
+
+
+cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexcept nogil:
+    """Host-side memory-level parallelism for the next n accesses on cpu
+    (emulator speed only: nothing emulated happens here).
+
+    An emulated access is a chain of dependent reads in host memory: the
+    PTE table's struct page, the PTE, the data page's struct page, the
+    oracle's slot, the TLB sets.  Done one access at a time each waits for
+    the last; here the batch's reads of each stage are issued together as
+    prefetches, stage after stage, so that the accesses that follow find
+    them in the cache.  The walk only reads the page tables as they are
+    now; if an earlier access of the batch changes them (a fault, a
+    migration), the prefetched line is merely useless."""
+    cdef kmm_machine *m = KMM()
+    cdef mm_struct *mm = m.cpus[cpu].current_task.mm
+    cdef tlb_cpu *t = &m.cpus[cpu].hw_tlb
+    cdef page *tp[PREFETCH_BATCH]
+    cdef unsigned long *ptes[PREFETCH_BATCH]
+    cdef unsigned long *e
+    cdef unsigned long long vpn
+    cdef unsigned long pfn
+    cdef pte_t pte
+    cdef long base = 0, i, k
+    if mm == NULL:
+        return
+    while base < n:
+        k = min(n - base, <long>PREFETCH_BATCH)
+        # 1: the upper levels are few and stay cached; start loading each
+        #    PTE table's struct page and the TLB sets
+        for i in range(k):
+            e = walk_pmd(mm, addrs[base + i])
+            tp[i] = NULL
+            if e != NULL and not pmd_none(e[0]):
+                tp[i] = m.mem_map + ((e[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
+                KMM_PREFETCH(&tp[i].private)
+            if t.mode == HW_TLB_SETASSOC:
+                vpn = addrs[base + i] >> HW_PAGE_SHIFT
+                KMM_PREFETCH(tlb_set(&t.dtlb, vpn))
+                KMM_PREFETCH(tlb_set(&t.stlb, vpn))
+        # 2: the PTEs and their oracle slots
+        for i in range(k):
+            ptes[i] = NULL
+            if tp[i] != NULL and tp[i].private != 0:
+                ptes[i] = &(<kmm_pt *>tp[i].private).ent[pte_index(addrs[base + i])]
+                KMM_PREFETCH(ptes[i])
+                KMM_PREFETCH(oracle_pte_slot(ptes[i]))
+        # 3: the struct pages the PTEs map
+        for i in range(k):
+            if ptes[i] != NULL:
+                pte = ptes[i][0]
+                pfn = pte_pfn(pte)
+                if pte & _PAGE_PRESENT and pfn < m.max_pfn:
+                    KMM_PREFETCH(m.mem_map + pfn)
+        base += k

@@ -50,6 +50,7 @@ from libc.stdlib cimport malloc, free
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine, kmm_cpu
 from kmm.emu.hw.cpu cimport *
 from kmm.emu.hw.hostmem cimport host_alloc, host_free
+from kmm.emu.hw.tlb cimport tlb_set
 
 cdef extern from *:
     """
@@ -70,14 +71,6 @@ cdef inline unsigned int _tag_pcid(unsigned long long tag) noexcept nogil:
 
 cdef inline bint _live(const tlb_cpu *t, const tlb_entry *e) noexcept nogil:
     return e.gen == t.pcid_gen[_tag_pcid(e.tag)]
-
-cdef inline tlb_entry *_set(const tlb_level *l, unsigned long long vpn) noexcept nogil:
-    cdef unsigned long long idx
-    if l.xor_index:
-        idx = (vpn ^ (vpn >> l.set_bits)) & (l.nsets - 1)
-    else:
-        idx = vpn & (l.nsets - 1)
-    return l.e + idx * l.ways
 
 cdef inline tlb_entry *_find_live(const tlb_cpu *t, tlb_entry *s, unsigned int ways,
                                   unsigned long long tag) noexcept nogil:
@@ -230,8 +223,8 @@ cdef void _drop_page(tlb_cpu *t, unsigned long vaddr, unsigned int pcid) noexcep
     if t.mode == HW_TLB_UNBOUNDED:
         _hash_delete(t, tag)
     else:
-        _set_kill(_set(&t.dtlb, vpn), t.dtlb.ways, tag)
-        _set_kill(_set(&t.stlb, vpn), t.stlb.ways, tag)
+        _set_kill(tlb_set(&t.dtlb, vpn), t.dtlb.ways, tag)
+        _set_kill(tlb_set(&t.stlb, vpn), t.stlb.ways, tag)
 
 cdef void _drop_pcid(tlb_cpu *t, unsigned int pcid) noexcept nogil:
     """Invalidate every entry of pcid: O(1) except once per 2^32 flushes,
@@ -341,17 +334,17 @@ cdef tlb_entry *tlb_lookup(int cpu, unsigned long vaddr, bint write) noexcept no
             s.lru = t.clock
             return s
     else:
-        s = _set(&t.dtlb, vpn)
+        s = tlb_set(&t.dtlb, vpn)
         for i in range(t.dtlb.ways):
             if s[i].tag == tag and s[i].gen == gen:
                 s[i].lru = t.clock
                 return &s[i]
-        s = _set(&t.stlb, vpn)
+        s = tlb_set(&t.stlb, vpn)
         for i in range(t.stlb.ways):
             if s[i].tag == tag and s[i].gen == gen:
                 s[i].lru = t.clock
                 c.perf.ev[PERF_DTLB_STORE_STLB_HIT if write else PERF_DTLB_LOAD_STLB_HIT] += 1
-                v = _victim(t, _set(&t.dtlb, vpn), t.dtlb.ways)
+                v = _victim(t, tlb_set(&t.dtlb, vpn), t.dtlb.ways)
                 v[0] = s[i]
                 return v
     c.perf.ev[PERF_DTLB_STORE_MISSES if write else PERF_DTLB_LOAD_MISSES] += 1
@@ -375,12 +368,12 @@ cdef tlb_entry *tlb_fill(int cpu, unsigned long vaddr, unsigned long long pteval
         return _hash_insert(t, tag, pteval, page_gen)
     for level in range(2):
         if level == 0:
-            s = _set(&t.stlb, vpn)
+            s = tlb_set(&t.stlb, vpn)
             e = _find_live(t, s, t.stlb.ways, tag)
             if e == NULL:
                 e = _victim(t, s, t.stlb.ways)
         else:
-            s = _set(&t.dtlb, vpn)
+            s = tlb_set(&t.dtlb, vpn)
             e = _find_live(t, s, t.dtlb.ways, tag)
             if e == NULL:
                 e = _victim(t, s, t.dtlb.ways)
@@ -448,9 +441,9 @@ cdef bint tlb_probe(int cpu, unsigned int pcid, unsigned long vaddr, tlb_entry *
         if e != NULL and not _live(t, e):
             e = NULL
     else:
-        e = _find_live(t, _set(&t.dtlb, vpn), t.dtlb.ways, tag)
+        e = _find_live(t, tlb_set(&t.dtlb, vpn), t.dtlb.ways, tag)
         if e == NULL:
-            e = _find_live(t, _set(&t.stlb, vpn), t.stlb.ways, tag)
+            e = _find_live(t, tlb_set(&t.stlb, vpn), t.stlb.ways, tag)
     if e != NULL and out != NULL:
         out[0] = e[0]
     return e != NULL
@@ -474,6 +467,6 @@ cdef unsigned long tlb_nr_live(int cpu, int pcid) noexcept nogil:
     for i in range(t.dtlb.entries):
         e = &t.dtlb.e[i]
         if _live(t, e) and (pcid < 0 or <int>_tag_pcid(e.tag) == pcid):
-            if _find_live(t, _set(&t.stlb, e.tag >> HW_TLB_PCID_BITS), t.stlb.ways, e.tag) == NULL:
+            if _find_live(t, tlb_set(&t.stlb, e.tag >> HW_TLB_PCID_BITS), t.stlb.ways, e.tag) == NULL:
                 n += 1
     return n
