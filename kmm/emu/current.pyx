@@ -13,3 +13,6 @@ cdef void *kmm_current() noexcept nogil:
 cdef void kmm_set_current(void *m) noexcept nogil:
     global _current
     _current = m
+
+cdef void **kmm_current_slot() noexcept nogil:
+    return &_current

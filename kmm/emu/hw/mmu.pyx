@@ -103,60 +103,68 @@ cdef extern from *:
     """
     void KMM_PREFETCH(const void *p) nogil
 
-cdef enum:
-    PREFETCH_BATCH = 256
+cdef inline void cpu_access_prefetch_page(kmm_machine *m, unsigned long *ptep) noexcept nogil:
+    cdef pte_t pte
+    cdef unsigned long pfn
+    if ptep == NULL:
+        return
+    pte = ptep[0]
+    pfn = pte_pfn(pte)
+    if pte & _PAGE_PRESENT and pfn < m.max_pfn:
+        KMM_PREFETCH(m.mem_map + pfn)
+    KMM_PREFETCH(oracle_pte_slot(ptep))
 
 
-cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexcept nogil:
+cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n,
+                              unsigned long **ptes) noexcept nogil:
     """Host-side memory-level parallelism for the next n accesses on cpu
     (emulator speed only: nothing emulated happens here).
 
     An emulated access is a chain of dependent reads in host memory: the
     PTE table's struct page, the PTE, the data page's struct page, the
-    oracle's slot, the TLB sets.  Done one access at a time each waits for
-    the last; here the batch's reads of each stage are issued together as
-    prefetches, stage after stage, so that the accesses that follow find
-    them in the cache.  The walk only reads the page tables as they are
-    now; if an earlier access of the batch changes them (a fault, a
-    migration), the prefetched line is merely useless."""
+    oracle's slot, the TLB sets.  Done one access at a time, each waits for
+    the last.  Here the batch's first two links are issued together as
+    prefetches, stage after stage, and ptes[i] is left pointing at access
+    i's PTE (NULL: no table) so that cpu_access_prefetch_page() can start
+    the last link a few accesses ahead.  The walk only reads the page
+    tables as they are now; if an earlier access of the batch changes them
+    (a fault, a migration), a prefetched line is merely useless."""
     cdef kmm_machine *m = KMM()
     cdef mm_struct *mm = m.cpus[cpu].current_task.mm
     cdef tlb_cpu *t = &m.cpus[cpu].hw_tlb
-    cdef page *tp[PREFETCH_BATCH]
-    cdef unsigned long *ptes[PREFETCH_BATCH]
     cdef unsigned long *e
     cdef unsigned long long vpn
-    cdef unsigned long pfn
-    cdef pte_t pte
-    cdef long base = 0, i, k
+    cdef page *tp
+    cdef long i
+    for i in range(n):
+        ptes[i] = NULL
     if mm == NULL:
         return
-    while base < n:
-        k = min(n - base, <long>PREFETCH_BATCH)
-        # 1: the upper levels are few and stay cached; start loading each
-        #    PTE table's struct page and the TLB sets
-        for i in range(k):
-            e = walk_pmd(mm, addrs[base + i])
-            tp[i] = NULL
-            if e != NULL and not pmd_none(e[0]):
-                tp[i] = m.mem_map + ((e[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
-                KMM_PREFETCH(&tp[i].private)
-            if t.mode == HW_TLB_SETASSOC:
-                vpn = addrs[base + i] >> HW_PAGE_SHIFT
-                KMM_PREFETCH(tlb_set(&t.dtlb, vpn))
-                KMM_PREFETCH(tlb_set(&t.stlb, vpn))
-        # 2: the PTEs and their oracle slots
-        for i in range(k):
+    # 1: the upper levels are few and stay cached; start loading each PTE
+    #    table's struct page and the TLB sets
+    for i in range(n):
+        e = walk_pmd(mm, addrs[i])
+        if e != NULL and not pmd_none(e[0]):
+            tp = m.mem_map + ((e[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
+            KMM_PREFETCH(&tp.private)
+            ptes[i] = <unsigned long *>tp          # the table's page, for stage 2
+        if t.mode == HW_TLB_SETASSOC:
+            vpn = addrs[i] >> HW_PAGE_SHIFT
+            KMM_PREFETCH(tlb_set(&t.dtlb, vpn))
+            KMM_PREFETCH(tlb_set(&t.stlb, vpn))
+    # 2: the PTEs and their oracle slots
+    for i in range(n):
+        if ptes[i] != NULL:
+            tp = <page *>ptes[i]
             ptes[i] = NULL
-            if tp[i] != NULL and tp[i].private != 0:
-                ptes[i] = &(<kmm_pt *>tp[i].private).ent[pte_index(addrs[base + i])]
+            if tp.private != 0:
+                ptes[i] = &(<kmm_pt *>tp.private).ent[pte_index(addrs[i])]
                 KMM_PREFETCH(ptes[i])
                 KMM_PREFETCH(oracle_pte_slot(ptes[i]))
-        # 3: the struct pages the PTEs map
-        for i in range(k):
-            if ptes[i] != NULL:
-                pte = ptes[i][0]
-                pfn = pte_pfn(pte)
-                if pte & _PAGE_PRESENT and pfn < m.max_pfn:
-                    KMM_PREFETCH(m.mem_map + pfn)
-        base += k
+    # 3: the struct pages the PTEs map, and the oracle slots again
+    #    (measured: the first prefetch of a slot is often gone by the time
+    #    the access reads it)
+    for i in range(n):
+        cpu_access_prefetch_page(m, ptes[i])
+
+

@@ -3,7 +3,7 @@
 # machines can live in one process.  Mirrored code reaches it via KMM(),
 # and through the kernel-named accessors below.
 
-from kmm.emu.current cimport kmm_current
+from kmm.emu.current cimport kmm_current_fast
 from kmm.linux.include_.linux.cpumask cimport cpumask_t, NR_CPUS
 from kmm.linux.include_.linux.nodemask cimport nodemask_t, MAX_NUMNODES
 from kmm.linux.include_.linux.mm_types cimport page, mm_struct
@@ -175,7 +175,7 @@ cdef struct kmm_machine:
 
 
 cdef inline kmm_machine *KMM() noexcept nogil:
-    return <kmm_machine *>kmm_current()
+    return <kmm_machine *>kmm_current_fast()
 
 cdef inline int smp_processor_id() noexcept nogil:
     return KMM().cpu
