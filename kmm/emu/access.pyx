@@ -4,14 +4,10 @@ fault).  The run engine, the workload driver and Thread.load()/store() all
 go through it, and access_failure() turns a failed access into the one error
 message they all give."""
 
-from kmm.emu.hw.mmu cimport cpu_access, cpu_access_prefetch
+from kmm.emu.hw.mmu cimport cpu_access, cpu_access_prefetch, CPU_ACCESS_PREFETCH_MAX
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport EFAULT, ENOMEM, EAGAIN
 from kmm.emu.config import KmmStateError
 from kmm.linux.include_.uapi.asm_generic.errno import ERRNO_NAMES
-
-
-cdef enum:
-    CHUNK = 256          # accesses whose host reads are prefetched together
 
 
 cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned char *writes,
@@ -20,12 +16,11 @@ cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned c
     first access that fails, with *rc its negative errno; returns how many
     accesses completed.  The host reads of each chunk are prefetched first
     (kmm/emu/hw/mmu.pyx cpu_access_prefetch: speed only)."""
-    cdef unsigned long *ptes[CHUNK]
     cdef long base = 0, i, k
     rc[0] = 0
     while base < n:
-        k = min(n - base, <long>CHUNK)
-        cpu_access_prefetch(cpu, addrs + base, k, ptes)
+        k = min(n - base, <long>CPU_ACCESS_PREFETCH_MAX)
+        cpu_access_prefetch(cpu, addrs + base, k)
         for i in range(k):
             rc[0] = cpu_access(cpu, addrs[base + i], writes[base + i])
             if rc[0]:

@@ -1,3 +1,5 @@
+cdef enum:
+    CPU_ACCESS_PREFETCH_MAX = 256
+
 cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil
-cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n,
-                              unsigned long **ptes) noexcept nogil
+cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexcept nogil
