@@ -21,6 +21,7 @@ mechanism during the run: nothing is multiplied, extrapolated or corrected.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -143,6 +144,29 @@ def check_duration(duration):
     return float(duration)
 
 
+MAX_JOBS = 64
+
+
+def default_jobs(nkernels) -> int:
+    """One job per core this process may run on, at most one per kernel."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, nkernels))
+
+
+def check_jobs(jobs, nkernels) -> int:
+    """The number of processes to run `nkernels` kernels in: `jobs`, or
+    default_jobs() for None, never more than there are kernels."""
+    if jobs is None:
+        return default_jobs(nkernels)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise KmmConfigError(f"jobs: {jobs!r}; accepted: 1..{MAX_JOBS} (kernels run at a time, "
+                             f"each in its own process; 1 runs them in this one)")
+    return min(jobs, nkernels)
+
+
 def kernel_kconfig(kernel, kconfig=None) -> dict:
     """The kconfig of one kernel: KERNELS[kernel] over the user's options.
     CONFIG_MIGRC and CONFIG_MIGRC_PAUSE are what tells the kernels apart, so
@@ -257,15 +281,21 @@ def command_line(w) -> str:
     return f"./replay {d['source']} --threads {d['threads']}"
 
 
+def xsbench_init_virtual_s(w):
+    """XSBench's initialisation phase in virtual seconds (before its lookups)."""
+    d = w.describe()
+    init = w.total_pages * d["init_ns_per_page"]
+    if d["init"] != "serial":
+        init /= d["threads"]
+    return init / 1e9
+
+
 def expected_virtual_s(w):
     """The run's length in virtual seconds as the workload's time model
     gives it (kernel work costs no virtual time), or None."""
     d = w.describe()
     if d["workload"] == "xsbench":
-        init = w.total_pages * d["init_ns_per_page"]
-        if d["init"] != "serial":
-            init /= d["threads"]
-        return (init + d["lookups_total"] * d["lookup_ns"] / d["threads"]) / 1e9
+        return xsbench_init_virtual_s(w) + d["lookups_total"] * d["lookup_ns"] / d["threads"] / 1e9
     if d["workload"] == "gups":
         return (d["pages"] * d["init_ns_per_page"] / d["threads"]
                 + d["updates"] * d["update_ns"] / d["threads"]) / 1e9
@@ -334,7 +364,18 @@ def counters(run: dict) -> dict:
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
                kconfig=None, progress=None, snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
-    the engine.  Returns (run dict, machine facts, workload facts)."""
+    the engine.  Returns (run dict, machine facts, workload facts, scaling),
+    all plain data: the machine and the workload are freed on return."""
+    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progress,
+                      snapshot_every)
+    # The Machine sits in reference cycles (its Oracle and Processes point
+    # back at it), which only the cycle collector frees: collect now, so its
+    # memory is returned before the next kernel's machine boots.
+    gc.collect()
+    return out
+
+
+def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progress, snapshot_every):
     from kmm.emu.engine import run as engine_run
     mach = make_machine(kernel, scale, sysctl, kconfig, seed)
     w = make_workload(wparams)
@@ -392,15 +433,24 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
 
 def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
                         particles=None, lookups=None, size=None, threads=None, duration=None,
-                        seed=0, sysctl=None, kconfig=None, progress=None, snapshot_every=None):
+                        seed=0, sysctl=None, kconfig=None, progress=None, snapshot_every=None,
+                        jobs=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
     seed (the reference data and its source), version.
 
+    `jobs` kernels run at a time, each in its own process (default: one per
+    core, at most one per kernel); jobs=1 runs them here, one after the
+    other.  The result is the same whatever `jobs`, apart from the wall and
+    CPU times.  With jobs > 1 a calling script needs the usual
+    multiprocessing guard, `if __name__ == "__main__":`.
+
     `progress`, if given, has start(kernel, expected_virtual_s) -> None or
-    update(virtual_s, fraction), and finish(kernel, run)."""
+    update(virtual_s, fraction), and finish(kernel, run); with jobs > 1 the
+    calls come in the order the runs report, each kernel's in order."""
     kernels = check_kernels(kernels)
+    jobs = check_jobs(jobs, len(kernels))
     scale = check_scale(scale)
     duration = check_duration(duration)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
@@ -410,11 +460,15 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         kernel_kconfig(k, kconfig)
     wparams = workload_params(workload, scale, particles, lookups, size, threads, seed)
     wall0 = time.perf_counter()
-    runs = {}
-    machine = wdesc = scal = None
-    for k in kernels:
-        runs[k], machine, wdesc, scal = run_kernel(k, scale, wparams, duration, seed, sysctl,
-                                                   kconfig, progress, snapshot_every)
+    args = (scale, wparams, duration, seed, sysctl, kconfig)
+    if jobs == 1:
+        done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
+                for k in kernels}
+    else:
+        from kmm.experiments.parallel import run_kernels
+        done = run_kernels(kernels, jobs, args, snapshot_every, progress)
+    runs = {k: d[0] for k, d in done.items()}
+    _, machine, wdesc, scal = done[kernels[-1]]
     ratios = {}
     if "baseline" in runs:
         before = counters(runs["baseline"])
