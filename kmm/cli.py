@@ -275,6 +275,18 @@ def check_run_args(args):
     args.kconfig_dict = kconfig
     args.kernels = kernels
     args.jobs = exp.check_jobs(args.jobs, len(kernels))
+    args.expected_wall_s = exp.expected_run_wall_s(kernels, args.jobs, wp, args.duration)
+
+
+def print_expected_wall(args):
+    """Announce a run that will take more than a minute, on stderr, also
+    with --quiet: --quiet drops the progress bar, and a long quiet run is
+    where knowing its length up front matters most."""
+    est = args.expected_wall_s
+    if est is not None and est > 60:
+        n = len(args.kernels)
+        print(f"kmm: expected wall time: ~{max(1, round(est / 60))} min ({n} kernel{'s' * (n > 1)}, "
+              f"{args.jobs} job{'s' * (args.jobs > 1)})", file=sys.stderr, flush=True)
 
 
 def cmd_run(args) -> int:
@@ -286,6 +298,7 @@ def cmd_run(args) -> int:
               particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
               kconfig=args.kconfig_dict, jobs=args.jobs)
+    print_expected_wall(args)
     if bar is not None:
         with bar:
             result = run_seed_experiment(progress=bar, **kw)

@@ -1,6 +1,6 @@
 """`kmm run --jobs N`: kernels in parallel processes count exactly what
 they count one after the other; errors and Ctrl-C come back clean; a
-machine is freed before the next boots."""
+machine is freed before the next boots; the expected wall time."""
 
 import gc
 import math
@@ -189,3 +189,53 @@ def test_ctrl_c_stops_the_children():
             break
         time.sleep(0.1)
     assert not any(os.path.exists(f"/proc/{k}") for k in kids)
+
+
+# -- the expected wall time --------------------------------------------------------
+
+def test_wall_rate_interpolates_the_measured_table():
+    for scale, boot, rate in exp.WALL_RATES:
+        assert exp.wall_rate(scale) == pytest.approx((boot, rate))
+    (s0, b0, r0), (s1, b1, r1) = exp.WALL_RATES[:2]
+    mid = math.sqrt(s0 * s1)                 # halfway in log(scale)
+    assert exp.wall_rate(mid) == pytest.approx(((b0 + b1) / 2, (r0 + r1) / 2))
+    assert exp.wall_rate(exp.MIN_SCALE) == exp.wall_rate(exp.WALL_RATES[0][0])
+
+
+def test_expected_wall_s():
+    boot, rate = exp.wall_rate(1.0)
+    one = exp.expected_wall_s(1, 1, 100.0, 1.0, init_virtual_s=5.0)
+    assert one == pytest.approx(boot + exp.INIT_WALL_PER_VIRTUAL_S * 5 + rate * 95)
+    assert exp.expected_wall_s(2, 1, 100.0, 1.0, 5.0) == pytest.approx(2 * one)
+    par = exp.CHILD_START_S + one * exp.PARALLEL_SLOWDOWN
+    assert exp.expected_wall_s(2, 2, 100.0, 1.0, 5.0, cores=2) == pytest.approx(par)
+    assert exp.expected_wall_s(3, 2, 100.0, 1.0, 5.0, cores=2) == pytest.approx(2 * par)
+    # more jobs than cores: one round, the cores shared
+    assert exp.expected_wall_s(3, 3, 100.0, 1.0, 5.0, cores=2) == \
+        pytest.approx(exp.CHILD_START_S + one * exp.PARALLEL_SLOWDOWN * 1.5)
+    wp = exp.workload_params("gups", 0.01)
+    assert exp.expected_run_wall_s(("baseline",), 1, wp) is None      # not measured on GUPS
+
+
+def test_long_run_announces_its_wall_time(monkeypatch, capsys):
+    """The seed's full size: the expected wall time is printed before the
+    runs, also with --quiet."""
+    def stop(**kw):
+        raise kmm.KmmStateError("stopped by the test")
+    monkeypatch.setattr(exp, "run_seed_experiment", stop)
+    assert cli.main(["run", "--quiet", "--scale", "1", "--particles", "50000000",
+                     "--jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    est = exp.expected_run_wall_s(("baseline", "migrc"), 2,
+                                  exp.workload_params("xsbench", 1.0, 50_000_000))
+    assert est > 60
+    line = f"kmm: expected wall time: ~{round(est / 60)} min (2 kernels, 2 jobs)\n"
+    assert err.startswith(line), err
+    assert err.index(line) < err.index("stopped by the test")
+
+
+def test_short_run_announces_nothing(monkeypatch, capsys):
+    monkeypatch.setattr(exp, "run_seed_experiment", lambda **kw: (_ for _ in ()).throw(
+        kmm.KmmStateError("stopped by the test")))
+    assert cli.main(["run", "--quiet", "--scale", "0.01", "--particles", "20000"]) == 1
+    assert "expected wall time" not in capsys.readouterr().err
