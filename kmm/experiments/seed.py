@@ -315,33 +315,35 @@ def expected_virtual_s(w):
 # J / C when there are more jobs than cores and by PARALLEL_SLOWDOWN when
 # more than one runs at once (they share the caches and memory bus).
 #
-# MEASURED on the shared 2-core development machine, 2026-12-03, one kernel
-# at a time (tools/estimate_full_scale.py prints these quantities), with
-# other agents' builds and tests running beside it:
-#   scale 0.01, 60,000 particles, whole run (0.72 virtual s): 0.9 wall s per
-#               virtual s, load avg 0.4
-#   scale 0.1,  800,000 particles, whole run (9.3 virtual s), lookup phase
-#               (0.8-9.3 s): baseline 2.12, migrc 1.96; load avg 1.0-2.6
-#   scale 0.3,  first 12 virtual s, lookups 3-12 s: baseline 2.57; load avg 2.8
+# MEASURED on the shared 2-core development machine (AMD EPYC, 32 MiB L3),
+# 2026-12-03, at commit 7272227 (after the huge-page and prefetch work), one
+# kernel at a time (tools/estimate_full_scale.py prints these quantities),
+# with other agents' builds and tests running beside it:
+#   scale 0.01, 600,000 particles (6.7 virtual s), lookups 1-6.7 s: baseline
+#               0.65 wall s per virtual s; load avg 1.8
+#   scale 0.1,  800,000 particles (9.3 virtual s), lookups 0.8-9.3 s:
+#               baseline 1.02, migrc 0.97; load avg 2.4-2.5
+#   scale 0.3,  first 12 virtual s, lookups 3-12 s: baseline 1.38; load avg 2.4
 #   scale 1,    50,000,000 particles, first 20 virtual s, lookups 6-20 s:
-#               baseline 4.2, migrc 3.8; load avg 2.2-2.4.  Boot 0.13-0.4 s;
-#               the init phase (5.1 virtual s) took 0.3-0.4 wall s.
-# A rate below is the mean of the kernels measured.  The load came from
-# other jobs on the 2 cores, so an idle machine runs faster than this.
-# The speed work on the access path changes these: re-measure and rewrite
-# this table, not the prose (docs/run.md refers to it).
+#               baseline 1.81, migrc 1.70; load avg 2.1.  Boot 0.15-0.18 s;
+#               the init phase (5.1 virtual s) took 0.56-0.62 wall s.
+# A rate below is the mean of the kernels measured.  Before that speed work
+# (commit 8bff392) the same runs gave 0.9 / 2.0 / 2.6 / 4.0.
+# Re-measure after speed work and rewrite this table, not the prose
+# (docs/run.md prints it from here).
 WALL_RATES = (
     # (scale, boot wall s, wall s per virtual s in XSBench's lookup phase)
-    (0.01, 0.04, 0.9),
-    (0.1, 0.05, 2.0),
-    (0.3, 0.06, 2.6),
-    (1.0, 0.3, 4.0),
+    (0.01, 0.04, 0.65),
+    (0.1, 0.05, 1.0),
+    (0.3, 0.05, 1.4),
+    (1.0, 0.17, 1.75),
 )
-INIT_WALL_PER_VIRTUAL_S = 0.08      # XSBench's init phase, at every scale measured
-# Two kernels at once, default run, load avg 2.2-2.6: 27.5 and 27.9 s per
-# kernel against 18.3 and 18.1 s one after the other (29.0 s against 36.8 s
-# in all).  On a quieter machine the issue measured ~1.02 (0.51x wall).
-PARALLEL_SLOWDOWN = 1.5             # per kernel, when two run at once
+INIT_WALL_PER_VIRTUAL_S = 0.11      # XSBench's init phase, at every scale measured
+# The default run, both kernels, when nothing else held a core: 12.3 s wall
+# with --jobs 2 (11.2 and 11.4 s per kernel) against 21.7 s with --jobs 1
+# (10.0 and 11.3 s).  The model assumes the cores are free: when another job
+# holds one, two kernels at once share the other, and --jobs 2 took 26-28 s.
+PARALLEL_SLOWDOWN = 1.06            # per kernel, when two run at once
 CHILD_START_S = 1.0                 # a child process's start (spawn, import kmm)
 
 
