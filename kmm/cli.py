@@ -213,6 +213,10 @@ def add_run_parser(sub):
                    help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     p.add_argument("--plot", metavar="PATH", help="write the figure to PATH (.png or .svg; needs matplotlib)")
+    p.add_argument("--jobs", type=_int_type("jobs", 1, exp.MAX_JOBS), metavar="N",
+                   help=f"kernels run at a time, each in its own process, 1..{exp.MAX_JOBS} "
+                        f"(default: one per core, at most one per kernel; 1 = one after the "
+                        f"other in this process); the counters do not depend on it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run, _parser=p)
     return p
@@ -270,6 +274,19 @@ def check_run_args(args):
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
     args.kernels = kernels
+    args.jobs = exp.check_jobs(args.jobs, len(kernels))
+    args.expected_wall_s = exp.expected_run_wall_s(kernels, args.jobs, wp, args.duration)
+
+
+def print_expected_wall(args):
+    """Announce a run that will take more than a minute, on stderr, also
+    with --quiet: --quiet drops the progress bar, and a long quiet run is
+    where knowing its length up front matters most."""
+    est = args.expected_wall_s
+    if est is not None and est > 60:
+        n = len(args.kernels)
+        print(f"kmm: expected wall time: ~{max(1, round(est / 60))} min ({n} kernel{'s' * (n > 1)}, "
+              f"{args.jobs} job{'s' * (args.jobs > 1)})", file=sys.stderr, flush=True)
 
 
 def cmd_run(args) -> int:
@@ -280,7 +297,8 @@ def cmd_run(args) -> int:
     kw = dict(kernels=args.kernels, scale=args.scale, workload=args.workload,
               particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
-              kconfig=args.kconfig_dict)
+              kconfig=args.kconfig_dict, jobs=args.jobs)
+    print_expected_wall(args)
     if bar is not None:
         with bar:
             result = run_seed_experiment(progress=bar, **kw)

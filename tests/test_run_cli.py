@@ -315,7 +315,7 @@ def test_progress_protocol():
         def finish(self, kernel, run):
             seen.append(("finish", kernel, run["virtual_s"]))
 
-    r = exp.run_seed_experiment(scale=0.01, particles=20000, progress=P())
+    r = exp.run_seed_experiment(scale=0.01, particles=20000, progress=P(), jobs=1)
     starts = [s for s in seen if s[0] == "start"]
     assert [s[1] for s in starts] == ["baseline", "migrc"]
     assert math.isclose(starts[0][2], r["runs"]["baseline"]["virtual_s"], rel_tol=0.05)

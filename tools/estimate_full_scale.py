@@ -12,7 +12,12 @@ virtual time, and extrapolates the lookup phase linearly from its last
     estimate = wall(duration) + (full - duration) * d(wall)/d(virtual)
 
 Prints a table and, with --json, writes the measurements.  The estimate
-assumes the steady state of the measured window holds to the end.
+assumes the steady state of the measured window holds to the end.  Each
+kernel's line ends with its row for the rate model that `kmm run` uses for
+its expected wall time (WALL_RATES in kmm/experiments/seed.py: scale, boot
+wall s, wall s per virtual s of the lookup phase), and the last line puts
+the model's expectation beside the extrapolation.  The kernels run one at a
+time here, so that each rate is one process's.
 
     python tools/estimate_full_scale.py [--duration 20] [--window 8] [--kernel baseline migrc]
 """
@@ -56,11 +61,12 @@ def main(argv=None) -> int:
     out = {"duration": a.duration, "window": a.window, "particles": a.particles, "scale": a.scale,
            "kernels": {}}
     total = 0.0
+    rates = []
     for k in a.kernel:
         rec = Recorder()
         t0 = time.perf_counter()
         r = exp.run_seed_experiment(kernels=[k], scale=a.scale, particles=a.particles,
-                                    duration=a.duration, progress=rec)
+                                    duration=a.duration, progress=rec, jobs=1)
         setup_wall = time.perf_counter() - t0 - r["runs"][k]["wall_s"]
         full = r["workload"]["expected_virtual_s"]
         pts = rec.points
@@ -70,6 +76,7 @@ def main(argv=None) -> int:
         rate = (w_end - w_a[1]) / (v_end - w_a[0])
         est = setup_wall + w_end + (full - v_end) * rate
         total += est
+        rates.append(rate)
         run = r["runs"][k]
         out["kernels"][k] = {"virtual_s": v_end, "wall_s": w_end, "setup_wall_s": setup_wall,
                              "wall_per_virtual_s": rate, "full_virtual_s": full, "estimate_s": est,
@@ -79,10 +86,20 @@ def main(argv=None) -> int:
               f"last {v_end - w_a[0]:.1f} virtual s at {rate:.2f} wall s per virtual s; "
               f"full {full:.1f} virtual s -> estimate {est:.0f} s ({est / 60:.1f} min); "
               f"migrated {run['vmstat']['numa_pages_migrated']}, "
-              f"remote flushes {run['vmstat']['nr_tlb_remote_flush']}", flush=True)
+              f"remote flushes {run['vmstat']['nr_tlb_remote_flush']}; "
+              f"WALL_RATES row: ({a.scale:g}, {setup_wall:.2f}, {rate:.2f})", flush=True)
     out["estimate_total_s"] = total
     print(f"estimate for {', '.join(a.kernel)}: {total:.0f} s ({total / 60:.1f} min) "
-          f"against the 5-minute target")
+          f"one after the other, against the 5-minute target")
+    w = exp.make_workload(exp.workload_params("xsbench", a.scale, a.particles))
+    full, init = exp.expected_virtual_s(w), exp.xsbench_init_virtual_s(w)
+    jobs = exp.check_jobs(None, len(a.kernel))
+    model = {j: exp.expected_wall_s(a.kernel, j, full, a.scale, init) for j in sorted({1, jobs})}
+    out["model_s"] = model
+    print("the rate model (seed.WALL_RATES) expects "
+          + ", ".join(f"{m:.0f} s ({m / 60:.1f} min) with {j} job{'s' * (j > 1)}" for j, m in model.items())
+          + f"; the rate measured here was {sum(rates) / len(rates):.2f} wall s per virtual s, "
+          f"the model's {exp.wall_rate(a.scale)[1]:.2f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

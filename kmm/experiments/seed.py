@@ -21,6 +21,7 @@ mechanism during the run: nothing is multiplied, extrapolated or corrected.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -143,6 +144,29 @@ def check_duration(duration):
     return float(duration)
 
 
+MAX_JOBS = 64
+
+
+def default_jobs(nkernels) -> int:
+    """One job per core this process may run on, at most one per kernel."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, nkernels))
+
+
+def check_jobs(jobs, nkernels) -> int:
+    """The number of processes to run `nkernels` kernels in: `jobs`, or
+    default_jobs() for None, never more than there are kernels."""
+    if jobs is None:
+        return default_jobs(nkernels)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise KmmConfigError(f"jobs: {jobs!r}; accepted: 1..{MAX_JOBS} (kernels run at a time, "
+                             f"each in its own process; 1 runs them in this one)")
+    return min(jobs, nkernels)
+
+
 def kernel_kconfig(kernel, kconfig=None) -> dict:
     """The kconfig of one kernel: KERNELS[kernel] over the user's options.
     CONFIG_MIGRC and CONFIG_MIGRC_PAUSE are what tells the kernels apart, so
@@ -257,21 +281,113 @@ def command_line(w) -> str:
     return f"./replay {d['source']} --threads {d['threads']}"
 
 
+def xsbench_init_virtual_s(w):
+    """XSBench's initialisation phase in virtual seconds (before its lookups)."""
+    d = w.describe()
+    init = w.total_pages * d["init_ns_per_page"]
+    if d["init"] != "serial":
+        init /= d["threads"]
+    return init / 1e9
+
+
 def expected_virtual_s(w):
     """The run's length in virtual seconds as the workload's time model
     gives it (kernel work costs no virtual time), or None."""
     d = w.describe()
     if d["workload"] == "xsbench":
-        init = w.total_pages * d["init_ns_per_page"]
-        if d["init"] != "serial":
-            init /= d["threads"]
-        return (init + d["lookups_total"] * d["lookup_ns"] / d["threads"]) / 1e9
+        return xsbench_init_virtual_s(w) + d["lookups_total"] * d["lookup_ns"] / d["threads"] / 1e9
     if d["workload"] == "gups":
         return (d["pages"] * d["init_ns_per_page"] / d["threads"]
                 + d["updates"] * d["update_ns"] / d["threads"]) / 1e9
     if d["workload"] == "trace":
         return d["records"] * d["ns_per_access"] / d["threads"] / 1e9
     return None
+
+
+# -- the expected wall time ----------------------------------------------------
+#
+# A rate model of this emulator's speed, for XSBench runs: per kernel,
+#   wall = boot + INIT_WALL_PER_VIRTUAL_S * init + rate(scale) * (virtual - init)
+# where init is XSBench's initialisation (its serial page writes, cheap to
+# emulate) and rate(scale) the wall seconds per virtual second of the lookup
+# phase, interpolated in log(scale) between the measured points below.
+# With J jobs on C cores, K kernels take ceil(K / J) rounds, each slowed by
+# J / C when there are more jobs than cores and by PARALLEL_SLOWDOWN when
+# more than one runs at once (they share the caches and memory bus).
+#
+# MEASURED on the shared 2-core development machine (AMD EPYC, 32 MiB L3),
+# 2026-12-03, at commit 7272227 (after the huge-page and prefetch work), one
+# kernel at a time (tools/estimate_full_scale.py prints these quantities),
+# with other agents' builds and tests running beside it:
+#   scale 0.01, 600,000 particles (6.7 virtual s), lookups 1-6.7 s: baseline
+#               0.65 wall s per virtual s; load avg 1.8
+#   scale 0.1,  800,000 particles (9.3 virtual s), lookups 0.8-9.3 s:
+#               baseline 1.02, migrc 0.97; load avg 2.4-2.5
+#   scale 0.3,  first 12 virtual s, lookups 3-12 s: baseline 1.38; load avg 2.4
+#   scale 1,    50,000,000 particles, first 20 virtual s, lookups 6-20 s:
+#               baseline 1.81, migrc 1.70; load avg 2.1.  Boot 0.15-0.18 s;
+#               the init phase (5.1 virtual s) took 0.56-0.62 wall s.
+# A rate below is the mean of the kernels measured.  Before that speed work
+# (commit 8bff392) the same runs gave 0.9 / 2.0 / 2.6 / 4.0.
+# Re-measure after speed work and rewrite this table, not the prose
+# (docs/run.md prints it from here).
+WALL_RATES = (
+    # (scale, boot wall s, wall s per virtual s in XSBench's lookup phase)
+    (0.01, 0.04, 0.65),
+    (0.1, 0.05, 1.0),
+    (0.3, 0.05, 1.4),
+    (1.0, 0.17, 1.75),
+)
+INIT_WALL_PER_VIRTUAL_S = 0.11      # XSBench's init phase, at every scale measured
+# The default run, both kernels, when nothing else held a core: 12.3 s wall
+# with --jobs 2 (11.2 and 11.4 s per kernel) against 21.7 s with --jobs 1
+# (10.0 and 11.3 s).  The model assumes the cores are free: when another job
+# holds one, two kernels at once share the other, and --jobs 2 took 26-28 s.
+PARALLEL_SLOWDOWN = 1.06            # per kernel, when two run at once
+CHILD_START_S = 1.0                 # a child process's start (spawn, import kmm)
+
+
+def wall_rate(scale):
+    """(boot wall s, lookup-phase wall s per virtual s) at `scale`, from
+    WALL_RATES: interpolated in log(scale), held at the measured ends."""
+    pts = WALL_RATES
+    if scale <= pts[0][0]:
+        return pts[0][1:]
+    for (s0, b0, r0), (s1, b1, r1) in zip(pts, pts[1:]):
+        if scale <= s1:
+            t = (math.log(scale) - math.log(s0)) / (math.log(s1) - math.log(s0))
+            return b0 + t * (b1 - b0), r0 + t * (r1 - r0)
+    return pts[-1][1:]
+
+
+def expected_wall_s(kernels, jobs, virtual_s, scale, init_virtual_s=0.0, cores=None):
+    """The expected wall seconds of running `kernels` (a count or a
+    sequence) XSBench runs of `virtual_s` virtual seconds each (of which
+    `init_virtual_s` initialisation) at `scale`, `jobs` at a time, from
+    the rate model above (WALL_RATES)."""
+    k = kernels if isinstance(kernels, int) else len(kernels)
+    jobs = max(1, min(jobs, k))
+    cores = cores or default_jobs(MAX_JOBS)
+    boot, rate = wall_rate(scale)
+    init = min(init_virtual_s, virtual_s)
+    one = boot + INIT_WALL_PER_VIRTUAL_S * init + rate * (virtual_s - init)
+    if jobs > 1:
+        one = CHILD_START_S + one * PARALLEL_SLOWDOWN * max(1.0, jobs / cores)
+    return math.ceil(k / jobs) * one
+
+
+def expected_run_wall_s(kernels, jobs, wparams, duration=None):
+    """expected_wall_s() for one run_seed_experiment() call: its kernels,
+    jobs, workload parameters (workload_params()) and duration; None for
+    the workloads the model was not measured on (gups, traces)."""
+    if wparams["kind"] != "xsbench":
+        return None
+    w = make_workload(wparams)
+    virtual = expected_virtual_s(w)
+    if duration is not None:
+        virtual = min(virtual, duration)
+    return expected_wall_s(kernels, check_jobs(jobs, len(kernels)), virtual, wparams["scale"],
+                           xsbench_init_virtual_s(w))
 
 
 # -- scaling, for the header and the JSON ------------------------------------
@@ -334,7 +450,18 @@ def counters(run: dict) -> dict:
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
                kconfig=None, progress=None, snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
-    the engine.  Returns (run dict, machine facts, workload facts)."""
+    the engine.  Returns (run dict, machine facts, workload facts, scaling),
+    all plain data: the machine and the workload are freed on return."""
+    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progress,
+                      snapshot_every)
+    # The Machine sits in reference cycles (its Oracle and Processes point
+    # back at it), which only the cycle collector frees: collect now, so its
+    # memory is returned before the next kernel's machine boots.
+    gc.collect()
+    return out
+
+
+def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progress, snapshot_every):
     from kmm.emu.engine import run as engine_run
     mach = make_machine(kernel, scale, sysctl, kconfig, seed)
     w = make_workload(wparams)
@@ -392,15 +519,24 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
 
 def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
                         particles=None, lookups=None, size=None, threads=None, duration=None,
-                        seed=0, sysctl=None, kconfig=None, progress=None, snapshot_every=None):
+                        seed=0, sysctl=None, kconfig=None, progress=None, snapshot_every=None,
+                        jobs=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
     seed (the reference data and its source), version.
 
+    `jobs` kernels run at a time, each in its own process (default: one per
+    core, at most one per kernel); jobs=1 runs them here, one after the
+    other.  The result is the same whatever `jobs`, apart from the wall and
+    CPU times.  With jobs > 1 a calling script needs the usual
+    multiprocessing guard, `if __name__ == "__main__":`.
+
     `progress`, if given, has start(kernel, expected_virtual_s) -> None or
-    update(virtual_s, fraction), and finish(kernel, run)."""
+    update(virtual_s, fraction), and finish(kernel, run); with jobs > 1 the
+    calls come in the order the runs report, each kernel's in order."""
     kernels = check_kernels(kernels)
+    jobs = check_jobs(jobs, len(kernels))
     scale = check_scale(scale)
     duration = check_duration(duration)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
@@ -410,11 +546,15 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         kernel_kconfig(k, kconfig)
     wparams = workload_params(workload, scale, particles, lookups, size, threads, seed)
     wall0 = time.perf_counter()
-    runs = {}
-    machine = wdesc = scal = None
-    for k in kernels:
-        runs[k], machine, wdesc, scal = run_kernel(k, scale, wparams, duration, seed, sysctl,
-                                                   kconfig, progress, snapshot_every)
+    args = (scale, wparams, duration, seed, sysctl, kconfig)
+    if jobs == 1:
+        done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
+                for k in kernels}
+    else:
+        from kmm.experiments.parallel import run_kernels
+        done = run_kernels(kernels, jobs, args, snapshot_every, progress)
+    runs = {k: d[0] for k, d in done.items()}
+    _, machine, wdesc, scal = done[kernels[-1]]
     ratios = {}
     if "baseline" in runs:
         before = counters(runs["baseline"])

@@ -1,5 +1,8 @@
 """A rich progress bar per run: virtual time done of the run's expected
-virtual time, wall time elapsed and the ETA.  Drawn on stderr, and only
+virtual time, the run's wall time and its ETA (rich's, from the run's own
+recent pace).  Each kernel's bar starts when its run starts, so both stay
+per kernel also when the kernels run in parallel processes (their progress
+is relayed by kmm/experiments/parallel.py).  Drawn on stderr, and only
 when both stdout and stderr are terminals (`enabled()`), so redirected or
 piped output stays clean."""
 
