@@ -28,8 +28,7 @@ from kmm.linux.arch.x86.include_.asm.pgtable_types cimport (_PAGE_PRESENT, _PAGE
 from kmm.linux.arch.x86.mm.fault cimport do_user_addr_fault, X86_PF_WRITE, X86_PF_USER, X86_PF_PROT
 from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, oracle_page_gen,
                                    oracle_pte_slot)
-from kmm.emu.hw.cpu cimport tlb_cpu, HW_TLB_SETASSOC, HW_PAGE_SHIFT
-from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate, tlb_set
+from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
 
 
 cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
@@ -130,22 +129,21 @@ cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexc
 
     An emulated access is a chain of dependent reads in host memory: the
     PTE table's struct page, the PTE, the data page's struct page, the
-    oracle's slot, the TLB sets.  Done one access at a time, each waits for
-    the last.  Here the batch's reads are issued stage by stage, each
-    stage's reads independent of one another so that the host CPU overlaps
-    their misses: prefetches for the first two links, then plain loads of
-    the last (measured on the development host, a KVM guest: the struct
-    page prefetches rarely arrived in time, while independent loads in a
-    loop cut the whole run's time to 0.60x; docs/performance.md).  The walk only
-    reads the page tables as they are now; if an earlier access of the
-    batch changes them (a fault, a migration), a line read here is merely
-    useless.  n is at most CPU_ACCESS_PREFETCH_MAX."""
+    oracle's slot.  Done one access at a time, each waits for the last.
+    Here the batch's reads are issued stage by stage, each stage's reads
+    independent of one another so that the host CPU overlaps their misses.
+    Measured on the development host (a KVM guest, docs/performance.md):
+    plain loads overlap well, but a prefetch instruction into mem_map
+    stalls until its host TLB miss resolves, so only the PTEs and oracle
+    slots (in the compact page-table pool) are prefetched; the TLB sets
+    gain nothing from a prefetch.  The walk only reads the page tables as
+    they are now; if an earlier access of the batch changes them (a fault,
+    a migration), a line read here is merely useless.  n is at most
+    CPU_ACCESS_PREFETCH_MAX."""
     cdef unsigned long *ptes[CPU_ACCESS_PREFETCH_MAX]
     cdef kmm_machine *m = KMM()
     cdef mm_struct *mm = m.cpus[cpu].current_task.mm
-    cdef tlb_cpu *t = &m.cpus[cpu].hw_tlb
     cdef unsigned long *e
-    cdef unsigned long long vpn
     cdef page *tp
     cdef long i
     cdef unsigned int sink = 0
@@ -153,28 +151,17 @@ cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexc
         ptes[i] = NULL
     if mm == NULL:
         return
-    # 1: the upper levels are few and stay cached; start loading each PTE
-    #    table's struct page and the TLB sets
+    # 1: walk to each PTE (the upper levels are few and stay cached; the
+    #    PTE table's struct page is a load); prefetch it and its oracle slot
     for i in range(n):
         e = walk_pmd(mm, addrs[i])
         if e != NULL and not pmd_none(e[0]):
             tp = m.mem_map + ((e[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
-            KMM_PREFETCH(&tp.private)
-            ptes[i] = <unsigned long *>tp          # the table's page, for stage 2
-        if t.mode == HW_TLB_SETASSOC:
-            vpn = addrs[i] >> HW_PAGE_SHIFT
-            KMM_PREFETCH(tlb_set(&t.dtlb, vpn))
-            KMM_PREFETCH(tlb_set(&t.stlb, vpn))
-    # 2: the PTEs and their oracle slots
-    for i in range(n):
-        if ptes[i] != NULL:
-            tp = <page *>ptes[i]
-            ptes[i] = NULL
             if tp.private != 0:
                 ptes[i] = &(<kmm_pt *>tp.private).ent[pte_index(addrs[i])]
                 KMM_PREFETCH(ptes[i])
                 KMM_PREFETCH(oracle_pte_slot(ptes[i]))
-    # 3: the struct pages the PTEs map, and the oracle slots again, as loads
+    # 2: the struct pages the PTEs map, and the oracle slots again, as loads
     for i in range(n):
         sink += _touch_page(m, ptes[i])
     KMM_SINK(sink)
