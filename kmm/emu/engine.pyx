@@ -36,6 +36,7 @@ from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work
 from kmm.linux.mm.vmscan cimport kswapd_run_once
 from kmm.emu.machine cimport Machine
 from kmm.emu.process cimport Process, Thread
+from kmm.emu.hw.hostmem cimport host_clock_ns
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT
 
 from kmm.emu.access import access_failure
@@ -97,6 +98,7 @@ cdef void kernel_tick(Machine mach, list threads, unsigned long *kswapd_rr) exce
     cdef pglist_data *pgdat
     cdef task_struct *curr
     cdef int nid, cpu, saved = m.cpu
+    cdef long long t0 = host_clock_ns()
     for th in threads:
         m.cpu = th.cpu
         curr = m.cpus[th.cpu].current_task
@@ -111,6 +113,7 @@ cdef void kernel_tick(Machine mach, list threads, unsigned long *kswapd_rr) exce
         kswapd_rr[nid] += 1
         kswapd_preempt(m, pgdat, cpu)
     m.cpu = saved
+    m.kmm_host_kernel_ns += host_clock_ns() - t0
 
 
 cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu) noexcept:
@@ -216,6 +219,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
     for t in range(8):
         kswapd_rr[t] = 0
     start_ns = m.clock_ns
+    kernel_ns0 = m.kmm_host_kernel_ns
     until_ns = start_ns + <unsigned long long>(until * 1e9) if until is not None else <unsigned long long>-1
     next_snap = start_ns
     next_progress = start_ns
@@ -256,6 +260,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
         result = {
             "virtual_s": (m.clock_ns - start_ns) / 1e9,
             "wall_s": _time.perf_counter() - wall0,
+            "kernel_wall_s": (m.kmm_host_kernel_ns - kernel_ns0) / 1e9,
             "vmstat": mach.vmstat(),
             "perf": mach.perf(),
             "oracle_violations": len(mach.oracle.violations),

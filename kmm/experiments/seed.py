@@ -494,6 +494,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progres
         "virtual_s": r["virtual_s"],
         "wall_s": r["wall_s"],
         "cpu_s": time.process_time() - cpu0,
+        "kernel_wall_s": r["kernel_wall_s"],
         "oracle_violations": r["oracle_violations"],
         "finished": r["finished"],
         "perf_all": perf_all,

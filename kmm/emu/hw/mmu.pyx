@@ -29,6 +29,17 @@ from kmm.linux.arch.x86.mm.fault cimport do_user_addr_fault, X86_PF_WRITE, X86_P
 from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, oracle_page_gen,
                                    oracle_pte_slot)
 from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
+from kmm.emu.hw.hostmem cimport host_clock_ns
+
+
+cdef inline vm_fault_t _fault(kmm_machine *m, unsigned long error_code,
+                              unsigned long addr) noexcept nogil:
+    """The page fault exception: arch/x86/mm/fault.c handles it (its host
+    time is added to the kernel-path statistic)."""
+    cdef long long t0 = host_clock_ns()
+    cdef vm_fault_t ret = do_user_addr_fault(error_code, addr)
+    m.kmm_host_kernel_ns += host_clock_ns() - t0
+    return ret
 
 
 cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
@@ -60,7 +71,7 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
             if not (e.pteval & _PAGE_RW):
                 # write through a read-only translation: protection fault
                 tlb_fault_invalidate(cpu, addr)
-                ret = do_user_addr_fault(X86_PF_PROT | X86_PF_WRITE | X86_PF_USER, addr)
+                ret = _fault(m, X86_PF_PROT | X86_PF_WRITE | X86_PF_USER, addr)
                 if ret & VM_FAULT_RETRY:
                     result = -11
                     break
@@ -83,8 +94,8 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
             result = 0
             break
         tlb_fault_invalidate(cpu, addr)
-        ret = do_user_addr_fault(
-            (X86_PF_WRITE if write else 0) | X86_PF_USER |
+        ret = _fault(
+            m, (X86_PF_WRITE if write else 0) | X86_PF_USER |
             (X86_PF_PROT if pte & _PAGE_PRESENT else 0), addr)
         if ret & VM_FAULT_RETRY:
             result = -11

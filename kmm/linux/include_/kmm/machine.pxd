@@ -86,6 +86,7 @@ cdef struct kmm_machine:
     void *kmm_pt_chunks                      # emulator: ... and its 2 MiB chunks
     void *kmm_hw_tlb_mem                     # emulator: every CPU's TLB arrays (kmm/emu/hw/tlb.pyx)
     size_t kmm_hw_tlb_mem_bytes
+    long long kmm_host_kernel_ns             # emulator: host time in page faults and kernel ticks (speed statistic)
     int nr_node_ids
     pglist_data *node_data[8]                # MAX_NUMNODES; NODE_DATA(nid)
     nodemask_t node_states_memory            # N_MEMORY
