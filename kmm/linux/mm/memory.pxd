@@ -4,6 +4,8 @@ from kmm.linux.include_.asm_generic.tlb cimport mmu_gather
 
 cdef bint is_zero_pfn(unsigned long pfn) noexcept nogil
 cdef page *vm_normal_page(vm_area_struct *vma, unsigned long addr, unsigned long pte) noexcept nogil
+cdef void kmm_read_ahead_pte_pages(unsigned long *pmd, unsigned long addr, unsigned long end,
+                                   bint protnone_too) noexcept nogil
 cdef int __pte_alloc(mm_struct *mm, unsigned long *pmd) noexcept nogil
 cdef unsigned long *pte_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil
 cdef vm_fault_t handle_mm_fault(vm_area_struct *vma, unsigned long address,

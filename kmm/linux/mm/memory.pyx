@@ -24,6 +24,7 @@ from kmm.linux.include_.linux.page_flags cimport (PageAnonExclusive, folio_test_
                                             folio_set_referenced, PageTable)
 from kmm.linux.include_.linux.page_ref cimport folio_ref_count
 from kmm.linux.include_.linux.pgtable cimport *
+from kmm.linux.include_.linux.prefetch cimport kmm_read_ahead
 from kmm.linux.include_.linux.highmem cimport copy_user_highpage
 from kmm.linux.include_.asm_generic.tlb cimport (mmu_gather, tlb_remove_tlb_entry, tlb_start_vma,
                                            tlb_end_vma, tlb_flush_mmu_tlbonly)
@@ -67,6 +68,27 @@ cdef page *vm_normal_page(vm_area_struct *vma, unsigned long addr, unsigned long
     if pfn >= KMM().max_pfn:
         return NULL
     return pfn_to_page(pfn)
+
+
+cdef void kmm_read_ahead_pte_pages(unsigned long *pmd, unsigned long addr, unsigned long end,
+                                   bint protnone_too) noexcept nogil:
+    """Emulator speed only, no kernel counterpart: read the struct page of
+    every present PTE of [addr, end) (one PTE table), PROT_NONE ones only
+    if protnone_too, in one loop of independent reads, so that the host
+    overlaps their misses before a PTE loop visits the pages one by one.
+    Reads only."""
+    cdef unsigned long *pte = pte_offset_map(pmd, addr)
+    cdef page *mem_map = KMM().mem_map
+    cdef unsigned long max_pfn = KMM().max_pfn
+    cdef unsigned long pfn, sink = 0
+    cdef unsigned long present = _PAGE_PRESENT | (_PAGE_PROTNONE if protnone_too else 0)
+    cdef long i
+    for i in range(<long>((end - addr) >> PAGE_SHIFT)):
+        if pte[i] & present:
+            pfn = pte_pfn(pte[i])
+            if pfn < max_pfn:
+                sink += mem_map[pfn].flags
+    kmm_read_ahead(sink)
 
 
 # ---------------------------------------------------------------------------
@@ -590,6 +612,7 @@ cdef unsigned long zap_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned 
     cdef swp_entry_t entry
     cdef bint force_flush = False
     flush_tlb_batched_pending(mm)
+    kmm_read_ahead_pte_pages(pmd, addr, end, True)     # host speed only
     while addr != end:
         pte = pte_offset_map(pmd, addr)
         ptent = ptep_get(pte)

@@ -44,7 +44,7 @@ from kmm.linux.arch.x86.include_.asm.pgtable cimport (pte_t, pte_present, pte_pr
                                                 pte_dirty, pte_modify, pte_mkwrite)
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PAGE_NONE
 from kmm.linux.arch.x86.include_.asm.tlbflush cimport pte_needs_flush
-from kmm.linux.mm.memory cimport vm_normal_page
+from kmm.linux.mm.memory cimport vm_normal_page, kmm_read_ahead_pte_pages
 from kmm.linux.mm.memory_tiers cimport node_is_toptier
 from kmm.linux.mm.mmap cimport (find_vma, vma_merge, __split_vma, vma_set_page_prot,
                           vma_wants_manual_pte_write_upgrade)
@@ -130,6 +130,8 @@ cdef long change_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long *
     if prot_numa and not (vma.vm_flags & VM_SHARED) and vma.vm_mm.mm_users == 1:
         target_node = numa_node_id()
     flush_tlb_batched_pending(vma.vm_mm)
+    if numa_skip:
+        kmm_read_ahead_pte_pages(pmd, addr, end, False)    # host speed only
     while True:
         pte = pte_offset_map(pmd, addr)
         oldpte = ptep_get(pte)

@@ -31,3 +31,6 @@ cdef void try_to_migrate(folio *f, int flags) noexcept nogil
 cdef bint try_to_unmap_one(folio *f, vm_area_struct *vma, unsigned long address, void *arg) noexcept nogil
 cdef void try_to_unmap(folio *f, int flags) noexcept nogil
 cdef int folio_referenced(folio *f, int is_locked, void *memcg, unsigned long *vm_flags) noexcept nogil
+
+from kmm.linux.include_.linux.list cimport list_head
+cdef void kmm_read_ahead_folio_ptes(list_head *folios) noexcept nogil

@@ -10,7 +10,8 @@ VMAs mapping the file.  _mapcount counts the PTEs mapping a page, from -1.
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport EFAULT, ENOMEM
 from libc.stdlib cimport calloc, free
 from kmm.linux.mm.internal cimport migrc_hunk, can_migrc_fail, MIGRC_HUNK_RMAP_C_2
-from kmm.linux.include_.linux.pgtable cimport walk_pmd
+from kmm.linux.include_.linux.pgtable cimport walk_pmd, kmm_pt, page_pt, entry_page, pte_index
+from kmm.linux.include_.linux.prefetch cimport prefetch, kmm_read_ahead
 from kmm.linux.include_.kmm.machine cimport KMM
 from kmm.linux.include_.linux.list cimport (list_head, INIT_LIST_HEAD, list_add, list_add_tail,
                                       list_del, list_empty)
@@ -755,6 +756,81 @@ cdef int folio_referenced(folio *f, int is_locked, void *memcg, unsigned long *v
     if we_locked:
         folio_unlock(f)
     return -1 if rwc.contended else pra.referenced
+
+
+# -- host-side read-ahead (emulator speed only)
+
+cdef enum:
+    KMM_READ_AHEAD_BATCH = 32        # SWAP_CLUSTER_MAX: one isolated LRU batch
+
+
+cdef inline vm_area_struct *kmm_first_mapping_vma(folio *f) noexcept nogil:
+    """The first VMA rmap_walk() would visit for f, or NULL."""
+    cdef anon_vma *av
+    cdef address_space *mapping
+    cdef list_head *pos
+    cdef vm_area_struct *vma
+    if folio_test_anon(f):
+        av = folio_anon_vma(f)
+        if av == NULL:
+            return NULL
+        pos = av.rb_root.next
+        while pos != &av.rb_root:
+            vma = avc_from_same_anon_vma(pos).vma
+            if vma_maps_pgoff(vma, f.index):
+                return vma
+            pos = pos.next
+        return NULL
+    mapping = folio_mapping(f)
+    if mapping == NULL:
+        return NULL
+    pos = mapping.i_mmap.next
+    while pos != &mapping.i_mmap:
+        vma = vma_from_shared(pos)
+        if vma_maps_pgoff(vma, f.index):
+            return vma
+        pos = pos.next
+    return NULL
+
+
+cdef void kmm_read_ahead_folio_ptes(list_head *folios) noexcept nogil:
+    """Emulator speed only, no kernel counterpart: bring into the host's
+    cache the PTE that the rmap walk will read next for each folio of an
+    isolated LRU list (in lru_to_folio() order), so that the walks of
+    reclaim do not each wait for their own PTE in turn.  The reads go stage
+    by stage over a batch of folios (the PTE tables' struct pages, then the
+    PTEs), independent of one another, so that the host overlaps their
+    misses.  Reads only: nothing emulated changes, a wrong guess costs one
+    useless read."""
+    cdef page *tps[KMM_READ_AHEAD_BATCH]
+    cdef unsigned long addrs[KMM_READ_AHEAD_BATCH]
+    cdef list_head *pos = folios.prev
+    cdef folio *f
+    cdef vm_area_struct *vma
+    cdef unsigned long *pmd
+    cdef kmm_pt *pt
+    cdef unsigned long sink = 0
+    cdef int n, i
+    while pos != folios:
+        n = 0
+        while pos != folios and n < KMM_READ_AHEAD_BATCH:
+            f = <folio *>(<char *>pos - <size_t>&(<folio *>NULL).lru)
+            pos = pos.prev
+            vma = kmm_first_mapping_vma(f)
+            if vma == NULL:
+                continue
+            addrs[n] = vma_address(f, vma)
+            pmd = walk_pmd(vma.vm_mm, addrs[n])
+            if pmd == NULL or pmd_none(pmd[0]):
+                continue
+            tps[n] = entry_page(pmd[0])
+            prefetch(&tps[n].private)
+            n += 1
+        for i in range(n):
+            pt = page_pt(tps[i])
+            if pt != NULL:
+                sink += pt.ent[pte_index(addrs[i])]
+    kmm_read_ahead(sink)
 
 
 HUNKS = {

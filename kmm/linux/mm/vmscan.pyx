@@ -214,7 +214,7 @@ from kmm.linux.include_.linux.gfp_types cimport (GFP_HIGHUSER_MOVABLE, __GFP_REC
 from kmm.linux.include_.linux.nodemask cimport NUMA_NO_NODE
 from kmm.linux.include_.linux.migrate_mode cimport MIGRATE_ASYNC, MR_DEMOTION
 from kmm.linux.mm.page_alloc cimport free_unref_page
-from kmm.linux.mm.rmap cimport folio_referenced, try_to_unmap_flush
+from kmm.linux.mm.rmap cimport folio_referenced, try_to_unmap_flush, kmm_read_ahead_folio_ptes
 from kmm.linux.mm.migrate cimport migrate_pages
 from kmm.linux.mm.memory_tiers cimport next_demotion_node, node_get_allowed_targets
 from kmm.linux.include_.linux.math cimport int_sqrt
@@ -402,6 +402,7 @@ cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
     INIT_LIST_HEAD(&ret_folios)
     INIT_LIST_HEAD(&demote_folios)
     INIT_LIST_HEAD(&free_folios)
+    kmm_read_ahead_folio_ptes(folio_list)        # host speed only
     while True:  # retry:
         while not list_empty(folio_list):
             f = lru_to_folio(folio_list)
@@ -495,6 +496,7 @@ cdef void shrink_active_list(unsigned long nr_to_scan, lruvec *lv, scan_control 
     nr_taken = isolate_lru_folios(nr_to_scan, lv, &l_hold, &nr_scanned, sc, lru)
     __mod_node_page_state(lv.pgdat, NR_ISOLATED_FILE if file else NR_ISOLATED_ANON, nr_taken)
     __count_vm_events(PGREFILL, nr_scanned)
+    kmm_read_ahead_folio_ptes(&l_hold)           # host speed only
     while not list_empty(&l_hold):
         f = lru_to_folio(&l_hold)
         list_del(&f.lru)
