@@ -23,7 +23,7 @@ from kmm.linux.include_.linux.pgtable cimport walk_pte, walk_pmd, pmd_none, pte_
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PTE_PFN_MASK
 from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
 from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_t, pte_pfn
-from kmm.linux.arch.x86.include_.asm.pgtable_types cimport (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+from kmm.linux.arch.x86.include_.asm.pgtable_types cimport (_PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER,
                                                       _PAGE_ACCESSED, _PAGE_DIRTY)
 from kmm.linux.arch.x86.mm.fault cimport do_user_addr_fault, X86_PF_WRITE, X86_PF_USER, X86_PF_PROT
 from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, oracle_page_gen,
@@ -129,7 +129,7 @@ cdef inline unsigned int _touch_page(kmm_machine *m, unsigned long *ptep) noexce
         return 0
     pte = ptep[0]
     pfn = pte_pfn(pte)
-    if pte & _PAGE_PRESENT and pfn < m.max_pfn:
+    if pte & (_PAGE_PRESENT | _PAGE_PROTNONE) and pfn < m.max_pfn:    # PROT_NONE: a NUMA hint fault will read it
         x = oracle_page_gen(m.mem_map + pfn)
     return x + oracle_pte_slot(ptep)[0]
 
