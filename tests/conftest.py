@@ -97,3 +97,19 @@ def by_key(machine):
 
 def nr_free(machine, nid=0, zone="DMA"):
     return machine.zone(nid, zone)["nr_free"]
+
+
+class RecordingProgress:
+    """The experiment's progress protocol (start/update/finish), recording
+    every call in .seen as ("start", kernel, expected), ("update", kernel,
+    virtual_s, fraction) and ("finish", kernel, virtual_s)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def start(self, kernel, expected):
+        self.seen.append(("start", kernel, expected))
+        return lambda v, f: self.seen.append(("update", kernel, v, f))
+
+    def finish(self, kernel, run):
+        self.seen.append(("finish", kernel, run["virtual_s"]))

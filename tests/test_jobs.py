@@ -18,6 +18,7 @@ from kmm import cli
 from kmm.emu.machine import Machine
 from kmm.experiments import parallel
 from kmm.experiments import seed as exp
+from conftest import RecordingProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,17 +91,9 @@ def test_child_error_is_the_serial_error():
 
 
 def test_parallel_progress_protocol():
-    seen = []
-
-    class P:
-        def start(self, kernel, expected):
-            seen.append(("start", kernel, expected))
-            return lambda v, f: seen.append(("update", kernel, v, f))
-
-        def finish(self, kernel, run):
-            seen.append(("finish", kernel, run["virtual_s"]))
-
-    r = exp.run_seed_experiment(jobs=2, progress=P(), scale=0.01, particles=60000)
+    p = RecordingProgress()
+    r = exp.run_seed_experiment(jobs=2, progress=p, scale=0.01, particles=60000)
+    seen = p.seen
     for k in ("baseline", "migrc"):
         mine = [s for s in seen if s[1] == k]
         assert mine[0][0] == "start" and mine[-1] == ("finish", k, r["runs"][k]["virtual_s"])

@@ -19,6 +19,7 @@ import kmm
 from kmm import cli
 from kmm.experiments import seed as exp
 from kmm.report import plots, tables
+from conftest import RecordingProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIL = ROOT / ".." / "shared" / "seed" / "migrc-v4-2of3.lkml.txt"
@@ -305,17 +306,9 @@ def test_gups_workload(capsys):
 
 
 def test_progress_protocol():
-    seen = []
-
-    class P:
-        def start(self, kernel, expected):
-            seen.append(("start", kernel, expected))
-            return lambda v, f: seen.append(("update", kernel, v, f))
-
-        def finish(self, kernel, run):
-            seen.append(("finish", kernel, run["virtual_s"]))
-
-    r = exp.run_seed_experiment(scale=0.01, particles=20000, progress=P(), jobs=1)
+    p = RecordingProgress()
+    r = exp.run_seed_experiment(scale=0.01, particles=20000, progress=p, jobs=1)
+    seen = p.seen
     starts = [s for s in seen if s[0] == "start"]
     assert [s[1] for s in starts] == ["baseline", "migrc"]
     assert math.isclose(starts[0][2], r["runs"]["baseline"]["virtual_s"], rel_tol=0.05)

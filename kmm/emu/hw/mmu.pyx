@@ -30,6 +30,7 @@ from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, orac
                                    oracle_pte_slot)
 from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
 from kmm.emu.hw.hostmem cimport host_clock_ns
+from kmm.linux.include_.linux.prefetch cimport prefetch, kmm_read_ahead
 
 
 cdef inline vm_fault_t _fault(kmm_machine *m, unsigned long error_code,
@@ -107,19 +108,6 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
     return result
 
 
-cdef extern from *:
-    """
-    #define KMM_PREFETCH(p) __builtin_prefetch((const void *)(p))
-    """
-    void KMM_PREFETCH(const void *p) nogil
-
-cdef extern from *:
-    """
-    static volatile unsigned int kmm__sink;
-    #define KMM_SINK(x) (kmm__sink = (x))
-    """
-    void KMM_SINK(unsigned int x) nogil
-
 cdef inline unsigned int _touch_page(kmm_machine *m, unsigned long *ptep) noexcept nogil:
     """Read the struct page ptep maps and the oracle slot beside ptep."""
     cdef pte_t pte
@@ -170,11 +158,11 @@ cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexc
             tp = m.mem_map + ((e[0] & PTE_PFN_MASK) >> PAGE_SHIFT)
             if tp.private != 0:
                 ptes[i] = &(<kmm_pt *>tp.private).ent[pte_index(addrs[i])]
-                KMM_PREFETCH(ptes[i])
-                KMM_PREFETCH(oracle_pte_slot(ptes[i]))
+                prefetch(ptes[i])
+                prefetch(oracle_pte_slot(ptes[i]))
     # 2: the struct pages the PTEs map, and the oracle slots again, as loads
     for i in range(n):
         sink += _touch_page(m, ptes[i])
-    KMM_SINK(sink)
+    kmm_read_ahead(sink)
 
 

@@ -4,8 +4,10 @@
 # Emulator-only: kmm_read_ahead() reads a word and keeps the read from
 # being optimised away.  On the development host (a KVM guest) a batch of
 # such plain, independent reads overlaps its cache misses more reliably
-# than prefetches do (see kmm/emu/hw/mmu.pyx cpu_access_prefetch), so the
-# mirrored loops below use it for the last link of a chain they warm up.
+# than prefetches do (docs/performance.md), so the read-ahead before the
+# mirrored loops (mm/rmap.pyx, mm/memory.pyx) and the emulated CPU's
+# (kmm/emu/hw/mmu.pyx cpu_access_prefetch) use it for the last link of a
+# chain they warm up.
 
 cdef extern from *:
     """
