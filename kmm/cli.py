@@ -17,6 +17,7 @@ import sys
 
 import kmm
 from kmm.emu import config as cfg
+import kmm.emu.hw.costs
 
 
 def pyx_modules() -> list[str]:
@@ -211,6 +212,12 @@ def add_run_parser(sub):
                         "CONFIG_MIGRC and CONFIG_MIGRC_PAUSE come from --kernel")
     p.add_argument("--workload", default="xsbench", metavar="W",
                    help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
+    p.add_argument("--cost", default=None, metavar="PRESET",
+                   help=f"what kernel work costs in virtual time: "
+                        f"{', '.join(kmm.emu.hw.costs.PRESETS)} (default {exp.DEFAULT_COST}, the "
+                        f"seed's KVM guest; zero = kernel work is free; docs/cost-model.md)")
+    p.add_argument("--cost-set", type=_key_value, action="append", default=[], metavar="OP=NS",
+                   help="override one operation's cost in ns (repeatable), e.g. copy_page=650")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     p.add_argument("--plot", metavar="PATH", help="write the figure to PATH (.png or .svg; needs matplotlib)")
     p.add_argument("--jobs", type=_int_type("jobs", 1, exp.MAX_JOBS), metavar="N",
@@ -270,6 +277,16 @@ def check_run_args(args):
             plots.check_available()
         except kmm.KmmConfigError as e:
             fail("--plot", str(e).split(": ", 1)[1])
+    cost = {"preset": args.cost or exp.DEFAULT_COST}
+    for key, value in args.cost_set:
+        try:
+            cost[key] = float(value)
+        except ValueError:
+            fail("--cost-set", f"{key}={value!r}; accepted: OP=NS with NS a number")
+    try:
+        args.cost_dict = exp.check_cost(cost)
+    except kmm.KmmConfigError as e:
+        fail("--cost" if "preset" in str(e) else "--cost-set", str(e).split(": ", 1)[1])
     check_outputs(p, ("--json", args.json), ("--plot", args.plot))
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
@@ -297,7 +314,7 @@ def cmd_run(args) -> int:
     kw = dict(kernels=args.kernels, scale=args.scale, workload=args.workload,
               particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
-              kconfig=args.kconfig_dict, jobs=args.jobs)
+              kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs)
     print_expected_wall(args)
     if bar is not None:
         with bar:

@@ -5,9 +5,21 @@ running thread performs its workload's accesses for that much virtual time
 (the workload says how long each batch stands for), through its CPU's TLB
 and page tables; then each CPU takes its tick -- task_tick_numa() may queue
 task_numa_work(), which runs on return to user mode in the thread's context
--- and every woken kswapd runs: it preempts the thread of a CPU of its node
-(any CPU for a CPU-less node), borrowing that thread's mm lazily, balances
-its node and sleeps again.  Kernel work costs no virtual time.
+-- and every kswapd that is awake runs on its CPU.
+
+Kernel work costs virtual time as the machine's cost model says
+(kmm/emu/hw/cost.pxd, docs/cost-model.md; the zero preset makes it free):
+whatever a CPU spends in the kernel -- its faults, task_numa_work, the IPIs
+it sends and waits for, the handlers of IPIs it receives, kswapd's time on
+it -- is taken from the time its thread has for the workload in that tick
+or the next, so the thread performs fewer accesses and the run takes
+longer.  A woken kswapd is placed on a CPU of its node (any CPU for a
+CPU-less node; round robin over wakeups) and stays there until its node is
+balanced; it preempts that CPU's thread, borrowing its mm lazily, and the
+two share the CPU as CFS shares it between equal-weight tasks: kswapd gets
+1/n of each tick with n runnable tasks on the CPU (the whole tick if the
+thread has finished or waits at a barrier), one balance_pgdat() pass at a
+time, and carries over what a pass overdraws.
 
 A program's threads start as its code starts them: the workload's first
 thread runs alone through initialisation and the others are cloned when it
@@ -33,10 +45,11 @@ from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.emu.access cimport cpu_access_batch
 from kmm.linux.kernel.sched.core cimport context_switch
 from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work
-from kmm.linux.mm.vmscan cimport kswapd_run_once
+from kmm.linux.mm.vmscan cimport kswapd_step
 from kmm.emu.machine cimport Machine
 from kmm.emu.process cimport Process, Thread
 from kmm.emu.hw.hostmem cimport host_clock_ns
+from kmm.emu.hw.cpu cimport cpu_time
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT
 
 from kmm.emu.access import access_failure
@@ -62,12 +75,18 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
     cdef int t, rc = 0, running = 0
     cdef long n, i = 0
     cdef bint first
+    cdef double ns
+    cdef cpu_time *ct
     for t in range(len(threads)):
         th = threads[t]
+        ct = &mach.m.cpus[th.cpu].kmm_time
         waited[t] = False
         if done[t]:
+            ct.pending_ns = 0              # the idle CPU absorbs its kernel work
             continue
-        budget[t] += TICK_NSEC
+        # kernel work on this CPU since the thread's last batch is its time lost
+        budget[t] += TICK_NSEC - ct.pending_ns
+        ct.pending_ns = 0
         first = True
         while budget[t] > 0:
             with nogil:
@@ -84,58 +103,84 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
                 i = cpu_access_batch(th.cpu, addrs, writes, n, &rc)
             if rc:
                 raise access_failure(rc, th.cpu, addrs[i], writes[i])
-            budget[t] -= w.batch_ns(t)
+            ns = w.batch_ns(t)
+            ct.user_ns += ns
+            budget[t] -= ns + ct.pending_ns
+            ct.pending_ns = 0
         th.task.se_sum_exec_runtime += TICK_NSEC
         if not done[t]:
             running += 1
     return running
 
 
-cdef void kernel_tick(Machine mach, list threads, unsigned long *kswapd_rr) except *:
-    """Scheduler ticks on every CPU with a thread, then any woken kswapd."""
+cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
+                      unsigned long *kswapd_rr) except *:
+    """Scheduler ticks on every CPU with a thread, then every kswapd that is
+    awake runs its share of the tick."""
     cdef kmm_machine *m = mach.m
     cdef Thread th
     cdef pglist_data *pgdat
     cdef task_struct *curr
-    cdef int nid, cpu, saved = m.cpu
+    cdef int nid, t, cpu, saved = m.cpu
+    cdef int nr_running[64]                  # NR_CPUS: runnable tasks per CPU
     cdef long long t0 = host_clock_ns()
     for th in threads:
         m.cpu = th.cpu
         curr = m.cpus[th.cpu].current_task
         if curr == th.task and task_tick_numa(curr):
             task_numa_work(curr)             # task_work on return to user mode
+    for cpu in range(m.nr_cpu_ids):
+        nr_running[cpu] = 0
+    for t in range(len(threads)):
+        if not (done[t] or waited[t]):
+            nr_running[(<Thread>threads[t]).cpu] += 1
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        if not pgdat.kswapd_woken:
-            continue
-        cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
-        cpu = cpus[kswapd_rr[nid] % len(cpus)]
-        kswapd_rr[nid] += 1
-        kswapd_preempt(m, pgdat, cpu)
+        if pgdat.kswapd_woken and not pgdat.kmm_kswapd_balancing:
+            cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
+            pgdat.kmm_kswapd_cpu = cpus[kswapd_rr[nid] % len(cpus)]
+            pgdat.kmm_kswapd_vruntime_ns = 0
+            kswapd_rr[nid] += 1
+        if pgdat.kswapd_woken or pgdat.kmm_kswapd_balancing:
+            nr_running[pgdat.kmm_kswapd_cpu] += 1
+    for nid in range(m.nr_node_ids):
+        pgdat = m.node_data[nid]
+        if pgdat.kswapd_woken or pgdat.kmm_kswapd_balancing:
+            cpu = pgdat.kmm_kswapd_cpu
+            pgdat.kmm_kswapd_vruntime_ns += TICK_NSEC // nr_running[cpu]
+            if pgdat.kmm_kswapd_vruntime_ns > 0:
+                kswapd_preempt(m, pgdat, cpu, False)
     m.cpu = saved
     m.kmm_host_kernel_ns += host_clock_ns() - t0
 
 
-cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu) noexcept:
-    """A woken kswapd preempts the task on cpu (borrowing its mm lazily),
-    balances its node (kswapd_run_once) and sleeps again; the task is
-    switched back in.  Returns the pages reclaimed."""
+cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
+                                  bint to_the_end) noexcept:
+    """kswapd preempts the task on cpu (borrowing its mm lazily) and runs
+    balance passes while it has CPU time left (pgdat.kmm_kswapd_vruntime_ns;
+    to_the_end: until it sleeps again); the task is switched back in.
+    Returns the pages reclaimed so far in this balance."""
     cdef int saved = m.cpu
     cdef task_struct *curr
-    cdef unsigned long reclaimed
+    cdef cpu_time *ct = &m.cpus[cpu].kmm_time
+    cdef long long used
+    cdef bint more = True
     m.cpu = cpu
     curr = m.cpus[cpu].current_task
     context_switch(curr, pgdat.kswapd)
-    reclaimed = kswapd_run_once(pgdat)
+    while more and (to_the_end or pgdat.kmm_kswapd_vruntime_ns > 0):
+        used = ct.kthread_ns
+        more = kswapd_step(pgdat)
+        pgdat.kmm_kswapd_vruntime_ns -= <long long>ct.kthread_ns - used
     context_switch(pgdat.kswapd, curr)
     m.cpu = saved
-    return reclaimed
+    return pgdat.kmm_kswapd_nr_reclaimed
 
 
 def run_kswapd(Machine mach, int nid, int cpu):
     """Machine.run_kswapd(): the engine's kswapd step, once, on cpu."""
     mach._enter()
-    return kswapd_preempt(mach.m, mach.m.node_data[nid], cpu)
+    return kswapd_preempt(mach.m, mach.m.node_data[nid], cpu, True)
 
 
 def snapshot(Machine mach):
@@ -150,6 +195,24 @@ def snapshot(Machine mach):
     for wm in ("min", "low", "high", "promo"):
         snap["node0_" + wm] = sum(z[wm] for z in z0)
     return snap
+
+
+def cpu_time_split(before, after, virtual_s):
+    """Where each CPU's time went during a run, in seconds: user (the
+    workload), sys (kernel work in its threads), irq (IPI handlers),
+    kthread (kswapd), idle (the rest of the run's virtual time); with the
+    totals over CPUs and kswapd's share of all CPU time."""
+    keys = ("user", "sys", "irq", "kthread")
+    per_cpu = []
+    for b, a in zip(before, after):
+        d = {k: (a[k + "_ns"] - b[k + "_ns"]) / 1e9 for k in keys}
+        d["idle"] = max(0.0, virtual_s - sum(d.values()))
+        per_cpu.append(d)
+    total = {k: sum(c[k] for c in per_cpu) for k in keys + ("idle",)}
+    busy = sum(total[k] for k in keys)
+    return {"per_cpu": per_cpu, "total": total,
+            "kswapd_share": total["kthread"] / busy if busy else 0.0,
+            "kernel_share": (total["sys"] + total["irq"] + total["kthread"]) / busy if busy else 0.0}
 
 
 cdef int _no_progress(Workload w, list threads, bint *done) except -1:
@@ -220,6 +283,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
         kswapd_rr[t] = 0
     start_ns = m.clock_ns
     kernel_ns0 = m.kmm_host_kernel_ns
+    times0 = mach.cpu_time()
     until_ns = start_ns + <unsigned long long>(until * 1e9) if until is not None else <unsigned long long>-1
     next_snap = start_ns
     next_progress = start_ns
@@ -248,7 +312,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
                     _no_progress(w, threads, done)
             else:
                 stuck = 0
-            kernel_tick(mach, threads, kswapd_rr)
+            kernel_tick(mach, threads, done, waited, kswapd_rr)
             if progress is not None and m.clock_ns >= next_progress:
                 progress((m.clock_ns - start_ns) / 1e9, w.done_fraction())
                 next_progress += 100000000
@@ -261,11 +325,13 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
             "virtual_s": (m.clock_ns - start_ns) / 1e9,
             "wall_s": _time.perf_counter() - wall0,
             "kernel_wall_s": (m.kmm_host_kernel_ns - kernel_ns0) / 1e9,
+            "cpu_time": cpu_time_split(times0, mach.cpu_time(), (m.clock_ns - start_ns) / 1e9),
             "vmstat": mach.vmstat(),
             "perf": mach.perf(),
             "oracle_violations": len(mach.oracle.violations),
             "snapshots": snaps,
             "finished": running == 0,
+            "done_fraction": w.done_fraction(),
         }
     finally:
         if proc.alive:

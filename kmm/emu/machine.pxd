@@ -13,6 +13,7 @@ cdef class Machine:
     cdef readonly object oracle
     cdef readonly object tlb                 # the TLB configuration (kmm/emu/config.py check_tlb)
     cdef readonly dict fault_inject          # the fault injection configuration (check_fault_inject)
+    cdef readonly dict cost                  # the cost model's table (kmm/emu/hw/costs.py check_cost)
     cdef list _tlb_mms                       # addresses of the mms made by testing.tlb_new_mm()
     cdef dict _points                        # interleaving point id -> callback
     cdef object _interleave_exc              # first exception a callback raised, not yet re-raised

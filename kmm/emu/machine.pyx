@@ -1,6 +1,6 @@
 """The Python-level API: an emulated NUMA machine booted like the kernel.
 
-Machine(nodes=[...], kconfig={...}, sysctl={...}, cpu={...}, seed=0) builds
+Machine(nodes=[...], kconfig={...}, sysctl={...}, cpu={...}, seed=0, cost=...) builds
 the state (mem_map, NODE_DATA, per-CPU data, sysctls) and boots it through
 the mirrored init code: free_area_init_node, memblock_free_all,
 build_all_zonelists, init_per_zone_wmark_min, establish_demotion_targets,
@@ -49,6 +49,7 @@ from kmm.linux.mm import vmstat as _vmstat
 from kmm.emu.debug import debug_vm as _debug_vm
 from kmm.emu.debug import interleave as _interleave
 from kmm.emu import config as _cfg
+from kmm.emu.hw import costs as _costs
 from kmm.emu.config import KmmConfigError, KmmStateError, KmmError, check_whole
 
 SIZEOF_STRUCT_PAGE = sizeof(page)
@@ -141,13 +142,14 @@ cdef class Machine:
                                 "Machine.preset(name)")
 
     def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None,
-                 fault_inject=None):
+                 fault_inject=None, cost=None):
         if self.m != NULL:
             raise KmmStateError("Machine: already booted; make a new Machine")
         specs = _cfg.parse_nodes(nodes)
         self.fault_inject = _cfg.check_fault_inject(fault_inject)
         self._ablate = _cfg.check_ablate(ablate, kconfig)
         self.tlb = _cfg.check_tlb(tlb)
+        self.cost = _costs.check_cost(cost)
         self._tlb_mms = []
         self.kconfig = _cfg.check_kconfig(kconfig)
         sysctl_in = _cfg.check_sysctl(sysctl)
@@ -165,10 +167,10 @@ cdef class Machine:
         if not isinstance(name, str) or name not in _cfg.PRESETS:
             raise KmmConfigError(f"preset: unknown machine {name!r}; accepted: {', '.join(_cfg.PRESETS)}")
         unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate",
-                                    "fault_inject"}
+                                    "fault_inject", "cost"}
         if unknown:
             raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
-                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject")
+                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject, cost")
         args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _cfg.PRESETS[name].items()}
         for k, v in overrides.items():
             if isinstance(v, dict) and isinstance(args.get(k), dict):
@@ -285,6 +287,9 @@ cdef class Machine:
         m.fail_page_alloc.min_order = fpa["min_order"]
         m.fail_page_alloc.ignore_gfp_reclaim = fpa["ignore_gfp_wait"]
         m.fail_page_alloc.ignore_gfp_highmem = fpa["ignore_gfp_highmem"]
+        # kernel work costs time from here on (boot is free)
+        for i, op in enumerate(_costs.OPS):
+            m.kmm_cost_ns[i] = self.cost["ns"][op]
 
     def __dealloc__(self):
         cdef kmm_machine *m = self.m
@@ -564,6 +569,14 @@ cdef class Machine:
         self._enter()
         return _vmstat.vm_events_per_cpu(name)
 
+    def cpu_time(self):
+        """Per CPU, where its virtual time went under the cost model (ns):
+        user (the workload), sys (kernel work in its context), irq (IPI
+        handlers), kthread (kswapd), pending (not yet taken from its task)."""
+        self._live()
+        times = [dict(<object>self.m.cpus[c].kmm_time) for c in range(self.m.nr_cpu_ids)]
+        return [{k: v for k, v in t.items() if k != "in_irq"} for t in times]
+
     def watermark_ok(self, nid, zone_name, order, mark, highest_zoneidx=ZONE_NORMAL,
                      alloc_flags=0, free_pages=None):
         """__zone_watermark_ok() on one zone; mark is a number of pages or a
@@ -749,13 +762,9 @@ cdef class Machine:
         }
 
     def fault_inject_stats(self):
-        """Fault injection's state and the failures it injected, per
-        capability: {"fail_page_alloc": {"failures": how many allocations
-        it failed, "times": failures still allowed (-1: no limit), "space":
-        pages still let through, "count": calls seen by the interval check,
-        "sites": {"<gfp flags> order <n>": failures}}}.  The sites tell the
-        call paths apart by their gfp mask (docs/fault_injection.md maps
-        them); the configuration is in Machine.fault_inject."""
+        """{"fail_page_alloc": {"failures": injected, "times": still allowed
+        (-1: no limit), "space": pages still let through, "count": calls seen,
+        "sites": {"<gfp flags> order <n>": failures}}} (docs/fault_injection.md)."""
         cdef kmm_machine *m = self.m
         cdef int i
         self._live()

@@ -81,6 +81,8 @@ KERNEL_TITLES = {
 }
 KERNEL_CHOICES = tuple(KERNELS) + ("all",)
 DEFAULT_KERNELS = ("baseline", "migrc")     # the seed's BEFORE and AFTER
+# The cost model of `kmm run` (kmm/emu/hw/costs.py): the seed ran in a KVM guest.
+DEFAULT_COST = "kvm"
 WORKLOADS = ("xsbench", "gups", "trace:PATH")
 
 # The default run.  Chosen so that `kmm run` (both kernels) finishes in
@@ -187,21 +189,30 @@ def _seed_preset_nodes():
     return [(n["cpus"], cfg.parse_size(n["mem"])) for n in cfg.PRESETS["seed"]["nodes"]]
 
 
-def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0) -> dict:
+def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None) -> dict:
     """Arguments of Machine.preset('seed', ...) at `scale`: each node's
     memory scaled (rounded down to whole MiB), the NUMA scan size scaled
     (rounded, at least 1 MB) unless `sysctl` sets it; `sysctl` merges over
-    the preset's (tiering mode, demotion on)."""
+    the preset's (tiering mode, demotion on); `cost` is the cost model
+    (kmm/emu/hw/costs.py; default DEFAULT_COST, the seed's KVM guest)."""
     scale = check_scale(scale)
     nodes = [{"cpus": cpus, "mem": f"{max(4, int(mem / _MIB * scale))}M"}
              for cpus, mem in _seed_preset_nodes()]
     sc = {"kernel.numa_balancing_scan_size_mb": max(1, int(round(SEED_SCAN_SIZE_MB * scale)))}
     sc.update(cfg.check_sysctl(sysctl))
-    return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed}
+    return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
+            "cost": check_cost(cost)}
 
 
-def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0):
-    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed)
+def check_cost(cost):
+    """The cost model of a run: None is DEFAULT_COST; the rest as Machine's."""
+    from kmm.emu.hw.costs import check_cost as _check
+    c = _check(DEFAULT_COST if cost is None else cost)
+    return c["preset"] if not c["overridden"] else dict(c["ns"], preset=c["preset"])
+
+
+def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None):
+    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost)
     return kmm.Machine.preset("seed", **args)
 
 
@@ -455,11 +466,11 @@ def counters(run: dict) -> dict:
 
 
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
-               kconfig=None, progress=None, snapshot_every=None):
+               kconfig=None, cost=None, progress=None, snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
     the engine.  Returns (run dict, machine facts, workload facts, scaling),
     all plain data: the machine and the workload are freed on return."""
-    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progress,
+    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, progress,
                       snapshot_every)
     # The Machine sits in reference cycles (its Oracle and Processes point
     # back at it), which only the cycle collector frees: collect now, so its
@@ -468,9 +479,10 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
     return out
 
 
-def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progress, snapshot_every):
+def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, progress,
+                snapshot_every):
     from kmm.emu.engine import run as engine_run
-    mach = make_machine(kernel, scale, sysctl, kconfig, seed)
+    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost)
     w = make_workload(wparams)
     expected = expected_virtual_s(w)
     if duration is not None:
@@ -502,8 +514,10 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progres
         "wall_s": r["wall_s"],
         "cpu_s": time.process_time() - cpu0,
         "kernel_wall_s": r["kernel_wall_s"],
+        "cpu_time": r["cpu_time"],
         "oracle_violations": r["oracle_violations"],
         "finished": r["finished"],
+        "done_fraction": r["done_fraction"],
         "perf_all": perf_all,
         "vmstat_all": vm_all,
         "snapshots": r["snapshots"],
@@ -516,6 +530,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progres
         "sysctl": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mach.sysctl.items()},
         "cpu": dict(mach.cpu),
         "tlb": mach.tlb,
+        "cost": mach.cost,
         "seed": seed,
     }
     desc = w.describe()
@@ -527,8 +542,8 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, progres
 
 def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
                         particles=None, lookups=None, size=None, threads=None, duration=None,
-                        seed=0, sysctl=None, kconfig=None, progress=None, snapshot_every=None,
-                        jobs=None):
+                        seed=0, sysctl=None, kconfig=None, cost=None, progress=None,
+                        snapshot_every=None, jobs=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
@@ -554,7 +569,8 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         kernel_kconfig(k, kconfig)
     wparams = workload_params(workload, scale, particles, lookups, size, threads, seed)
     wall0 = time.perf_counter()
-    args = (scale, wparams, duration, seed, sysctl, kconfig)
+    cost = check_cost(cost)
+    args = (scale, wparams, duration, seed, sysctl, kconfig, cost)
     if jobs == 1:
         done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
                 for k in kernels}

@@ -56,8 +56,8 @@ def figure(result: dict):
     from matplotlib.ticker import NullFormatter
     kernels = result["kernels"]
     runs = result["runs"]
-    fig = Figure(figsize=(14, 13), layout="constrained")
-    gs = fig.add_gridspec(3, 2, height_ratios=[1, 1, 1.25])
+    fig = Figure(figsize=(14, 17), layout="constrained")
+    gs = fig.add_gridspec(4, 2, height_ratios=[1, 1, 1.25, 0.9])
     w = result["workload"]
     fig.suptitle(f"kmm run: the seed experiment, emulated — {w['command']}, scale "
                  f"{result['scaling']['scale']:g}", fontsize=14)
@@ -150,7 +150,42 @@ def figure(result: dict):
     ax.set_title("AFTER/BEFORE: emulated vs the seed's published numbers")
     ax.legend(loc="upper right")
     ax.grid(axis="x", alpha=0.3)
+
+    ax = fig.add_subplot(gs[3, :])
+    _cpu_time_panel(ax, result)
     return fig
+
+
+CPU_PARTS = (("sys", "kernel (in the task)", ""), ("irq", "interrupts (IPIs)", "xx"),
+             ("kthread", "kswapd", ".."))
+
+
+def _cpu_time_panel(ax, result):
+    """Per CPU and kernel: the share of the run's virtual time spent in the
+    kernel, split into kernel work in the task, interrupts and kswapd (the
+    rest is the workload's own time, or idle)."""
+    kernels = result["kernels"]
+    runs = result["runs"]
+    n = len(kernels)
+    width = 0.8 / n
+    for i, k in enumerate(kernels):
+        per_cpu = runs[k]["cpu_time"]["per_cpu"]
+        v = runs[k]["virtual_s"] or 1.0
+        xs = [c + (i - (n - 1) / 2) * width for c in range(len(per_cpu))]
+        bottom = [0.0] * len(per_cpu)
+        for part, label, hatch in CPU_PARTS:
+            h = [100 * c[part] / v for c in per_cpu]
+            ax.bar(xs, h, width, bottom=bottom, color=COLORS[k], alpha=0.45 + 0.2 * (hatch == ""),
+                   hatch=hatch, edgecolor="black", lw=0.3, label=f"{k}: {label}")
+            bottom = [b + x for b, x in zip(bottom, h)]
+    cost = result["machine"].get("cost", {}).get("preset", "zero")
+    ax.set_title(f"kernel time per CPU, % of the run (cost model: {cost}; the rest is the "
+                 f"workload's own time or idle)")
+    ax.set_xlabel("CPU")
+    ax.set_ylabel("% of virtual time")
+    ax.set_xticks(range(len(runs[kernels[0]]["cpu_time"]["per_cpu"])))
+    ax.legend(fontsize=7, ncol=n)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def save(result: dict, path) -> pathlib.Path:

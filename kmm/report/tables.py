@@ -36,11 +36,35 @@ def header(result: dict) -> str:
         lines.append(f"  {x}")
     if result.get("duration") is not None:
         lines.append(f"capped:   at {result['duration']:g} virtual seconds (--duration)")
-    lines.append("time:     'seconds time elapsed' is virtual time from the workload's time model; "
-                 "kernel work costs no virtual time")
+    lines.append(time_line(m.get("cost", {"preset": "zero", "overridden": []})))
     lines.append("counted:  perf events from the workload's launch (perf stat -a), "
                  "/proc/vmstat since boot (cat /proc/vmstat)")
     return "\n".join(lines)
+
+
+def time_line(cost: dict) -> str:
+    """How the report's times come about, for the run's cost model."""
+    name = cost["preset"] + (f" with {', '.join(cost['overridden'])} overridden"
+                             if cost.get("overridden") else "")
+    if cost["preset"] == "zero" and not any(cost.get("ns", {}).values()):
+        return ("time:     kernel work costs no virtual time (--cost zero); 'seconds time elapsed' "
+                "is the workload's own time model")
+    return (f"time:     kernel work costs virtual time (cost model {name}: docs/cost-model.md); "
+            f"'seconds time elapsed' is the workload's time with the kernel's in it; the "
+            f"workload's own time per lookup is the seed's elapsed time per lookup, which "
+            f"already holds the seed's kernel time, so absolute times run long by about the "
+            f"kernel share below; AFTER/BEFORE comes from the mechanism")
+
+
+def cpu_line(run: dict) -> str:
+    """Where the CPUs' time went (cost model), summed over CPUs."""
+    ct = run.get("cpu_time")
+    if not ct:
+        return ""
+    t = ct["total"]
+    return (f"(cpu time over all CPUs: user {t['user']:.2f} s, kernel in tasks {t['sys']:.2f} s, "
+            f"interrupts {t['irq']:.2f} s, kswapd {t['kthread']:.2f} s, idle {t['idle']:.2f} s; "
+            f"kernel share {100 * ct['kernel_share']:.2f}%, kswapd {100 * ct['kswapd_share']:.2f}%)")
 
 
 def _size(b):
@@ -74,6 +98,8 @@ def run_block(run: dict, command: str) -> str:
     done = "finished" if run["finished"] else "stopped at the --duration cap"
     lines.append(f"(oracle: {run['oracle_violations']} TLB-coherence violation(s); {done} after "
                  f"{run['virtual_s']:.3f} virtual s in {run['wall_s']:.1f} s wall)")
+    if cpu_line(run):
+        lines.append(cpu_line(run))
     return "\n".join(lines)
 
 
@@ -101,12 +127,24 @@ def comparison(result: dict) -> str:
     cols = [f"{SHORT[k]} ({k})" for k in kernels]
     cols += [f"{SHORT[k]}/BEFORE" for k in ratio_kernels]
     cols.append("seed AFTER/BEFORE")
+    capped = not all(runs[k]["finished"] for k in kernels)
     rows = []
     for c in COUNTERS:
         row = [_num(vals[k][c]) for k in kernels]
-        row += [_ratio(result["ratios"][k][c]) for k in ratio_kernels]
+        if c == ELAPSED and capped:
+            row += ["capped" for _ in ratio_kernels]
+        else:
+            row += [_ratio(result["ratios"][k][c]) for k in ratio_kernels]
         row.append(_ratio(result["seed_ratios"][c]))
         rows.append((c, row))
+    if capped:
+        # the same virtual time for every kernel: compare the work done in it,
+        # as time per unit of work (elapsed AFTER/BEFORE were both to finish)
+        done = {k: runs[k].get("done_fraction") or 0.0 for k in kernels}
+        row = [f"{done[k]:.6f}" for k in kernels]
+        row += [_ratio(done["baseline"] / done[k] if done[k] else None) for k in ratio_kernels]
+        row.append(_ratio(result["seed_ratios"][ELAPSED]))
+        rows.append(("work done (ratio: time per work)", row))
     tail = [("oracle violations", [str(runs[k]["oracle_violations"]) for k in kernels]
              + [""] * (len(ratio_kernels) + 1)),
             ("wall time (s)", [f"{runs[k]['wall_s']:.1f}" for k in kernels]

@@ -96,3 +96,34 @@ cdef enum:  # perf event index
 
 cdef struct perf_counts:
     unsigned long long ev[9]         # NR_PERF_EVENTS (checked in kmm/emu/hw/perf.pyx)
+
+
+# The cost model (kmm/emu/hw/cost.pxd, docs/cost-model.md): what kernel work
+# costs in virtual time, one entry per operation, in ns (the machine's
+# kmm_cost_ns[], set from a preset by kmm/emu/hw/costs.py).
+cdef enum:  # cost index
+    KMM_COST_FAULT = 0               # page-fault exception: entry, dispatch, exit
+    KMM_COST_PTE_UPDATE = 1          # one PTE written or cleared by a kernel path
+    KMM_COST_PTE_SCAN = 2            # one PTE visited by the NUMA scan (change_prot_numa)
+    KMM_COST_PAGE_ALLOC = 3          # one __alloc_pages() that succeeded
+    KMM_COST_PAGE_FREE = 4           # one page returned to the allocator
+    KMM_COST_COPY_PAGE = 5           # copying one 4 KiB page (between nodes)
+    KMM_COST_RMAP_ONE = 6            # one mapping visited by an rmap walk
+    KMM_COST_LRU_SCAN = 7            # one folio scanned by isolate_lru_folios (reclaim)
+    KMM_COST_INVLPG = 8              # INVLPG
+    KMM_COST_INVPCID = 9             # INVPCID (any type)
+    KMM_COST_CR3_WRITE = 10          # MOV to CR3 (flushing or not)
+    KMM_COST_IPI_SEND = 11           # initiator: one IPI sent, per destination CPU
+    KMM_COST_IPI_ACK_WAIT = 12       # initiator: from the last send until acks (handler time added)
+    KMM_COST_IRQ = 13                # receiver: interrupt entry and exit around the handler
+    KMM_COST_CONTEXT_SWITCH = 14     # one context switch
+    NR_KMM_COSTS = 15
+
+# Where one CPU's virtual time went (ns), and what it owes its running task.
+cdef struct cpu_time:
+    double user_ns                   # the workload's own work (the engine)
+    unsigned long long sys_ns        # kernel work in a user task's context
+    unsigned long long irq_ns        # interrupt handlers (IPIs received)
+    unsigned long long kthread_ns    # kernel threads (kswapd)
+    long long pending_ns             # charged but not yet taken from the running task's time
+    int in_irq                       # handler nesting: charges go to irq_ns

@@ -30,6 +30,8 @@ from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, orac
                                    oracle_pte_slot)
 from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
 from kmm.emu.hw.hostmem cimport host_clock_ns
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_FAULT
 from kmm.linux.include_.linux.prefetch cimport prefetch, kmm_read_ahead
 
 
@@ -38,7 +40,9 @@ cdef inline vm_fault_t _fault(kmm_machine *m, unsigned long error_code,
     """The page fault exception: arch/x86/mm/fault.c handles it (its host
     time is added to the kernel-path statistic)."""
     cdef long long t0 = host_clock_ns()
-    cdef vm_fault_t ret = do_user_addr_fault(error_code, addr)
+    cdef vm_fault_t ret
+    kmm_charge(KMM_COST_FAULT, 1)
+    ret = do_user_addr_fault(error_code, addr)
     m.kmm_host_kernel_ns += host_clock_ns() - t0
     return ret
 

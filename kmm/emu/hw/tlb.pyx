@@ -51,6 +51,7 @@ from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine, kmm_cpu
 from kmm.emu.hw.cpu cimport *
 from kmm.emu.hw.hostmem cimport host_alloc, host_free
 from kmm.emu.hw.tlb cimport tlb_set
+from kmm.emu.hw.cost cimport kmm_charge_cpu
 
 cdef extern from *:
     """
@@ -389,6 +390,7 @@ cdef void tlb_invlpg(int cpu, unsigned long vaddr) noexcept nogil:
     cdef kmm_cpu *c = &KMM().cpus[cpu]
     _drop_page(&c.hw_tlb, vaddr, c.hw_tlb.pcid)
     _count_flush(c)
+    kmm_charge_cpu(cpu, KMM_COST_INVLPG, 1)
 
 cdef void tlb_invpcid(int cpu, int type, unsigned long pcid, unsigned long vaddr) noexcept nogil:
     """INVPCID: 0 one address in pcid, 1 all of pcid, 2/3 every PCID."""
@@ -402,6 +404,7 @@ cdef void tlb_invpcid(int cpu, int type, unsigned long pcid, unsigned long vaddr
         for p in range(<unsigned int>HW_TLB_NR_PCIDS):
             _drop_pcid(&c.hw_tlb, p)
     _count_flush(c)
+    kmm_charge_cpu(cpu, KMM_COST_INVPCID, 1)
 
 cdef void tlb_write_cr3(int cpu, unsigned long long cr3) noexcept nogil:
     """MOV to CR3 with CR4.PCIDE=1: switch to PCID cr3[11:0]; invalidate
@@ -414,6 +417,7 @@ cdef void tlb_write_cr3(int cpu, unsigned long long cr3) noexcept nogil:
     if not (cr3 & HW_CR3_NOFLUSH):
         _drop_pcid(t, t.pcid)
         _count_flush(c)
+    kmm_charge_cpu(cpu, KMM_COST_CR3_WRITE, 1)
 
 cdef unsigned long long tlb_read_cr3(int cpu) noexcept nogil:
     return KMM().cpus[cpu].hw_tlb.cr3

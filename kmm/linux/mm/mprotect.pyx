@@ -12,6 +12,8 @@ write-protection (MM_CP_UFFD_WP*), soft-dirty tracking, protection keys,
 device-private entries, mmu notifiers and the VM_LOCKED populate.
 """
 
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_PTE_SCAN
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport EACCES, EINVAL, ENOMEM
 from kmm.linux.include_.kmm.machine cimport KMM, numa_node_id
 from kmm.linux.include_.kmm.interleave cimport kmm_point, KMM_POINT_CHANGE_PROT_BEFORE_FLUSH
@@ -130,6 +132,7 @@ cdef long change_pte_range(mmu_gather *tlb, vm_area_struct *vma, unsigned long *
     if prot_numa and not (vma.vm_flags & VM_SHARED) and vma.vm_mm.mm_users == 1:
         target_node = numa_node_id()
     flush_tlb_batched_pending(vma.vm_mm)
+    kmm_charge(KMM_COST_PTE_SCAN, (end - addr) >> 12)       # each entry is read
     if numa_skip:
         kmm_read_ahead_pte_pages(pmd, addr, end, False)    # host speed only
     while True:

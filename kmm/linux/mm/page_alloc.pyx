@@ -8,6 +8,8 @@ OOM-kill fails instead).
 """
 
 from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_PAGE_ALLOC, KMM_COST_PAGE_FREE
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine, NODE_DATA, numa_node_id, get_current
 from kmm.linux.include_.linux.gfp_types cimport *
 from kmm.linux.include_.linux.gfp cimport gfp_zone
@@ -158,6 +160,7 @@ cdef void free_unref_page(page *p, unsigned int order) noexcept nogil:
     kernel parks order-0 pages on per-CPU lists; the emulator frees them
     to the buddy lists at once."""
     cdef unsigned long pfn = page_to_pfn(p)
+    kmm_charge(KMM_COST_PAGE_FREE, 1)
     if not free_pages_prepare(p, order):
         return
     __count_vm_events(PGFREE, 1 << order)
@@ -166,6 +169,7 @@ cdef void free_unref_page(page *p, unsigned int order) noexcept nogil:
 
 cdef void __free_pages_ok(page *p, unsigned int order, int fpi_flags) noexcept nogil:
     cdef unsigned long pfn = page_to_pfn(p)
+    kmm_charge(KMM_COST_PAGE_FREE, 1)
     if not free_pages_prepare(p, order):
         return
     free_one_page(page_zone(p), p, pfn, order, MIGRATE_MOVABLE, fpi_flags)
@@ -735,6 +739,7 @@ cdef page *__alloc_pages(gfp_t gfp, unsigned int order, int preferred_nid,
     cdef page *p
     if order > MAX_ORDER:
         return NULL
+    kmm_charge(KMM_COST_PAGE_ALLOC, 1)
     gfp &= __GFP_BITS_MASK
     if not prepare_alloc_pages(gfp, order, preferred_nid, nodemask, &ac):
         return NULL

@@ -7,6 +7,8 @@ map it.  A file folio points at its address_space, whose i_mmap lists the
 VMAs mapping the file.  _mapcount counts the PTEs mapping a page, from -1.
 """
 
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_RMAP_ONE
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport EFAULT, ENOMEM
 from libc.stdlib cimport calloc, free
 from kmm.linux.mm.internal cimport migrc_hunk, can_migrc_fail, MIGRC_HUNK_RMAP_C_2
@@ -397,6 +399,7 @@ cdef void rmap_walk_anon(folio *f, rmap_walk_control *rwc, bint locked) noexcept
         address = vma_address(f, vma)
         if rwc.invalid_vma != NULL and rwc.invalid_vma(vma, rwc.arg):
             continue
+        kmm_charge(KMM_COST_RMAP_ONE, 1)
         if not rwc.rmap_one(f, vma, address, rwc.arg):
             break
         if rwc.done != NULL and rwc.done(f):
@@ -422,6 +425,7 @@ cdef void rmap_walk_file(folio *f, rmap_walk_control *rwc, bint locked) noexcept
         address = vma_address(f, vma)
         if rwc.invalid_vma != NULL and rwc.invalid_vma(vma, rwc.arg):
             continue
+        kmm_charge(KMM_COST_RMAP_ONE, 1)
         if not rwc.rmap_one(f, vma, address, rwc.arg):
             return
         if rwc.done != NULL and rwc.done(f):

@@ -34,8 +34,7 @@ cdef struct scan_control:
     unsigned long nr_scanned
     unsigned long nr_reclaimed
 
-cdef unsigned long balance_pgdat(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil
-cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil
+cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil
 cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
                                     scan_control *sc) noexcept nogil
 cdef bint can_demote(int nid, scan_control *sc) noexcept nogil

@@ -6,6 +6,8 @@ when one exists (no swap device is modelled), clean unmapped page-cache
 folios are dropped.
 """
 
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_LRU_SCAN
 from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport ENOMEM
 from kmm.linux.include_.kmm.machine cimport KMM
@@ -309,6 +311,7 @@ cdef unsigned long isolate_lru_folios(unsigned long nr_to_scan, lruvec *lv, list
         if nr_zone_taken[zid]:
             update_lru_size(lv, lru, zid, -<long>nr_zone_taken[zid])
     nr_scanned[0] = total_scan
+    kmm_charge(KMM_COST_LRU_SCAN, total_scan)
     return nr_taken
 
 
@@ -602,26 +605,40 @@ cdef bint kswapd_shrink_node(pglist_data *pgdat, scan_control *sc) noexcept nogi
     return sc.nr_scanned >= sc.nr_to_reclaim
 
 
-cdef unsigned long balance_pgdat(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil:
-    """mm/vmscan.c: kswapd's work: raise the scan priority until the node is
-    balanced (WMARK_PROMO in tiering mode) or priority 1 is done."""
+cdef void balance_pgdat_start(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil:
+    """mm/vmscan.c balance_pgdat()'s set-up: kswapd's scan control starts at
+    DEF_PRIORITY with nothing reclaimed.  The loop's state lives in the
+    pgdat so that kswapd can run one pass at a time (balance_pgdat_step)."""
+    count_vm_event(PAGEOUTRUN)
+    pgdat.kmm_kswapd_balancing = True
+    pgdat.kmm_kswapd_order = order
+    pgdat.kmm_kswapd_zoneidx = highest_zoneidx
+    pgdat.kmm_kswapd_priority = DEF_PRIORITY
+    pgdat.kmm_kswapd_nr_reclaimed = 0
+
+
+cdef bint balance_pgdat_step(pglist_data *pgdat) noexcept nogil:
+    """mm/vmscan.c: one pass of balance_pgdat()'s loop: stop if the node is
+    balanced (WMARK_PROMO in tiering mode); otherwise age the active anon
+    list, shrink the node and raise the priority unless the pass scanned
+    what it meant to reclaim and reclaimed something.  Returns True when
+    the balance is over (balanced, or priority 1 done)."""
     cdef scan_control sc
     cdef unsigned long nr_reclaimed
-    cdef bint raise_priority
+    cdef bint raise_priority = True, done = False
     memset(&sc, 0, sizeof(scan_control))
     sc.gfp_mask = GFP_KERNEL
-    sc.order = order
+    sc.order = pgdat.kmm_kswapd_order
     sc.may_unmap = 1
     sc.may_swap = 1
     sc.may_writepage = 1
-    sc.reclaim_idx = highest_zoneidx
-    sc.priority = DEF_PRIORITY
-    count_vm_event(PAGEOUTRUN)
-    while True:
-        raise_priority = True
-        nr_reclaimed = sc.nr_reclaimed
-        if pgdat_balanced(pgdat, sc.order, highest_zoneidx):
-            break
+    sc.reclaim_idx = pgdat.kmm_kswapd_zoneidx
+    sc.priority = pgdat.kmm_kswapd_priority
+    sc.nr_reclaimed = pgdat.kmm_kswapd_nr_reclaimed
+    nr_reclaimed = sc.nr_reclaimed
+    if pgdat_balanced(pgdat, sc.order, sc.reclaim_idx):
+        done = True
+    else:
         age_active_anon(pgdat, &sc)
         sc.nr_scanned = 0
         # scanned as much as it meant to reclaim: no need to press harder
@@ -629,27 +646,35 @@ cdef unsigned long balance_pgdat(pglist_data *pgdat, int order, int highest_zone
             raise_priority = False
         if raise_priority or sc.nr_reclaimed - nr_reclaimed == 0:
             sc.priority -= 1
-        if sc.priority < 1:
-            break
-    if sc.nr_reclaimed == 0:
-        pgdat.kswapd_failures += 1
-    return sc.nr_reclaimed
+        done = sc.priority < 1
+    pgdat.kmm_kswapd_priority = sc.priority
+    pgdat.kmm_kswapd_nr_reclaimed = sc.nr_reclaimed
+    if done:
+        pgdat.kmm_kswapd_balancing = False
+        if sc.nr_reclaimed == 0:
+            pgdat.kswapd_failures += 1
+    return done
 
 
-cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil:
-    """One wakeup of the kswapd loop (mm/vmscan.c kswapd()): take the
-    requested order and zone, balance the node, go back to sleep."""
-    cdef int order = pgdat.kswapd_order
-    cdef int highest_zoneidx = pgdat.kswapd_highest_zoneidx
-    cdef unsigned long reclaimed
-    if highest_zoneidx == MAX_NR_ZONES:
-        highest_zoneidx = MAX_NR_ZONES - 1
-    pgdat.kswapd_order = 0
-    pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
-    pgdat.kswapd_woken = False
-    reclaimed = balance_pgdat(pgdat, order, highest_zoneidx)
-    pgdat.kswapd_wait_active = True
-    return reclaimed
+cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
+    """The kswapd thread (mm/vmscan.c kswapd()), one pass of its balance at
+    a time: a woken kswapd takes the requested order and zone and starts
+    balancing; when the balance is over it goes back to sleep.  Returns
+    True while it has more to do (the engine gives it CPU time as the
+    scheduler would, kmm/emu/engine.pyx)."""
+    cdef int highest_zoneidx
+    if not pgdat.kmm_kswapd_balancing:
+        highest_zoneidx = pgdat.kswapd_highest_zoneidx
+        if highest_zoneidx == MAX_NR_ZONES:
+            highest_zoneidx = MAX_NR_ZONES - 1
+        balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
+        pgdat.kswapd_order = 0
+        pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
+        pgdat.kswapd_woken = False
+    if not balance_pgdat_step(pgdat):
+        return True
+    pgdat.kswapd_wait_active = True             # kswapd_try_to_sleep()
+    return False
 
 
 cdef bint __remove_mapping(address_space *mapping, folio *f) noexcept nogil:

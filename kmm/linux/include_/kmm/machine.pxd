@@ -11,7 +11,7 @@ from kmm.linux.include_.linux.mmzone cimport pglist_data, zone
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.include_.linux.vm_event_item cimport NR_VM_EVENT_ITEMS
 from kmm.linux.arch.x86.include_.asm.tlbflush cimport tlb_state, tlb_state_shared, flush_tlb_info
-from kmm.emu.hw.cpu cimport tlb_cpu, perf_counts
+from kmm.emu.hw.cpu cimport tlb_cpu, perf_counts, cpu_time
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
 from kmm.linux.include_.linux.gfp_types cimport gfp_t
 from kmm.linux.include_.linux.fault_inject cimport fail_page_alloc_t
@@ -36,6 +36,7 @@ cdef struct kmm_cpu:
     # the emulated CPU (kmm/emu/hw/): its TLB caches and perf-like event counters
     tlb_cpu hw_tlb
     perf_counts perf
+    cpu_time kmm_time                        # the cost model's accounting (kmm/emu/hw/cost.pxd)
 
 
 # One use of a stale or dangling TLB translation (kmm/emu/debug/oracle.pyx).
@@ -87,6 +88,7 @@ cdef struct kmm_machine:
     void *kmm_hw_tlb_mem                     # emulator: every CPU's TLB arrays (kmm/emu/hw/tlb.pyx)
     size_t kmm_hw_tlb_mem_bytes
     long long kmm_host_kernel_ns             # emulator: host time in page faults and kernel ticks (speed statistic)
+    long long kmm_cost_ns[15]                # emulator: virtual ns per operation, NR_KMM_COSTS (kmm/emu/hw/cost.pxd)
     int nr_node_ids
     pglist_data *node_data[8]                # MAX_NUMNODES; NODE_DATA(nid)
     nodemask_t node_states_memory            # N_MEMORY

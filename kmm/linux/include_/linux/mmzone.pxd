@@ -156,6 +156,15 @@ cdef struct pglist_data:
     int kswapd_order
     int kswapd_highest_zoneidx
     int kswapd_failures
+    # emulator: balance_pgdat()'s loop state while kswapd balances the node
+    # one pass at a time (mm/vmscan.c kswapd_step; the engine shares its CPU)
+    bint kmm_kswapd_balancing
+    int kmm_kswapd_order
+    int kmm_kswapd_zoneidx
+    int kmm_kswapd_priority
+    unsigned long kmm_kswapd_nr_reclaimed
+    int kmm_kswapd_cpu                       # the CPU it runs on while balancing
+    long long kmm_kswapd_vruntime_ns         # CPU time it is owed (> 0) or overdrew
     lruvec __lruvec
     unsigned long flags
     long vm_stat[18]                         # NR_VM_NODE_STAT_ITEMS

@@ -13,6 +13,8 @@ from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_t, pte_present
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PTE_PFN_MASK, _PAGE_PRESENT
 
 from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_PTE_UPDATE
 
 cdef enum:
     PTRS_PER_PTE = 512
@@ -128,13 +130,16 @@ cdef inline pte_t ptep_get(unsigned long *ptep) noexcept nogil:
 
 cdef inline void set_pte_at(mm_struct *mm, unsigned long addr, unsigned long *ptep, pte_t pte) noexcept nogil:
     ptep[0] = pte
+    kmm_charge(KMM_COST_PTE_UPDATE, 1)
 
 cdef inline void pte_clear(mm_struct *mm, unsigned long addr, unsigned long *ptep) noexcept nogil:
     ptep[0] = 0
+    kmm_charge(KMM_COST_PTE_UPDATE, 1)
 
 cdef inline pte_t ptep_get_and_clear(mm_struct *mm, unsigned long addr, unsigned long *ptep) noexcept nogil:
     cdef pte_t old = ptep[0]
     ptep[0] = 0
+    kmm_charge(KMM_COST_PTE_UPDATE, 1)
     return old
 
 cdef inline pte_t ptep_get_and_clear_full(mm_struct *mm, unsigned long addr, unsigned long *ptep, int full) noexcept nogil:

@@ -5,6 +5,8 @@ of kernel.numa_balancing."""
 from libc.string cimport strncpy
 from libc.stdio cimport snprintf
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
+from kmm.emu.hw.cost cimport kmm_charge
+from kmm.emu.hw.cpu cimport KMM_COST_CONTEXT_SWITCH
 from kmm.linux.include_.linux.sched cimport task_struct, PF_KTHREAD
 from kmm.linux.include_.linux.mm_types cimport mm_struct
 from kmm.linux.include_.linux.mmzone cimport pglist_data, PGPROMOTE_CANDIDATE
@@ -32,6 +34,7 @@ cdef void context_switch(task_struct *prev, task_struct *next) noexcept nogil:
     loads its own mm (switch_mm_irqs_off)."""
     cdef kmm_machine *m = KMM()
     cdef mm_struct *prev_mm = NULL
+    kmm_charge(KMM_COST_CONTEXT_SWITCH, 1)
     if next.mm == NULL:
         enter_lazy_tlb(prev.active_mm, next)
         next.active_mm = prev.active_mm
