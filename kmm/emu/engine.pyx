@@ -45,7 +45,7 @@ from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.emu.access cimport cpu_access_batch
 from kmm.linux.kernel.sched.core cimport context_switch
 from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work
-from kmm.linux.mm.vmscan cimport kswapd_step
+from kmm.linux.mm.vmscan cimport kswapd_step, kswapd_runnable, kswapd_run_once
 from kmm.emu.machine cimport Machine
 from kmm.emu.process cimport Process, Thread
 from kmm.emu.hw.hostmem cimport host_clock_ns
@@ -64,7 +64,7 @@ SNAPSHOT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "pgdemote_kswap
                      "numa_pte_updates", "pgfault", "pgscan_kswapd", "pgsteal_kswapd")
 
 
-cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
+cdef int run_tick(Machine mach, Workload w, list threads, double *budget, double *ran,
                   bint *done, bint *waited) except -1:
     """One tick of every started thread; returns how many have not finished.
     waited[t]: thread t spent the whole tick at a barrier (its first fill()
@@ -107,7 +107,9 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget,
             ct.user_ns += ns
             budget[t] -= ns + ct.pending_ns
             ct.pending_ns = 0
-        th.task.se_sum_exec_runtime += TICK_NSEC
+            ran[t] += ns                   # se.sum_exec_runtime, in whole ns
+            th.task.se_sum_exec_runtime += <unsigned long long>ran[t]
+            ran[t] -= <unsigned long long>ran[t]
         if not done[t]:
             running += 1
     return running
@@ -136,16 +138,18 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
             nr_running[(<Thread>threads[t]).cpu] += 1
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        if pgdat.kswapd_woken and not pgdat.kmm_kswapd_balancing:
+        if not kswapd_runnable(pgdat):
+            continue
+        if not pgdat.kmm_kswapd_balancing:         # wakes up: placed on a CPU of its node
             cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
             pgdat.kmm_kswapd_cpu = cpus[kswapd_rr[nid] % len(cpus)]
-            pgdat.kmm_kswapd_vruntime_ns = 0
+            # a debt from its last run stays (EEVDF keeps a sleeper's negative lag)
+            pgdat.kmm_kswapd_vruntime_ns = min(0, pgdat.kmm_kswapd_vruntime_ns)
             kswapd_rr[nid] += 1
-        if pgdat.kswapd_woken or pgdat.kmm_kswapd_balancing:
-            nr_running[pgdat.kmm_kswapd_cpu] += 1
+        nr_running[pgdat.kmm_kswapd_cpu] += 1
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        if pgdat.kswapd_woken or pgdat.kmm_kswapd_balancing:
+        if kswapd_runnable(pgdat):
             cpu = pgdat.kmm_kswapd_cpu
             pgdat.kmm_kswapd_vruntime_ns += TICK_NSEC // nr_running[cpu]
             if pgdat.kmm_kswapd_vruntime_ns > 0:
@@ -168,7 +172,9 @@ cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
     m.cpu = cpu
     curr = m.cpus[cpu].current_task
     context_switch(curr, pgdat.kswapd)
-    while more and (to_the_end or pgdat.kmm_kswapd_vruntime_ns > 0):
+    if to_the_end:
+        kswapd_run_once(pgdat)
+    while more and not to_the_end and pgdat.kmm_kswapd_vruntime_ns > 0:
         used = ct.kthread_ns
         more = kswapd_step(pgdat)
         pgdat.kmm_kswapd_vruntime_ns -= <long long>ct.kthread_ns - used
@@ -243,6 +249,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
     cdef Workload w
     cdef Process proc
     cdef double budget[64]
+    cdef double ran[64]
     cdef bint done[64]
     cdef bint waited[64]
     cdef unsigned long kswapd_rr[8]
@@ -277,6 +284,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
             threads.append(proc.add_thread(t))
     for t in range(64):
         budget[t] = 0
+        ran[t] = 0
         done[t] = False
         waited[t] = False
     for t in range(8):
@@ -300,7 +308,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
                     threads.append(proc.add_thread(t))
                 mach._enter()
                 stuck = 0
-            running = run_tick(mach, w, threads, budget, done, waited)
+            running = run_tick(mach, w, threads, budget, ran, done, waited)
             m.clock_ns += TICK_NSEC
             progressed = False
             for t in range(len(threads)):

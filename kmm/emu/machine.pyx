@@ -918,10 +918,10 @@ cdef class Machine:
         return _run(self, workload, until=until, progress=progress, snapshot_every=snapshot_every)
 
     def run_kswapd(self, nid, cpu=None):
-        """Run node nid's kswapd once, as the engine does when it is woken:
-        it preempts the task on `cpu` (default: the node's first CPU, or
-        CPU 0 for a CPU-less node), borrowing its mm lazily, balances the
-        node (balance_pgdat) and sleeps.  Returns the pages it reclaimed."""
+        """Wake node nid's kswapd for one balance: it preempts the task on
+        `cpu` (default: the node's first CPU, or CPU 0 for a CPU-less node),
+        borrowing its mm lazily, balances the node (balance_pgdat) and naps,
+        or stays awake if the node is still unbalanced.  Returns the pages reclaimed."""
         from kmm.emu.engine import run_kswapd as _run_kswapd
         self._check_nid(nid)
         if cpu is None:

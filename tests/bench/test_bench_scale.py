@@ -2,7 +2,7 @@
 seed's full size (issue "The seed experiment at its own size"):
 
 - default: one kernel (baseline) of the default `kmm run` (scale 0.1,
-  800,000 particles, 9.3 virtual s).
+  800,000 particles, 9.3 virtual s), with the zero and the kvm cost model.
 - full size: the first 20 virtual s of `kmm run --scale 1 --particles
   50000000` (XSBench's 5 s of serial init, then 15 s of lookups with NUMA
   balancing promoting and demoting), one kernel.  ~20-30 s of wall time and
@@ -44,12 +44,12 @@ class _Clock:
         pass
 
 
-def _run(benchmark, scale, particles, duration=None):
+def _run(benchmark, scale, particles, duration=None, cost=None):
     clock = _Clock()
     result = benchmark.pedantic(
         exp.run_seed_experiment,
         kwargs=dict(kernels=("baseline",), scale=scale, particles=particles, duration=duration,
-                    jobs=1, progress=clock),
+                    jobs=1, progress=clock, cost=cost),
         rounds=1, iterations=1, warmup_rounds=0)
     run = result["runs"]["baseline"]
     perf = run["perf_all"]
@@ -69,6 +69,7 @@ def _run(benchmark, scale, particles, duration=None):
     info["lookup_wall_s_per_virtual_s"] = (b[1] - a[1]) / (b[0] - a[0])
     info["kernel_path_share"] = run["kernel_wall_s"] / run["wall_s"]
     info["nr_tlb_remote_flush"] = run["vmstat"]["nr_tlb_remote_flush"]
+    info["cost"] = result["machine"]["cost"]["preset"]
     info["load_average"] = os.getloadavg()
     print(f"\nscale {scale}: {info['ns_per_access']:.0f} ns/access, "
           f"{info['wall_s_per_virtual_s']:.2f} wall s/virtual s "
@@ -77,10 +78,14 @@ def _run(benchmark, scale, particles, duration=None):
     return run
 
 
-def test_bench_seed_default_kernel(benchmark):
+@pytest.mark.parametrize("cost", ["zero", "kvm"])
+def test_bench_seed_default_kernel(benchmark, cost):
+    """zero: the emulator without time effects (the cost model's own
+    accounting overhead is the difference to the code before it); kvm: the
+    default run's kernel."""
     if benchmark.disabled:
         pytest.skip("the default-scale kernel (~10 s) runs only with --benchmark-enable")
-    run = _run(benchmark, exp.DEFAULT_SCALE, exp.DEFAULT_PARTICLES)
+    run = _run(benchmark, exp.DEFAULT_SCALE, exp.DEFAULT_PARTICLES, cost=cost)
     assert run["finished"]
 
 

@@ -21,10 +21,14 @@ cdef inline void kmm_charge_ns_cpu(kmm_machine *m, int cpu, long long ns) noexce
     c.kmm_time.pending_ns += ns
     if c.kmm_time.in_irq:
         c.kmm_time.irq_ns += ns
-    elif c.current_task != c.idle and (c.current_task.flags & PF_KTHREAD):
-        c.kmm_time.kthread_ns += ns
     else:
-        c.kmm_time.sys_ns += ns
+        # the running task's own time (se.sum_exec_runtime; interrupt time
+        # is not the task's, as with CONFIG_IRQ_TIME_ACCOUNTING)
+        c.current_task.se_sum_exec_runtime += ns
+        if c.current_task != c.idle and (c.current_task.flags & PF_KTHREAD):
+            c.kmm_time.kthread_ns += ns
+        else:
+            c.kmm_time.sys_ns += ns
 
 
 cdef inline void kmm_charge(int op, unsigned long n) noexcept nogil:

@@ -35,6 +35,8 @@ cdef struct scan_control:
     unsigned long nr_reclaimed
 
 cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil
+cdef bint kswapd_runnable(pglist_data *pgdat) noexcept nogil
+cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil
 cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
                                     scan_control *sc) noexcept nogil
 cdef bint can_demote(int nid, scan_control *sc) noexcept nogil

@@ -6,6 +6,8 @@ when one exists (no swap device is modelled), clean unmapped page-cache
 folios are dropped.
 """
 
+from kmm.linux.include_.linux.jiffies cimport jiffies, time_before, HZ
+from kmm.linux.include_.linux.vm_event_item cimport KSWAPD_LOW_WMARK_HIT_QUICKLY, KSWAPD_HIGH_WMARK_HIT_QUICKLY
 from kmm.emu.hw.cost cimport kmm_charge
 from kmm.emu.hw.cpu cimport KMM_COST_LRU_SCAN
 from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
@@ -134,6 +136,7 @@ cdef int kswapd_run(int nid) noexcept nogil:
     snprintf(tsk.comm, 16, b"kswapd%d", nid)
     pgdat.kswapd = tsk
     pgdat.kswapd_wait_active = True
+    pgdat.kmm_kswapd_zoneidx = MAX_NR_ZONES - 1     # kswapd()'s first highest_zoneidx
     return 0
 
 
@@ -580,8 +583,13 @@ cdef void prepare_scan_count(pglist_data *pgdat, scan_control *sc) noexcept nogi
 
 
 cdef void shrink_node(pglist_data *pgdat, scan_control *sc) noexcept nogil:
+    """mm/vmscan.c: one round over the node's LRU lists; any progress makes
+    the node hopeful again for kswapd (kswapd_failures = 0)."""
+    cdef unsigned long nr_reclaimed = sc.nr_reclaimed
     prepare_scan_count(pgdat, sc)
     shrink_lruvec(&pgdat.__lruvec, sc)
+    if sc.nr_reclaimed - nr_reclaimed:
+        pgdat.kswapd_failures = 0
 
 
 cdef void age_active_anon(pglist_data *pgdat, scan_control *sc) noexcept nogil:
@@ -656,25 +664,79 @@ cdef bint balance_pgdat_step(pglist_data *pgdat) noexcept nogil:
     return done
 
 
+cdef bint prepare_kswapd_sleep(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil:
+    """mm/vmscan.c: kswapd may sleep if the node is hopeless (left to direct
+    reclaim) or balanced."""
+    if pgdat.kswapd_failures >= MAX_RECLAIM_RETRIES:
+        return True
+    return pgdat_balanced(pgdat, order, highest_zoneidx)
+
+
+cdef inline void _kswapd_balance_request(pglist_data *pgdat) noexcept nogil:
+    """The kswapd() loop's top: take the requested order and zone (the last
+    balance's zone if none was asked), reset the request, balance."""
+    cdef int highest_zoneidx = pgdat.kswapd_highest_zoneidx
+    if highest_zoneidx == MAX_NR_ZONES:                  # kswapd_highest_zoneidx(): the last one
+        highest_zoneidx = pgdat.kmm_kswapd_zoneidx
+    balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
+    pgdat.kswapd_order = 0
+    pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
+    pgdat.kswapd_woken = False
+    pgdat.kswapd_wait_active = False
+
+
+cdef bint kswapd_runnable(pglist_data *pgdat) noexcept nogil:
+    """The kswapd thread has something to do now: woken, in a balance, or
+    at the end of its nap (kswapd_try_to_sleep's timeout)."""
+    return pgdat.kswapd_woken or pgdat.kmm_kswapd_balancing or (
+        pgdat.kmm_kswapd_nap_until != 0 and not time_before(jiffies(), pgdat.kmm_kswapd_nap_until))
+
+
 cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
-    """The kswapd thread (mm/vmscan.c kswapd()), one pass of its balance at
-    a time: a woken kswapd takes the requested order and zone and starts
-    balancing; when the balance is over it goes back to sleep.  Returns
-    True while it has more to do (the engine gives it CPU time as the
-    scheduler would, kmm/emu/engine.pyx)."""
-    cdef int highest_zoneidx
+    """The kswapd thread (mm/vmscan.c kswapd(), kswapd_try_to_sleep()), one
+    pass of its balance at a time so that the engine can share its CPU as
+    the scheduler would.  Woken (also out of its nap, counted as
+    KSWAPD_LOW_WMARK_HIT_QUICKLY), it takes the request and balances.  After
+    a balance it naps HZ/10 if the node is balanced (or hopeless), else it
+    balances again at once (KSWAPD_HIGH_WMARK_HIT_QUICKLY); at the nap's
+    end it sleeps until woken if the node is still balanced, else it
+    balances again (KSWAPD_HIGH_WMARK_HIT_QUICKLY).  Returns True while it
+    has more to do now."""
     if not pgdat.kmm_kswapd_balancing:
-        highest_zoneidx = pgdat.kswapd_highest_zoneidx
-        if highest_zoneidx == MAX_NR_ZONES:
-            highest_zoneidx = MAX_NR_ZONES - 1
-        balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
-        pgdat.kswapd_order = 0
-        pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
-        pgdat.kswapd_woken = False
+        if pgdat.kswapd_woken:
+            if pgdat.kmm_kswapd_nap_until:
+                count_vm_event(KSWAPD_LOW_WMARK_HIT_QUICKLY)      # woken in the nap
+                pgdat.kmm_kswapd_nap_until = 0
+        elif pgdat.kmm_kswapd_nap_until and not time_before(jiffies(), pgdat.kmm_kswapd_nap_until):
+            pgdat.kmm_kswapd_nap_until = 0
+            if prepare_kswapd_sleep(pgdat, pgdat.kmm_kswapd_order, pgdat.kmm_kswapd_zoneidx):
+                return False                                   # schedule(): sleeps until woken
+            count_vm_event(KSWAPD_HIGH_WMARK_HIT_QUICKLY)
+        else:
+            return False
+        _kswapd_balance_request(pgdat)
     if not balance_pgdat_step(pgdat):
         return True
-    pgdat.kswapd_wait_active = True             # kswapd_try_to_sleep()
-    return False
+    # kswapd_try_to_sleep()
+    if prepare_kswapd_sleep(pgdat, pgdat.kmm_kswapd_order, pgdat.kmm_kswapd_zoneidx):
+        pgdat.kswapd_wait_active = True                          # on kswapd_wait, wakeable
+        pgdat.kmm_kswapd_nap_until = jiffies() + HZ // 10
+        return False
+    count_vm_event(KSWAPD_HIGH_WMARK_HIT_QUICKLY)
+    pgdat.kswapd_woken = True                                  # no sleep: balances again
+    return True
+
+
+cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil:
+    """One balance of the kswapd thread, woken for it if it was not
+    (Machine.run_kswapd); afterwards it naps, or stays awake to balance
+    again if the node is still unbalanced.  Returns the pages reclaimed."""
+    if not kswapd_runnable(pgdat):
+        pgdat.kswapd_woken = True
+        pgdat.kswapd_wait_active = False
+    while kswapd_step(pgdat) and pgdat.kmm_kswapd_balancing:
+        pass
+    return pgdat.kmm_kswapd_nr_reclaimed
 
 
 cdef bint __remove_mapping(address_space *mapping, folio *f) noexcept nogil:

@@ -21,5 +21,12 @@ cdef inline unsigned long jiffies() noexcept nogil:
     """The kernel's `jiffies` variable: ticks since boot plus INITIAL_JIFFIES."""
     return INITIAL_JIFFIES + <unsigned long>(KMM().clock_ns // (1000000000 // HZ))
 
+cdef inline bint time_after(unsigned long a, unsigned long b) noexcept nogil:
+    """a is later than b, across the counter's wrap."""
+    return <long>(b - a) < 0
+
+cdef inline bint time_before(unsigned long a, unsigned long b) noexcept nogil:
+    return time_after(b, a)
+
 cdef inline unsigned int jiffies_to_msecs(unsigned long j) noexcept nogil:
     return <unsigned int>(j * (MSEC_PER_SEC // HZ))

@@ -163,6 +163,7 @@ cdef struct pglist_data:
     int kmm_kswapd_zoneidx
     int kmm_kswapd_priority
     unsigned long kmm_kswapd_nr_reclaimed
+    unsigned long kmm_kswapd_nap_until       # kswapd_try_to_sleep()'s HZ/10 nap ends (jiffies; 0: none)
     int kmm_kswapd_cpu                       # the CPU it runs on while balancing
     long long kmm_kswapd_vruntime_ns         # CPU time it is owed (> 0) or overdrew
     lruvec __lruvec

@@ -42,4 +42,12 @@ cdef struct task_struct:
     unsigned long long se_sum_exec_runtime    # se.sum_exec_runtime: ns this task has run
     unsigned long long numa_work_pending_ns   # emulator: when task_numa_work is queued (0 = none)
     int numa_preferred_nid
+    unsigned long numa_migrate_retry          # jiffies
+    # p->numa_faults (kzalloc'd on the first recorded fault: kmm_numa_faults_on):
+    # NR_NUMA_HINT_FAULT_STATS (4) x MAX_NUMNODES (8) x NR_NUMA_HINT_FAULT_TYPES (2)
+    unsigned long numa_faults[64]
+    bint kmm_numa_faults_on
+    unsigned long numa_faults_locality[3]     # remote, local, failed to migrate
+    unsigned long total_numa_faults
+    unsigned long numa_pages_migrated
     int pgdat_node                            # kswapd: its node; -1 otherwise

@@ -11,9 +11,15 @@ Classic NUMA balancing: the page's last_cpupid filter.  NUMA groups
 (task_numa_group, numa_group fault statistics) are not modelled: a task has
 no numa_group, so a shared fault is always allowed.
 
-task_numa_fault() keeps only its early returns: the per-task fault
-statistics, task placement and scan-period adaptation that follow are not
-modelled (the emulator's tasks never move between nodes).
+task_numa_fault() records the fault in the task's statistics and, once per
+scan pass (task_numa_placement), picks the preferred node and adapts the
+task's scan period (update_task_scan_period).  In tiering mode this is what
+slows the scanner down: faults on the slow node return early, but a
+promotion is reported on the node it reached, as a private remote fault, so
+each pass doubles the scan period up to task_scan_max.  Not modelled: the
+CPU-side fault statistics (NUMA_CPU/NUMA_CPUBUF, which only weigh numa_group
+placement) and task_numa_migrate (a task whose preferred node is not its
+own would move; here node 1 has no CPUs and the preferred node is node 0).
 """
 
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine, NODE_DATA, cpu_to_node
@@ -27,12 +33,13 @@ from kmm.linux.include_.kmm.machine cimport get_current
 from kmm.linux.include_.linux.mm_types cimport mm_struct, vm_area_struct, MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
 from kmm.linux.include_.linux.mm cimport (VM_IO, VM_PFNMAP, VM_HUGETLB, VM_MIXEDMAP, VM_READ, VM_WRITE,
                                     VM_ACCESS_FLAGS)
-from kmm.linux.include_.linux.sched cimport PF_KTHREAD
+from kmm.linux.include_.linux.sched cimport PF_KTHREAD, TNF_MIGRATED, TNF_FAULT_LOCAL, TNF_MIGRATE_FAIL
+from libc.string cimport memset
 from kmm.linux.include_.linux.jiffies cimport HZ
 from kmm.linux.mm.mmap cimport find_vma
 from kmm.linux.mm.mempolicy cimport change_prot_numa
-from kmm.linux.include_.linux.jiffies cimport jiffies, jiffies_to_msecs, MSEC_PER_SEC
-from kmm.linux.include_.linux.nodemask cimport NUMA_NO_NODE
+from kmm.linux.include_.linux.jiffies cimport jiffies, jiffies_to_msecs, MSEC_PER_SEC, time_after
+from kmm.linux.include_.linux.nodemask cimport NUMA_NO_NODE, node_isset
 from kmm.linux.mm.memory_tiers cimport node_is_toptier
 from kmm.linux.mm.page_alloc cimport zone_watermark_ok
 
@@ -178,21 +185,152 @@ cdef bint should_numa_migrate_memory(task_struct *p, page *pg, int src_nid, int 
     return True
 
 
-cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) noexcept nogil:
-    """kernel/sched/fair.c: account a NUMA hint fault to the current task.
-    Only the early returns are mirrored: NUMA balancing off, kernel threads,
-    and slower-tier memory in tiering mode (no statistics for it).  The
-    fault statistics and task placement that follow are not modelled."""
+cdef enum:  # enum numa_faults_stats
+    NUMA_MEM = 0
+    NUMA_CPU = 1
+    NUMA_MEMBUF = 2
+    NUMA_CPUBUF = 3
+    NR_NUMA_HINT_FAULT_TYPES = 2
+    NUMA_PERIOD_SLOTS = 10
+    NUMA_PERIOD_THRESHOLD = 7
+
+
+cdef inline int task_faults_idx(int s, int nid, int priv) noexcept nogil:
+    """kernel/sched/fair.c"""
+    return NR_NUMA_HINT_FAULT_TYPES * (s * KMM().nr_node_ids + nid) + priv
+
+
+cdef void update_task_scan_period(task_struct *p, unsigned long shared,
+                                  unsigned long private) noexcept nogil:
+    """kernel/sched/fair.c: scan slower when the task had no local or shared
+    faults (or failed migrations) since the last pass, doubling the period
+    up to numa_scan_period_max and pushing the mm's next scan out by it;
+    otherwise move the period by slots of a tenth, towards 70% local."""
+    cdef unsigned int period_slot
+    cdef int lr_ratio, ps_ratio, diff, slot, ratio
+    cdef long newp
+    cdef unsigned long remote = p.numa_faults_locality[0]
+    cdef unsigned long local = p.numa_faults_locality[1]
+    if local + shared == 0 or p.numa_faults_locality[2]:
+        p.numa_scan_period = min(p.numa_scan_period_max, p.numa_scan_period << 1)
+        p.mm.numa_next_scan = jiffies() + p.numa_scan_period       # msecs_to_jiffies, HZ=1000
+        return
+    period_slot = (p.numa_scan_period + NUMA_PERIOD_SLOTS - 1) // NUMA_PERIOD_SLOTS
+    lr_ratio = <int>((local * NUMA_PERIOD_SLOTS) // (local + remote))
+    ps_ratio = <int>((private * NUMA_PERIOD_SLOTS) // (private + shared))
+    if ps_ratio >= NUMA_PERIOD_THRESHOLD:
+        slot = ps_ratio - NUMA_PERIOD_THRESHOLD
+        diff = (slot if slot else 1) * <int>period_slot
+    elif lr_ratio >= NUMA_PERIOD_THRESHOLD:
+        slot = lr_ratio - NUMA_PERIOD_THRESHOLD
+        diff = (slot if slot else 1) * <int>period_slot
+    else:
+        ratio = max(lr_ratio, ps_ratio)
+        diff = -(NUMA_PERIOD_THRESHOLD - ratio) * <int>period_slot
+    newp = <long>p.numa_scan_period + diff
+    newp = max(newp, <long>task_scan_min(p))
+    newp = min(newp, <long>task_scan_max(p))
+    p.numa_scan_period = <unsigned int>newp
+    p.numa_faults_locality[0] = 0
+    p.numa_faults_locality[1] = 0
+    p.numa_faults_locality[2] = 0
+
+
+cdef void task_numa_placement(task_struct *p) noexcept nogil:
+    """kernel/sched/fair.c: once per scan pass of the mm (numa_scan_seq):
+    decay the memory-fault statistics and fold in the faults since the last
+    pass, make the node with the most faults the preferred one (a CPU-less
+    node's nearest node with CPUs instead), then adapt the scan period."""
     cdef kmm_machine *m = KMM()
+    cdef int seq = p.mm.numa_scan_seq
+    cdef int nid, priv, max_nid = NUMA_NO_NODE, mem_idx, membuf_idx
+    cdef unsigned long max_faults = 0, faults
+    cdef unsigned long fault_types[2]
+    cdef long diff
+    if p.numa_scan_seq == seq:
+        return
+    p.numa_scan_seq = seq
+    p.numa_scan_period_max = task_scan_max(p)
+    fault_types[0] = 0
+    fault_types[1] = 0
+    for nid in range(m.nr_node_ids):
+        faults = 0
+        for priv in range(NR_NUMA_HINT_FAULT_TYPES):
+            mem_idx = task_faults_idx(NUMA_MEM, nid, priv)
+            membuf_idx = task_faults_idx(NUMA_MEMBUF, nid, priv)
+            diff = <long>p.numa_faults[membuf_idx] - <long>(p.numa_faults[mem_idx] // 2)
+            fault_types[priv] += p.numa_faults[membuf_idx]
+            p.numa_faults[membuf_idx] = 0
+            p.numa_faults[task_faults_idx(NUMA_CPUBUF, nid, priv)] = 0
+            p.numa_faults[mem_idx] += diff
+            faults += p.numa_faults[mem_idx]
+            p.total_numa_faults += diff
+        if faults > max_faults:
+            max_faults = faults
+            max_nid = nid
+    if max_nid != NUMA_NO_NODE and not node_isset(max_nid, m.node_states_cpu):
+        # node_distance() is the same for every pair of nodes here (no SLIT):
+        # the first node with CPUs is the nearest
+        for nid in range(m.nr_node_ids):
+            if node_isset(nid, m.node_states_cpu):
+                max_nid = nid
+                break
+    if max_faults and max_nid != p.numa_preferred_nid:
+        p.numa_preferred_nid = max_nid                 # sched_setnuma()
+    update_task_scan_period(p, fault_types[0], fault_types[1])
+
+
+cdef void numa_migrate_preferred(task_struct *p) noexcept nogil:
+    """kernel/sched/fair.c: retry placement at most every min(1 s, a
+    sixteenth of the scan period); a task already on its preferred node
+    stays (task_numa_migrate, for one that is not, is not modelled)."""
+    cdef unsigned long interval = HZ
+    if p.numa_preferred_nid == NUMA_NO_NODE or not p.kmm_numa_faults_on:
+        return
+    interval = min(interval, <unsigned long>(p.numa_scan_period // 16))
+    p.numa_migrate_retry = jiffies() + interval
+
+
+cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) noexcept nogil:
+    """kernel/sched/fair.c: account a NUMA hint fault to the current task:
+    nothing for slower-tier memory in tiering mode; otherwise private (first
+    access, or the same pid) or shared, local or remote, into the task's
+    statistics, with placement and scan-period adaptation when due.  (A
+    shared fault would join a numa_group in the kernel: not modelled.)"""
+    cdef kmm_machine *m = KMM()
+    cdef task_struct *p = m.cpus[m.cpu].current_task
+    cdef int cpu_node = m.cpus[m.cpu].node
+    cdef int local = 1 if flags & TNF_FAULT_LOCAL else 0
+    cdef int priv
     if m.sysctl_numa_balancing_mode == NUMA_BALANCING_DISABLED:   # sched_numa_balancing
         return
-    if m.cpus[m.cpu].current_task.mm == NULL:
+    if p.mm == NULL:
         return
     if not node_is_toptier(mem_node) and \
             ((m.sysctl_numa_balancing_mode & NUMA_BALANCING_MEMORY_TIERING) or
              not cpupid_valid(last_cpupid)):
         return
-    # (p->numa_faults, numa_group, task_numa_placement: not modelled)
+    if not p.kmm_numa_faults_on:
+        memset(p.numa_faults, 0, sizeof(p.numa_faults))
+        p.kmm_numa_faults_on = True
+        p.total_numa_faults = 0
+        p.numa_faults_locality[0] = 0
+        p.numa_faults_locality[1] = 0
+        p.numa_faults_locality[2] = 0
+    if last_cpupid == (-1 & LAST_CPUPID_MASK):
+        priv = 1
+    else:
+        priv = __cpupid_match_pid(p.pid, last_cpupid)
+    if time_after(jiffies(), p.numa_migrate_retry):
+        task_numa_placement(p)
+        numa_migrate_preferred(p)
+    if flags & TNF_MIGRATED:
+        p.numa_pages_migrated += pages
+    if flags & TNF_MIGRATE_FAIL:
+        p.numa_faults_locality[2] += pages
+    p.numa_faults[task_faults_idx(NUMA_MEMBUF, mem_node, priv)] += pages
+    p.numa_faults[task_faults_idx(NUMA_CPUBUF, cpu_node, priv)] += pages
+    p.numa_faults_locality[local] += pages
 
 
 # ---------------------------------------------------------------------------
@@ -280,6 +418,7 @@ cdef void task_numa_work(task_struct *p) noexcept nogil:
     cdef long pages, virtpages
     cdef unsigned long nr_pte_updates
     cdef vm_area_struct *vma
+    cdef unsigned long long runtime = p.se_sum_exec_runtime
     p.numa_work_pending_ns = 0
     if mm == NULL:
         return
@@ -347,6 +486,10 @@ cdef void task_numa_work(task_struct *p) noexcept nogil:
         mm.numa_scan_offset = start
     else:
         reset_ptenuma_scan(p)
+    # at least 32x as much time running other code as scanning: scanning
+    # overhead stays under 3% (the scan's time is its charged kernel time)
+    if p.se_sum_exec_runtime != runtime:
+        p.node_stamp += 32 * (p.se_sum_exec_runtime - runtime)
 
 
 cdef bint task_tick_numa(task_struct *curr) noexcept nogil:
@@ -381,6 +524,10 @@ cdef void init_numa_balancing(unsigned long clone_flags, task_struct *p) noexcep
     p.numa_scan_period = KMM().sysctl_numa_balancing_scan_delay
     p.numa_work_pending_ns = 0
     p.se_sum_exec_runtime = 0
+    p.numa_migrate_retry = 0
+    p.kmm_numa_faults_on = False                 # p->numa_faults = NULL
+    p.numa_pages_migrated = 0
+    p.total_numa_faults = 0
     if mm != NULL and mm.mm_users == 1:
         mm.numa_next_scan = jiffies() + KMM().sysctl_numa_balancing_scan_delay
         mm.numa_scan_seq = 0
