@@ -223,3 +223,16 @@ def test_kswapd_takes_its_time_from_the_thread_it_shares_a_cpu_with():
     assert 0 < ct["kthread"] <= 0.5 * costly["virtual_s"] + 0.01
     assert ct["user"] == pytest.approx(free["cpu_time"]["per_cpu"][0]["user"])
     assert costly["virtual_s"] - free["virtual_s"] == pytest.approx(ct["kthread"], abs=0.002)
+
+
+def test_docs_table_is_the_code_table():
+    """docs/cost-model.md shows each operation's cost in both presets as
+    kmm/emu/hw/costs.py has it."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cost-model.md").read_text()
+    rows = {m.group(1): (int(m.group(2)), int(m.group(3)))
+            for m in re.finditer(r"^\| `(\w+)` \| [^|]+ \| (\d+) \| (\d+) \|", text, re.M)}
+    want = {op: (sky, kvm) for (op, sky, _, _), (_, kvm, _, _)
+            in zip(costs.table("skylake"), costs.table("kvm"))}
+    assert rows == want

@@ -303,7 +303,8 @@ def xsbench_init_virtual_s(w):
 
 def expected_virtual_s(w):
     """The run's length in virtual seconds as the workload's time model
-    gives it (kernel work costs no virtual time), or None."""
+    gives it, without kernel time (so a lower bound under a cost model), or
+    None."""
     d = w.describe()
     if d["workload"] == "xsbench":
         return xsbench_init_virtual_s(w) + d["lookups_total"] * d["lookup_ns"] / d["threads"] / 1e9
