@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
-# one file per cost model: zero (kernel work free: the counters from before
-# the cost model, unchanged) and kvm (`kmm run`'s default)
+# one file per cost model: zero (kernel work free: the mechanism without
+# time effects; when the cost model came in, this file did not change) and
+# kvm (`kmm run`'s default)
 PATHS = {"zero": GOLDEN / "seed_tiny.json", "kvm": GOLDEN / "seed_tiny_kvm.json"}
 PATH = PATHS["zero"]
 

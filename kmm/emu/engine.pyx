@@ -118,13 +118,16 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget, double
 cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
                       unsigned long *kswapd_rr) except *:
     """Scheduler ticks on every CPU with a thread, then every kswapd that is
-    awake runs its share of the tick."""
+    awake runs its share of the tick; a CPU with no thread to run absorbs
+    the kernel time that landed on it."""
     cdef kmm_machine *m = mach.m
     cdef Thread th
     cdef pglist_data *pgdat
     cdef task_struct *curr
     cdef int nid, t, cpu, saved = m.cpu
     cdef int nr_running[64]                  # NR_CPUS: runnable tasks per CPU
+    cdef bint busy[64]                       # a workload thread runs there
+    cdef bint placed[8]                      # MAX_NUMNODES: kswapds that run this tick
     cdef long long t0 = host_clock_ns()
     for th in threads:
         m.cpu = th.cpu
@@ -133,37 +136,57 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
             task_numa_work(curr)             # task_work on return to user mode
     for cpu in range(m.nr_cpu_ids):
         nr_running[cpu] = 0
+        busy[cpu] = False
     for t in range(len(threads)):
         if not (done[t] or waited[t]):
-            nr_running[(<Thread>threads[t]).cpu] += 1
+            cpu = (<Thread>threads[t]).cpu
+            nr_running[cpu] += 1
+            busy[cpu] = True
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        if not kswapd_runnable(pgdat):
+        placed[nid] = kswapd_runnable(pgdat)
+        if not placed[nid]:
             continue
-        if not pgdat.kmm_kswapd_balancing:         # wakes up: placed on a CPU of its node
+        if pgdat.kmm_kswapd_cpu < 0:         # wakes from sleep: placed on a CPU of its node
             cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
             pgdat.kmm_kswapd_cpu = cpus[kswapd_rr[nid] % len(cpus)]
-            # a debt from its last run stays (EEVDF keeps a sleeper's negative lag)
-            pgdat.kmm_kswapd_vruntime_ns = min(0, pgdat.kmm_kswapd_vruntime_ns)
             kswapd_rr[nid] += 1
+            # a sleeper keeps its lag, clamped to two base slices (EEVDF's
+            # entity_lag(); kernel/sched/fair.c): a debt of at most that
+            pgdat.kmm_kswapd_vruntime_ns = max(-2 * base_slice_ns(m.nr_cpu_ids),
+                                               min(0, pgdat.kmm_kswapd_vruntime_ns))
         nr_running[pgdat.kmm_kswapd_cpu] += 1
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        if kswapd_runnable(pgdat):
+        if placed[nid]:
             cpu = pgdat.kmm_kswapd_cpu
             pgdat.kmm_kswapd_vruntime_ns += TICK_NSEC // nr_running[cpu]
             if pgdat.kmm_kswapd_vruntime_ns > 0:
                 kswapd_preempt(m, pgdat, cpu, False)
+    for cpu in range(m.nr_cpu_ids):
+        if not busy[cpu]:
+            m.cpus[cpu].kmm_time.pending_ns = 0
     m.cpu = saved
     m.kmm_host_kernel_ns += host_clock_ns() - t0
+
+
+cdef inline long long base_slice_ns(int ncpus) noexcept:
+    """sysctl_sched_base_slice: 0.75 ms scaled by 1 + ilog2(min(ncpus, 8))
+    (SCHED_TUNABLESCALING_LOG, kernel/sched/fair.c update_sysctl())."""
+    cdef int n = min(ncpus, 8), factor = 1
+    while n > 1:
+        n >>= 1
+        factor += 1
+    return 750000LL * factor
 
 
 cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
                                   bint to_the_end) noexcept:
     """kswapd preempts the task on cpu (borrowing its mm lazily) and runs
     balance passes while it has CPU time left (pgdat.kmm_kswapd_vruntime_ns;
-    to_the_end: until it sleeps again); the task is switched back in.
-    Returns the pages reclaimed so far in this balance."""
+    to_the_end: one whole balance, Machine.run_kswapd); the task is switched
+    back in.  A kswapd that naps or sleeps leaves its CPU.  Returns the
+    pages reclaimed so far in this balance."""
     cdef int saved = m.cpu
     cdef task_struct *curr
     cdef cpu_time *ct = &m.cpus[cpu].kmm_time
@@ -172,13 +195,16 @@ cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
     m.cpu = cpu
     curr = m.cpus[cpu].current_task
     context_switch(curr, pgdat.kswapd)
+    used = ct.kthread_ns
     if to_the_end:
         kswapd_run_once(pgdat)
-    while more and not to_the_end and pgdat.kmm_kswapd_vruntime_ns > 0:
-        used = ct.kthread_ns
+    while more and not to_the_end and pgdat.kmm_kswapd_vruntime_ns > <long long>(ct.kthread_ns - used):
         more = kswapd_step(pgdat)
-        pgdat.kmm_kswapd_vruntime_ns -= <long long>ct.kthread_ns - used
     context_switch(pgdat.kswapd, curr)
+    if not to_the_end:
+        pgdat.kmm_kswapd_vruntime_ns -= <long long>ct.kthread_ns - used
+    if not kswapd_runnable(pgdat):
+        pgdat.kmm_kswapd_cpu = -1
     m.cpu = saved
     return pgdat.kmm_kswapd_nr_reclaimed
 
@@ -289,6 +315,8 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
         waited[t] = False
     for t in range(8):
         kswapd_rr[t] = 0
+    for t in range(m.nr_cpu_ids):
+        m.cpus[t].kmm_time.pending_ns = 0      # set-up before the run is not the workload's time
     start_ns = m.clock_ns
     kernel_ns0 = m.kmm_host_kernel_ns
     times0 = mach.cpu_time()

@@ -70,6 +70,8 @@ cdef Thread _new_thread(Process proc, int cpu, unsigned long clone_flags):
     tsk.tgid = proc.pid
     if clone_flags & CLONE_VM:
         mmget(proc.mm)                        # copy_mm()
+        if proc.threads:                      # dup_task_struct() copies the cloning task
+            tsk.numa_preferred_nid = (<Thread>proc.threads[0]).task.numa_preferred_nid
     th = Thread.__new__(Thread)
     th.task = tsk
     th.process = proc

@@ -104,10 +104,10 @@ cdef struct perf_counts:
 cdef enum:  # cost index
     KMM_COST_FAULT = 0               # page-fault exception: entry, dispatch, exit
     KMM_COST_PTE_UPDATE = 1          # one PTE written or cleared by a kernel path
-    KMM_COST_PTE_SCAN = 2            # one PTE visited by the NUMA scan (change_prot_numa)
-    KMM_COST_PAGE_ALLOC = 3          # one __alloc_pages() that succeeded
+    KMM_COST_PTE_SCAN = 2            # one PTE visited by change_pte_range (NUMA scan, mprotect)
+    KMM_COST_PAGE_ALLOC = 3          # one __alloc_pages() call
     KMM_COST_PAGE_FREE = 4           # one page returned to the allocator
-    KMM_COST_COPY_PAGE = 5           # copying one 4 KiB page (between nodes)
+    KMM_COST_COPY_PAGE = 5           # copying one 4 KiB page (migration, COW)
     KMM_COST_RMAP_ONE = 6            # one mapping visited by an rmap walk
     KMM_COST_LRU_SCAN = 7            # one folio scanned by isolate_lru_folios (reclaim)
     KMM_COST_INVLPG = 8              # INVLPG

@@ -515,6 +515,7 @@ cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
                 return 0
             flags |= TNF_MIGRATE_FAIL
             if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+                task_numa_fault(last_cpupid, page_nid, 1, flags)      # goto out
                 return 0
 
     # out_map: make it present again

@@ -137,6 +137,7 @@ cdef int kswapd_run(int nid) noexcept nogil:
     pgdat.kswapd = tsk
     pgdat.kswapd_wait_active = True
     pgdat.kmm_kswapd_zoneidx = MAX_NR_ZONES - 1     # kswapd()'s first highest_zoneidx
+    pgdat.kmm_kswapd_cpu = -1                       # not on a CPU (the engine places it)
     return 0
 
 
@@ -645,7 +646,8 @@ cdef bint balance_pgdat_step(pglist_data *pgdat) noexcept nogil:
     sc.nr_reclaimed = pgdat.kmm_kswapd_nr_reclaimed
     nr_reclaimed = sc.nr_reclaimed
     if pgdat_balanced(pgdat, sc.order, sc.reclaim_idx):
-        done = True
+        pgdat.kmm_kswapd_balancing = False             # goto out: no failure counted
+        return True
     else:
         age_active_anon(pgdat, &sc)
         sc.nr_scanned = 0
@@ -657,7 +659,7 @@ cdef bint balance_pgdat_step(pglist_data *pgdat) noexcept nogil:
         done = sc.priority < 1
     pgdat.kmm_kswapd_priority = sc.priority
     pgdat.kmm_kswapd_nr_reclaimed = sc.nr_reclaimed
-    if done:
+    if done:                                           # priority 1 done, not balanced
         pgdat.kmm_kswapd_balancing = False
         if sc.nr_reclaimed == 0:
             pgdat.kswapd_failures += 1
@@ -672,12 +674,23 @@ cdef bint prepare_kswapd_sleep(pglist_data *pgdat, int order, int highest_zoneid
     return pgdat_balanced(pgdat, order, highest_zoneidx)
 
 
+cdef inline int kswapd_highest_zoneidx(pglist_data *pgdat, int prev_highest_zoneidx) noexcept nogil:
+    """mm/vmscan.c: the requested zone, or the last one if none was asked."""
+    cdef int curr_idx = pgdat.kswapd_highest_zoneidx
+    return prev_highest_zoneidx if curr_idx == MAX_NR_ZONES else curr_idx
+
+
+cdef inline bint _kswapd_may_sleep(pglist_data *pgdat) noexcept nogil:
+    """prepare_kswapd_sleep() with what the kswapd() loop reads at its top:
+    the order and zone requested so far (during the last balance too)."""
+    return prepare_kswapd_sleep(pgdat, pgdat.kswapd_order,
+                                kswapd_highest_zoneidx(pgdat, pgdat.kmm_kswapd_zoneidx))
+
+
 cdef inline void _kswapd_balance_request(pglist_data *pgdat) noexcept nogil:
     """The kswapd() loop's top: take the requested order and zone (the last
     balance's zone if none was asked), reset the request, balance."""
-    cdef int highest_zoneidx = pgdat.kswapd_highest_zoneidx
-    if highest_zoneidx == MAX_NR_ZONES:                  # kswapd_highest_zoneidx(): the last one
-        highest_zoneidx = pgdat.kmm_kswapd_zoneidx
+    cdef int highest_zoneidx = kswapd_highest_zoneidx(pgdat, pgdat.kmm_kswapd_zoneidx)
     balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
     pgdat.kswapd_order = 0
     pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
@@ -709,7 +722,7 @@ cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
                 pgdat.kmm_kswapd_nap_until = 0
         elif pgdat.kmm_kswapd_nap_until and not time_before(jiffies(), pgdat.kmm_kswapd_nap_until):
             pgdat.kmm_kswapd_nap_until = 0
-            if prepare_kswapd_sleep(pgdat, pgdat.kmm_kswapd_order, pgdat.kmm_kswapd_zoneidx):
+            if _kswapd_may_sleep(pgdat):
                 return False                                   # schedule(): sleeps until woken
             count_vm_event(KSWAPD_HIGH_WMARK_HIT_QUICKLY)
         else:
@@ -718,7 +731,7 @@ cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
     if not balance_pgdat_step(pgdat):
         return True
     # kswapd_try_to_sleep()
-    if prepare_kswapd_sleep(pgdat, pgdat.kmm_kswapd_order, pgdat.kmm_kswapd_zoneidx):
+    if _kswapd_may_sleep(pgdat):
         pgdat.kswapd_wait_active = True                          # on kswapd_wait, wakeable
         pgdat.kmm_kswapd_nap_until = jiffies() + HZ // 10
         return False
@@ -731,7 +744,7 @@ cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil:
     """One balance of the kswapd thread, woken for it if it was not
     (Machine.run_kswapd); afterwards it naps, or stays awake to balance
     again if the node is still unbalanced.  Returns the pages reclaimed."""
-    if not kswapd_runnable(pgdat):
+    if not pgdat.kmm_kswapd_balancing:
         pgdat.kswapd_woken = True
         pgdat.kswapd_wait_active = False
     while kswapd_step(pgdat) and pgdat.kmm_kswapd_balancing:
