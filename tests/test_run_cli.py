@@ -81,6 +81,11 @@ BAD = [
     (["--json", ""], "--json", "an empty path"),
     (["--plot", "r.pdf"], "--plot", "accepted: a file name ending in .png or .svg"),
     (["--plot", "/nonexistent/dir/r.png"], "--plot", "does not exist"),
+    (["--cost", "guest"], "--cost", "preset 'guest'; accepted: zero, skylake, kvm"),
+    (["--cost-set", "copy_page=fast"], "--cost-set", "accepted: OP=NS"),
+    (["--cost-set", "tlb=5"], "--cost-set", "unknown operation 'tlb'"),
+    (["--cost-set", "copy_page=-1"], "--cost-set", "accepted: ns from 0 to 1e9"),
+    (["--cost-set", "copy_page"], "--cost-set", "is not KEY=VALUE"),
 ]
 
 
