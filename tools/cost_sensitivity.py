@@ -69,7 +69,8 @@ def main():
     print("| costs | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for name, s in rows.items():
-        cells = [f"{s[c]:.3f}" if c in KEY_RATIOS or c == "elapsed_s" else
+        cells = ["n/a" if s[c] is None else
+                 f"{s[c]:.3f}" if c in KEY_RATIOS or c == "elapsed_s" else
                  (f"{s[c]:,.0f}" if c == "promotions_per_s" else f"{100 * s[c]:.2f}%") for c in cols]
         print(f"| {name} | " + " | ".join(cells) + " |")
     if a.json:

@@ -328,34 +328,26 @@ def expected_virtual_s(w):
 # more than one runs at once (they share the caches and memory bus).
 #
 # MEASURED on the shared 2-core development machine (AMD EPYC, 32 MiB L3),
-# 2026-12-03, at commit 7272227 (after the huge-page and prefetch work), one
-# kernel at a time (tools/estimate_full_scale.py prints these quantities),
-# with other agents' builds and tests running beside it:
-#   scale 0.01, 600,000 particles (6.7 virtual s), lookups 1-6.7 s: baseline
-#               0.65 wall s per virtual s; load avg 1.8
-#   scale 0.1,  800,000 particles (9.3 virtual s), lookups 0.8-9.3 s:
-#               baseline 1.02, migrc 0.97; load avg 2.4-2.5
-#   scale 0.3,  first 12 virtual s, lookups 3-12 s: baseline 1.38; load avg 2.4
-#   scale 1,    50,000,000 particles, first 20 virtual s, lookups 6-20 s:
-#               baseline 1.81, migrc 1.70; load avg 2.1.  Boot 0.15-0.18 s;
-#               the init phase (5.1 virtual s) took 0.56-0.62 wall s.
-# A rate below is the mean of the kernels measured.  Before that speed work
-# (commit 8bff392) the same runs gave 0.9 / 2.0 / 2.6 / 4.0.
-# Re-measured at the end of that work (kernel-path read-ahead merged), on a
-# quiet machine (load 0.9): scale 0.1 lookups 1.02, scale 1 lookups 1.80
-# (tests/bench/test_bench_scale.py); after the PROT_NONE read-ahead, scale 1
-# lookups 1.71 (load 1.0) and 1.42 (load 1.25): the table holds their mean.  The whole full-size run, both kernels
-# with --jobs 2 while another agent's work held part of the machine, took
-# 20 min 18 s (1217 s and 1208 s per kernel): two full-size kernels at once
-# slow each other more (~1.2x) than PARALLEL_SLOWDOWN says for the default.
-# Re-measure after speed work and rewrite this table, not the prose
-# (docs/run.md prints it from here).
+# 2026-12-04, after the cost model and the mirrored scan-period adaptation
+# (issue "Kernel work takes time"; --cost kvm, the default), one kernel at a
+# time, load average 0.35-0.65 (the quantities of tests/bench/test_bench_scale.py:
+# the lookup phase's last 40%):
+#   scale 0.01, 600,000 particles: 0.85 wall s per virtual s
+#   scale 0.1,  800,000 particles: 0.96
+#   scale 0.3,  first 12 virtual s: 1.29
+#   scale 1,    the whole run, both kernels with --jobs 2 (load 1.4-2.0):
+#               564 and 581 s for 558.6 and 560.6 virtual s, 1.03 on average
+#               (it was 1.6-1.8 before: the emulated machine migrated ~30x
+#               as many pages).  Boot 0.15-0.18 s; the init phase (5.1
+#               virtual s) took 0.56-0.62 wall s.
+# Re-measure after speed work or mechanism changes and rewrite this table,
+# not the prose (docs/run.md prints it from here).
 WALL_RATES = (
     # (scale, boot wall s, wall s per virtual s in XSBench's lookup phase)
-    (0.01, 0.04, 0.65),
-    (0.1, 0.05, 1.0),
-    (0.3, 0.05, 1.4),
-    (1.0, 0.17, 1.6),
+    (0.01, 0.04, 0.85),
+    (0.1, 0.05, 0.96),
+    (0.3, 0.05, 1.29),
+    (1.0, 0.17, 1.03),
 )
 INIT_WALL_PER_VIRTUAL_S = 0.11      # XSBench's init phase, at every scale measured
 # The default run, both kernels, when nothing else held a core: 12.3 s wall
