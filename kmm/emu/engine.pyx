@@ -14,12 +14,14 @@ it sends and waits for, the handlers of IPIs it receives, kswapd's time on
 it -- is taken from the time its thread has for the workload in that tick
 or the next, so the thread performs fewer accesses and the run takes
 longer.  A woken kswapd is placed on a CPU of its node (any CPU for a
-CPU-less node; round robin over wakeups) and stays there until its node is
-balanced; it preempts that CPU's thread, borrowing its mm lazily, and the
+CPU-less node; round robin over wakeups) and stays there until it naps or
+sleeps (kswapd_try_to_sleep); it preempts that CPU's thread, borrowing its
+mm lazily, and the
 two share the CPU as CFS shares it between equal-weight tasks: kswapd gets
 1/n of each tick with n runnable tasks on the CPU (the whole tick if the
 thread has finished or waits at a barrier), one balance_pgdat() pass at a
-time, and carries over what a pass overdraws.
+time, and carries over what a pass overdraws (a sleeper at most two base
+slices of it, as EEVDF clamps lag).
 
 A program's threads start as its code starts them: the workload's first
 thread runs alone through initialisation and the others are cloned when it
