@@ -34,12 +34,15 @@ def delta(before, after):
 # -- the table ----------------------------------------------------------------------
 
 def test_ops_match_the_charge_indices():
-    """OPS is indexed by KMM_COST_*: setting one op's cost puts it in that
-    slot of the machine's table and nowhere else."""
-    for i, op in enumerate(costs.OPS):
-        m = machine(**{op: 1000 + i})
-        assert m.cost["ns"][op] == 1000 + i
-        assert [v for v in m.cost["ns"].values() if v] == [1000 + i]
+    """costs.OPS is indexed by the KMM_COST_* the charges use: each name sits
+    at its C index, and setting one op's cost puts it in that slot of the
+    machine's kmm_cost_ns[] and nowhere else."""
+    idx = T.cost_indices()
+    assert idx.pop("NR_KMM_COSTS") == len(costs.OPS)
+    assert {op: costs.OPS.index(op) for op in costs.OPS} == idx
+    for op in costs.OPS:
+        table = T.cost_ns(machine(**{op: 1000 + idx[op]}))
+        assert table == [1000 + idx[op] if i == idx[op] else 0 for i in range(len(costs.OPS))]
 
 
 def test_every_preset_cost_has_a_source():

@@ -211,7 +211,12 @@ def test_json_schema(tiny):
         assert all(isinstance(v, int) for e, v in run["perf"].items() if e != "iTLB-load-misses")
         assert run["kconfig"]["CONFIG_MIGRC"] is (k == "migrc")
     assert set(r["ratios"]) == {"migrc"}
-    assert list(r["ratios"]["migrc"]) == list(exp.COUNTERS)
+    assert list(r["ratios"]["migrc"]) == list(exp.COUNTERS) + [exp.TIME_PER_WORK]
+    # the tiny run finishes: time per unit of work is the elapsed ratio
+    runs = r["runs"]
+    assert runs["baseline"]["done_fraction"] == runs["migrc"]["done_fraction"] == 1.0
+    assert r["ratios"]["migrc"][exp.TIME_PER_WORK] == \
+        runs["migrc"]["virtual_s"] / runs["baseline"]["virtual_s"]
     assert r["ratios"]["migrc"]["iTLB-load-misses"] is None
     assert list(r["seed_ratios"]) == list(exp.COUNTERS)
     assert math.isclose(r["seed_ratios"]["nr_tlb_remote_flush"], 192913 / 751464)

@@ -28,8 +28,7 @@ def summary(result):
     out["kswapd_share"] = base["cpu_time"]["kswapd_share"]
     out["elapsed_s"] = base["virtual_s"]
     if not base["finished"]:             # capped: time per unit of work instead
-        out["seconds time elapsed"] = (base["done_fraction"]
-                                       / result["runs"]["migrc"]["done_fraction"])
+        out["seconds time elapsed"] = r["time per work"]
     return out
 
 

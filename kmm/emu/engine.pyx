@@ -46,8 +46,8 @@ from kmm.linux.include_.linux.mmzone cimport pglist_data
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.emu.access cimport cpu_access_batch
 from kmm.linux.kernel.sched.core cimport context_switch
-from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work
-from kmm.linux.mm.vmscan cimport kswapd_step, kswapd_runnable, kswapd_run_once
+from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work, entity_lag
+from kmm.linux.mm.vmscan cimport kmm_kswapd_step, kmm_kswapd_runnable, kmm_kswapd_run_once
 from kmm.emu.machine cimport Machine
 from kmm.emu.process cimport Process, Thread
 from kmm.emu.hw.hostmem cimport host_clock_ns
@@ -146,17 +146,16 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
             busy[cpu] = True
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        placed[nid] = kswapd_runnable(pgdat)
+        placed[nid] = kmm_kswapd_runnable(pgdat)
         if not placed[nid]:
             continue
         if pgdat.kmm_kswapd_cpu < 0:         # wakes from sleep: placed on a CPU of its node
             cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
             pgdat.kmm_kswapd_cpu = cpus[kswapd_rr[nid] % len(cpus)]
             kswapd_rr[nid] += 1
-            # a sleeper keeps its lag, clamped to two base slices (EEVDF's
-            # entity_lag(); kernel/sched/fair.c): a debt of at most that
-            pgdat.kmm_kswapd_vruntime_ns = max(-2 * base_slice_ns(m.nr_cpu_ids),
-                                               min(0, pgdat.kmm_kswapd_vruntime_ns))
+            # a sleeper keeps its lag as EEVDF clamps it (entity_lag()); the
+            # fluid share banks no credit while asleep, so only a debt
+            pgdat.kmm_kswapd_vruntime_ns = min(0, entity_lag(pgdat.kmm_kswapd_vruntime_ns))
         nr_running[pgdat.kmm_kswapd_cpu] += 1
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
@@ -170,16 +169,6 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
             m.cpus[cpu].kmm_time.pending_ns = 0
     m.cpu = saved
     m.kmm_host_kernel_ns += host_clock_ns() - t0
-
-
-cdef inline long long base_slice_ns(int ncpus) noexcept:
-    """sysctl_sched_base_slice: 0.75 ms scaled by 1 + ilog2(min(ncpus, 8))
-    (SCHED_TUNABLESCALING_LOG, kernel/sched/fair.c update_sysctl())."""
-    cdef int n = min(ncpus, 8), factor = 1
-    while n > 1:
-        n >>= 1
-        factor += 1
-    return 750000LL * factor
 
 
 cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
@@ -199,13 +188,13 @@ cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
     context_switch(curr, pgdat.kswapd)
     used = ct.kthread_ns
     if to_the_end:
-        kswapd_run_once(pgdat)
+        kmm_kswapd_run_once(pgdat)
     while more and not to_the_end and pgdat.kmm_kswapd_vruntime_ns > <long long>(ct.kthread_ns - used):
-        more = kswapd_step(pgdat)
+        more = kmm_kswapd_step(pgdat)
     context_switch(pgdat.kswapd, curr)
     if not to_the_end:
         pgdat.kmm_kswapd_vruntime_ns -= <long long>ct.kthread_ns - used
-    if not kswapd_runnable(pgdat):
+    if not kmm_kswapd_runnable(pgdat):
         pgdat.kmm_kswapd_cpu = -1
     m.cpu = saved
     return pgdat.kmm_kswapd_nr_reclaimed

@@ -612,3 +612,30 @@ def list_loop(Machine machine, pfn):
     from the list's head never returns there.  For check_invariants() tests."""
     cdef page *p = machine._page(pfn)
     p.lru.next = &p.lru
+
+
+# -- the cost model (kmm/emu/hw/cost.pxd) ------------------------------------------
+
+from kmm.emu.hw.cpu cimport (KMM_COST_FAULT, KMM_COST_PTE_UPDATE, KMM_COST_PTE_SCAN,
+                             KMM_COST_PAGE_ALLOC, KMM_COST_PAGE_FREE, KMM_COST_COPY_PAGE,
+                             KMM_COST_RMAP_ONE, KMM_COST_LRU_SCAN, KMM_COST_INVLPG,
+                             KMM_COST_INVPCID, KMM_COST_CR3_WRITE, KMM_COST_IPI_SEND,
+                             KMM_COST_IPI_ACK_WAIT, KMM_COST_IRQ, KMM_COST_CONTEXT_SWITCH,
+                             NR_KMM_COSTS)
+
+
+def cost_indices():
+    """The C charge index of each operation name (KMM_COST_*)."""
+    return {"fault": KMM_COST_FAULT, "pte_update": KMM_COST_PTE_UPDATE,
+            "pte_scan": KMM_COST_PTE_SCAN, "page_alloc": KMM_COST_PAGE_ALLOC,
+            "page_free": KMM_COST_PAGE_FREE, "copy_page": KMM_COST_COPY_PAGE,
+            "rmap_one": KMM_COST_RMAP_ONE, "lru_scan": KMM_COST_LRU_SCAN,
+            "invlpg": KMM_COST_INVLPG, "invpcid": KMM_COST_INVPCID,
+            "cr3_write": KMM_COST_CR3_WRITE, "ipi_send": KMM_COST_IPI_SEND,
+            "ipi_ack_wait": KMM_COST_IPI_ACK_WAIT, "irq": KMM_COST_IRQ,
+            "context_switch": KMM_COST_CONTEXT_SWITCH, "NR_KMM_COSTS": NR_KMM_COSTS}
+
+
+def cost_ns(Machine self):
+    """The machine's kmm_cost_ns[], as the charges read it."""
+    return [self.m.kmm_cost_ns[i] for i in range(NR_KMM_COSTS)]

@@ -61,6 +61,7 @@ SEED_SCAN_SIZE_MB = 256            # kernel.numa_balancing_scan_size_mb default
 PERF_EVENTS = ("itlb.itlb_flush", "tlb_flush.dtlb_thread", "tlb_flush.stlb_any",
                "dTLB-load-misses", "dTLB-store-misses", "iTLB-load-misses")
 ELAPSED = "seconds time elapsed"
+TIME_PER_WORK = "time per work"          # ratios only: AFTER/BEFORE of elapsed time / work done
 VMSTAT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "nr_tlb_remote_flush",
                    "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all",
                    "nr_tlb_local_flush_one")
@@ -88,12 +89,11 @@ WORKLOADS = ("xsbench", "gups", "trace:PATH")
 # The default run.  Chosen so that `kmm run` (both kernels) finishes in
 # under 60 s of wall time on the shared 2-core development machine: measured
 # 47.7 s wall (35 s CPU) with the machine's load average at ~4.6 from other
-# jobs (docs/run.md).  Wall time grows with the particles (the run's virtual
-# length), about 2-2.5 wall s per virtual s per kernel, and hardly with the
-# scale.  Scale 0.1 keeps XSBench's index grid ~90x the STLB, so an index-grid
-# touch walks the page tables as on the real machine; 800,000 particles give
-# 9.3 virtual s, with promotion and demotion both running continuously from
-# the first NUMA scan (at 1 s) to the end.
+# jobs (docs/run.md); after the speed work and the cost model it takes ~8 s
+# (WALL_RATES below).  Scale 0.1 keeps XSBench's index grid ~90x the STLB, so
+# an index-grid touch walks the page tables as on the real machine; 800,000
+# particles give 9.4 virtual s, with promotion and demotion in bursts, one
+# per scan window, from the first NUMA scan (at 1 s) to the end.
 DEFAULT_SCALE = 0.1
 DEFAULT_PARTICLES = 800_000
 DEFAULT_THREADS = 16
@@ -579,6 +579,12 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
             if k != "baseline":
                 after = counters(runs[k])
                 ratios[k] = {c: ratio(after[c], before[c]) for c in COUNTERS}
+                # elapsed time per unit of the workload's work, AFTER/BEFORE:
+                # the elapsed ratio when both finish, and the one comparable
+                # ratio when --duration stops both at the same virtual time
+                b, a = runs["baseline"], runs[k]
+                ratios[k][TIME_PER_WORK] = ratio(a["virtual_s"] * b["done_fraction"],
+                                                 b["virtual_s"] * a["done_fraction"])
     machine["kconfig"] = {k: runs[k]["kconfig"] for k in kernels}
     return {
         "experiment": "seed",

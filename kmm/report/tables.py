@@ -7,7 +7,8 @@ nothing here computes a counter."""
 
 from __future__ import annotations
 
-from kmm.experiments.seed import (COUNTERS, ELAPSED, PERF_EVENTS, VMSTAT_COUNTERS, counters)
+from kmm.experiments.seed import (COUNTERS, ELAPSED, PERF_EVENTS, TIME_PER_WORK, VMSTAT_COUNTERS,
+                                  counters)
 
 NOT_MODELLED = "not modelled"
 SHORT = {"baseline": "BEFORE", "migrc": "AFTER", "migrc+pause": "AFTER+pause"}
@@ -140,9 +141,8 @@ def comparison(result: dict) -> str:
     if capped:
         # the same virtual time for every kernel: compare the work done in it,
         # as time per unit of work (elapsed AFTER/BEFORE were both to finish)
-        done = {k: runs[k].get("done_fraction") or 0.0 for k in kernels}
-        row = [f"{done[k]:.6f}" for k in kernels]
-        row += [_ratio(done["baseline"] / done[k] if done[k] else None) for k in ratio_kernels]
+        row = [f"{runs[k]['done_fraction']:.6f}" for k in kernels]
+        row += [_ratio(result["ratios"][k].get(TIME_PER_WORK)) for k in ratio_kernels]
         row.append(_ratio(result["seed_ratios"][ELAPSED]))
         rows.append(("work done (ratio: time per work)", row))
     tail = [("oracle violations", [str(runs[k]["oracle_violations"]) for k in kernels]

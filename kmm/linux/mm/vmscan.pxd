@@ -34,9 +34,9 @@ cdef struct scan_control:
     unsigned long nr_scanned
     unsigned long nr_reclaimed
 
-cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil
-cdef bint kswapd_runnable(pglist_data *pgdat) noexcept nogil
-cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil
+cdef bint kmm_kswapd_step(pglist_data *pgdat) noexcept nogil
+cdef bint kmm_kswapd_runnable(pglist_data *pgdat) noexcept nogil
+cdef unsigned long kmm_kswapd_run_once(pglist_data *pgdat) noexcept nogil
 cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
                                     scan_control *sc) noexcept nogil
 cdef bint can_demote(int nid, scan_control *sc) noexcept nogil

@@ -614,10 +614,10 @@ cdef bint kswapd_shrink_node(pglist_data *pgdat, scan_control *sc) noexcept nogi
     return sc.nr_scanned >= sc.nr_to_reclaim
 
 
-cdef void balance_pgdat_start(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil:
+cdef void kmm_balance_pgdat_start(pglist_data *pgdat, int order, int highest_zoneidx) noexcept nogil:
     """mm/vmscan.c balance_pgdat()'s set-up: kswapd's scan control starts at
     DEF_PRIORITY with nothing reclaimed.  The loop's state lives in the
-    pgdat so that kswapd can run one pass at a time (balance_pgdat_step)."""
+    pgdat so that kswapd can run one pass at a time (kmm_balance_pgdat_step)."""
     count_vm_event(PAGEOUTRUN)
     pgdat.kmm_kswapd_balancing = True
     pgdat.kmm_kswapd_order = order
@@ -626,7 +626,7 @@ cdef void balance_pgdat_start(pglist_data *pgdat, int order, int highest_zoneidx
     pgdat.kmm_kswapd_nr_reclaimed = 0
 
 
-cdef bint balance_pgdat_step(pglist_data *pgdat) noexcept nogil:
+cdef bint kmm_balance_pgdat_step(pglist_data *pgdat) noexcept nogil:
     """mm/vmscan.c: one pass of balance_pgdat()'s loop: stop if the node is
     balanced (WMARK_PROMO in tiering mode); otherwise age the active anon
     list, shrink the node and raise the priority unless the pass scanned
@@ -691,21 +691,21 @@ cdef inline void _kswapd_balance_request(pglist_data *pgdat) noexcept nogil:
     """The kswapd() loop's top: take the requested order and zone (the last
     balance's zone if none was asked), reset the request, balance."""
     cdef int highest_zoneidx = kswapd_highest_zoneidx(pgdat, pgdat.kmm_kswapd_zoneidx)
-    balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
+    kmm_balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
     pgdat.kswapd_order = 0
     pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
     pgdat.kswapd_woken = False
     pgdat.kswapd_wait_active = False
 
 
-cdef bint kswapd_runnable(pglist_data *pgdat) noexcept nogil:
+cdef bint kmm_kswapd_runnable(pglist_data *pgdat) noexcept nogil:
     """The kswapd thread has something to do now: woken, in a balance, or
     at the end of its nap (kswapd_try_to_sleep's timeout)."""
     return pgdat.kswapd_woken or pgdat.kmm_kswapd_balancing or (
         pgdat.kmm_kswapd_nap_until != 0 and not time_before(jiffies(), pgdat.kmm_kswapd_nap_until))
 
 
-cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
+cdef bint kmm_kswapd_step(pglist_data *pgdat) noexcept nogil:
     """The kswapd thread (mm/vmscan.c kswapd(), kswapd_try_to_sleep()), one
     pass of its balance at a time so that the engine can share its CPU as
     the scheduler would.  Woken (also out of its nap, counted as
@@ -728,7 +728,7 @@ cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
         else:
             return False
         _kswapd_balance_request(pgdat)
-    if not balance_pgdat_step(pgdat):
+    if not kmm_balance_pgdat_step(pgdat):
         return True
     # kswapd_try_to_sleep()
     if _kswapd_may_sleep(pgdat):
@@ -740,14 +740,14 @@ cdef bint kswapd_step(pglist_data *pgdat) noexcept nogil:
     return True
 
 
-cdef unsigned long kswapd_run_once(pglist_data *pgdat) noexcept nogil:
+cdef unsigned long kmm_kswapd_run_once(pglist_data *pgdat) noexcept nogil:
     """One balance of the kswapd thread, woken for it if it was not
     (Machine.run_kswapd); afterwards it naps, or stays awake to balance
     again if the node is still unbalanced.  Returns the pages reclaimed."""
     if not pgdat.kmm_kswapd_balancing:
         pgdat.kswapd_woken = True
         pgdat.kswapd_wait_active = False
-    while kswapd_step(pgdat) and pgdat.kmm_kswapd_balancing:
+    while kmm_kswapd_step(pgdat) and pgdat.kmm_kswapd_balancing:
         pass
     return pgdat.kmm_kswapd_nr_reclaimed
 

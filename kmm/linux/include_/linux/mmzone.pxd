@@ -157,7 +157,7 @@ cdef struct pglist_data:
     int kswapd_highest_zoneidx
     int kswapd_failures
     # emulator: balance_pgdat()'s loop state while kswapd balances the node
-    # one pass at a time (mm/vmscan.c kswapd_step; the engine shares its CPU)
+    # one pass at a time (mm/vmscan.c kmm_kswapd_step; the engine shares its CPU)
     bint kmm_kswapd_balancing
     int kmm_kswapd_order
     int kmm_kswapd_zoneidx

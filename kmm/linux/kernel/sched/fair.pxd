@@ -11,3 +11,6 @@ cdef void init_numa_balancing(unsigned long clone_flags, task_struct *p) noexcep
 cdef unsigned int task_scan_min(task_struct *p) noexcept nogil
 cdef unsigned int task_scan_start(task_struct *p) noexcept nogil
 cdef unsigned int task_scan_max(task_struct *p) noexcept nogil
+cdef unsigned int get_update_sysctl_factor() noexcept nogil
+cdef long long sysctl_sched_base_slice() noexcept nogil
+cdef long long entity_lag(long long vlag) noexcept nogil

@@ -539,3 +539,33 @@ cdef void init_numa_balancing(unsigned long clone_flags, task_struct *p) noexcep
                     <unsigned long long>p.numa_scan_period * mm.mm_users * 1000000)
         delay += 2 * TICK_NSEC
         p.node_stamp = delay
+
+
+# ---------------------------------------------------------------------------
+# EEVDF (v6.6): the base slice and the lag a sleeping entity keeps.  The
+# emulator shares a CPU between kswapd and a workload thread as a fluid
+# share per tick (kmm/emu/engine.pyx); these say how much debt kswapd keeps
+# across a sleep.
+
+cdef unsigned int get_update_sysctl_factor() noexcept nogil:
+    """kernel/sched/fair.c: SCHED_TUNABLESCALING_LOG, the default:
+    1 + ilog2(min(online CPUs, 8))."""
+    cdef unsigned int cpus = min(<unsigned int>KMM().nr_cpu_ids, 8u), factor = 1
+    while cpus > 1:
+        cpus >>= 1
+        factor += 1
+    return factor
+
+
+cdef long long sysctl_sched_base_slice() noexcept nogil:
+    """kernel/sched/fair.c: normalized_sysctl_sched_base_slice (0.75 ms)
+    scaled by get_update_sysctl_factor() (update_sysctl())."""
+    return 750000LL * get_update_sysctl_factor()
+
+
+cdef long long entity_lag(long long vlag) noexcept nogil:
+    """kernel/sched/fair.c: a nice-0 entity's lag, clamped to
+    max(2 * its slice, TICK_NSEC) either way (calc_delta_fair is the
+    identity at nice 0)."""
+    cdef long long limit = max(2 * sysctl_sched_base_slice(), <long long>TICK_NSEC)
+    return max(-limit, min(limit, vlag))
