@@ -49,7 +49,9 @@ def build_facts() -> dict:
         "kconfig_defaults": {k: v[0] for k, v in cfg.KCONFIG.items()},
         "sysctl_defaults": {k: (list(v[3]) if isinstance(v[3], tuple) else v[3]) if v[3] is not None else "derived"
                             for k, v in cfg.SYSCTL.items()},
-        "cpu_defaults": {k: v[2] for k, v in cfg.CPU.items()},
+        "cpu_defaults": dict({k: v[2] for k, v in cfg.CPU.items()},
+                             **{k: v[1] for k, v in cfg.CPU_PERF_OPTIONS.items()}),
+        "pti": {"default_cpu": default_cpu.pti, "seed_preset": seed.pti},
         "swap_migration_ad_supported": {
             "default_cpu": default_cpu.swap_migration_ad_supported,
             "seed_preset": seed.swap_migration_ad_supported,
@@ -82,6 +84,10 @@ def cmd_info(args) -> int:
     ad = facts["swap_migration_ad_supported"]
     print(f"swap_migration_ad_supported: default CPU {ad['default_cpu']}, seed preset {ad['seed_preset']}"
           " (seed: L1TF guest with 40 physical address bits)")
+    pti = facts["pti"]
+    print(f"page-table isolation at boot: default CPU {'on' if pti['default_cpu'] else 'off'}, seed "
+          f"preset {'on' if pti['seed_preset'] else 'off'} (seed: Meltdown, implied by L1TF; "
+          f"Machine(cmdline='nopti') or kmm run --cmdline nopti turns it off)")
     return 0 if facts["all_compiled"] else 1
 
 
@@ -210,6 +216,10 @@ def add_run_parser(sub):
     p.add_argument("--kconfig", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="set a kconfig option on every kernel (repeatable), e.g. CONFIG_DEBUG_VM=y; "
                         "CONFIG_MIGRC and CONFIG_MIGRC_PAUSE come from --kernel")
+    p.add_argument("--cmdline", default=None, metavar="ARGS",
+                   help="the emulated kernel's command line: 'nopti' or 'pti=off' turn off "
+                        "page-table isolation (on by default: the seed's CPU has Meltdown), "
+                        "'pti=on', 'pti=auto'")
     p.add_argument("--workload", default="xsbench", metavar="W",
                    help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
     p.add_argument("--cost", default=None, metavar="PRESET",
@@ -287,6 +297,10 @@ def check_run_args(args):
         args.cost_dict = exp.check_cost(cost)
     except kmm.KmmConfigError as e:
         fail("--cost" if "preset" in str(e) else "--cost-set", str(e).split(": ", 1)[1])
+    try:
+        kmm.emu.config.check_cmdline(args.cmdline)
+    except kmm.KmmConfigError as e:
+        fail("--cmdline", str(e).split(": ", 1)[1])
     check_outputs(p, ("--json", args.json), ("--plot", args.plot))
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
@@ -314,7 +328,7 @@ def cmd_run(args) -> int:
     kw = dict(kernels=args.kernels, scale=args.scale, workload=args.workload,
               particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
-              kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs)
+              kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs, cmdline=args.cmdline)
     print_expected_wall(args)
     if bar is not None:
         with bar:

@@ -66,7 +66,8 @@ def test_bad_preset():
     with pytest.raises(KmmConfigError, match=r"unknown machine 'seeed'; accepted: seed"):
         kmm.Machine.preset("seeed")
     with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]; accepted: "
-                                             r"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject, cost$"):
+                                             r"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject, cost, "
+                                             r"cmdline$"):
         kmm.Machine.preset("seed", bogus=1)
     with pytest.raises(KmmConfigError, match=r"CONFIG_NOPE"):
         kmm.Machine.preset("seed", kconfig={"CONFIG_NOPE": 1})

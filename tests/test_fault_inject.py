@@ -197,14 +197,15 @@ def test_filters_order_and_nofail():
 # -- the paths ------------------------------------------------------------------
 
 def test_anonymous_fault_fails_with_out_of_memory_and_is_retried():
-    """Every filter off, probability 100, times 1, space 6.  Calls: spawn's
-    pgd_alloc (1); the first store builds pud, pmd, pte tables (2-4) and
-    takes a zeroed folio (5); space went 6 -> 1.  The second store's folio
+    """Every filter off, probability 100, times 1, space 7.  Calls: spawn's
+    pgd_alloc (1: an order-1 block, 2 pages, with CONFIG_PAGE_TABLE_ISOLATION);
+    the first store builds pud, pmd, pte tables (2-4) and takes a zeroed
+    folio (5); space went 7 -> 1.  The second store's folio
     (call 6): 1 > 1 is false -> fails.  do_anonymous_page returns
     VM_FAULT_OOM: the store fails with "out of memory" (the kernel's #PF
     handler would retry), one PGFAULT counted, no page, no PTE.  times is 0
     now, so the retry succeeds."""
-    m = one_node(dict(ALL, probability=100, times=1, space=6))
+    m = one_node(dict(ALL, probability=100, times=1, space=7))
     p = m.spawn()
     a = p.mmap(4)
     p.threads[0].store(a)
@@ -225,12 +226,12 @@ def test_anonymous_fault_fails_with_out_of_memory_and_is_retried():
 
 def test_pte_table_allocation_fails_the_fault():
     """ignore-gfp-wait off, ignore-gfp-highmem on: page tables (GFP_KERNEL)
-    may fail, user pages (__GFP_HIGHMEM) may not.  space 4: pgd (spawn),
-    pud, pmd pass; __pte_alloc's table (call 4) fails: do_anonymous_page
+    may fail, user pages (__GFP_HIGHMEM) may not.  space 5: pgd (spawn,
+    2 pages: order 1 with CONFIG_PAGE_TABLE_ISOLATION), pud, pmd pass; __pte_alloc's table (call 4) fails: do_anonymous_page
     returns VM_FAULT_OOM before it allocates the folio.  Three table pages
     exist (NR_PAGETABLE), the PMD entry is still empty; the retry adds the
     fourth."""
-    m = one_node(dict(probability=100, times=1, space=4, min_order=0, ignore_gfp_wait=False))
+    m = one_node(dict(probability=100, times=1, space=5, min_order=0, ignore_gfp_wait=False))
     p = m.spawn()
     a = p.mmap(4)
     assert m.node_vmstat(0)["nr_page_table_pages"] == 1
@@ -287,14 +288,14 @@ def test_migration_target_failure_stops_the_batch_and_puts_folios_back(reason, n
 def test_alloc_migration_target_failure(mode):
     """move_pages(2)'s target (alloc_migration_target, GFP_HIGHUSER_MOVABLE
     | __GFP_THISNODE) may reclaim, so only with ignore-gfp-wait off; space
-    9 lets spawn (1), the first store (3 tables + 1 page) and three more
+    10 lets spawn (its order-1 pgd: 2), the first store (3 tables + 1 page) and three more
     pages (3) through: the 9th call, the first target, fails.
     do_move_pages_to_node hands the 4 folios to one migrate_pages.  async:
     one batch, -ENOMEM.  sync (the kernel's mode for move_pages):
     migrate_pages_sync's first (async) batch gets
     -ENOMEM, adds its nr_failed_pages and returns at once -- no per-folio
     retry.  Both: PGMIGRATE_FAIL 1, one failure injected."""
-    m = tiering(dict(ALL, probability=100, times=-1, space=9))
+    m = tiering(dict(ALL, probability=100, times=-1, space=10))
     p, a = written(m)
     before = m.vmstat()
     assert m.migrate(p, a, 4, node=1, reason="syscall", mode=mode) == 0

@@ -321,7 +321,8 @@ def test_progress_protocol():
     seen = p.seen
     starts = [s for s in seen if s[0] == "start"]
     assert [s[1] for s in starts] == ["baseline", "migrc"]
-    assert math.isclose(starts[0][2], r["runs"]["baseline"]["virtual_s"], rel_tol=0.05)
+    # the workload's time alone: a lower bound, kernel time comes on top
+    assert starts[0][2] <= r["runs"]["baseline"]["virtual_s"] <= 1.1 * starts[0][2]
     fr = [s[3] for s in seen if s[0] == "update" and s[1] == "baseline"]
     assert fr == sorted(fr) and 0 < fr[-1] < 1
     assert seen[-1] == ("finish", "migrc", r["runs"]["migrc"]["virtual_s"])

@@ -132,6 +132,9 @@ KCONFIG = {
                                             "mm->tlb_flush_batched never recorded a deferred batch "
                                             "(shows what that flush closes; docs/hazards.md)"),
     "CONFIG_DEBUG_TLBFLUSH": (True, "count nr_tlb_* events in /proc/vmstat"),
+    "CONFIG_PAGE_TABLE_ISOLATION": (True, "kernel page-table isolation built in (security/Kconfig default y): "
+                                    "order-1 PGDs; on at boot when the CPU has Meltdown unless "
+                                    "cmdline 'nopti'/'pti=off'"),
     "CONFIG_DEBUG_VM": (False, "check allocator/LRU/refcount invariants after each API operation"),
     "CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH": (False, "debug: migration flushes each PTE at unmap (no TTU_BATCH_FLUSH), "
                                           "as before commit 7e12beb8 'mm/migrate: batch flushing TLB'"),
@@ -171,7 +174,52 @@ CPU = {
     "x86_bug_l1tf": (0, 1, False, "the CPU has the L1TF bug (mitigation on)"),
     "x86_phys_bits": (36, 52, 46, "physical address bits the CPU reports"),
     "x86_cache_bits": (36, 52, None, "L1TF cache bits; default = x86_phys_bits (bugs.c override_cache_bits)"),
+    "x86_bug_cpu_meltdown": (0, 1, None, "the CPU has Meltdown (X86_BUG_CPU_MELTDOWN: PTI on by default); "
+                             "default = x86_bug_l1tf, which v6.6 sets only on Meltdown CPUs"),
 }
+
+# What the perf TLB-flush events count where Intel's descriptions leave it
+# open (docs/tlb.md "The flush events"): option -> (accepted, default, help).
+CPU_PERF_OPTIONS = {
+    "cr3_noflush_counts": (("none", "stlb", "stlb+dtlb", "all"), "none",
+                           "which flush events a MOV to CR3 with NOFLUSH (a PCID switch: PTI's kernel "
+                           "entry and exit) adds to"),
+    "pf_invalidation_counts": (("none", "protection_only", "all"), "none",
+                               "whether a page fault's invalidation of the faulting address adds to "
+                               "tlb_flush.dtlb_thread/stlb_any (protection_only: faults on present PTEs)"),
+    "itlb_invpcid_other_pcid": (("count", "skip"), "count",
+                                "whether INVPCID type 0 naming another PCID (PTI's user PCID) adds to "
+                                "itlb.itlb_flush"),
+    "itlb_per_structure": ((1, 2), 1,
+                           "itlb.itlb_flush per whole-TLB flush: 1, or 2 (one per ITLB array: small "
+                           "and large pages)"),
+}
+
+# The kernel command line the emulated kernel boots with: the parameters the
+# mirror reads (arch/x86/mm/pti.c pti_check_boottime_disable).
+CMDLINE_PTI = {"off": 1, "on": 2, "auto": 3}       # KMM_CMDLINE_PTI_* (0: no pti= given)
+
+
+def check_cmdline(cmdline) -> dict:
+    """'nopti', 'pti=on|off|auto', separated by spaces, each at most once."""
+    out = {"text": "", "pti": None, "nopti": False}
+    if cmdline is None:
+        return out
+    if not isinstance(cmdline, str):
+        raise KmmConfigError(f"cmdline: expected a string such as 'nopti', got {cmdline!r}")
+    for word in cmdline.split():
+        key, eq, value = word.partition("=")
+        if word == "nopti" and not out["nopti"]:
+            out["nopti"] = True
+        elif key == "pti" and eq and value in CMDLINE_PTI and out["pti"] is None:
+            out["pti"] = value
+        elif word == "nopti" or (key == "pti" and out["pti"] is not None):
+            raise KmmConfigError(f"cmdline: {key!r} given twice")
+        else:
+            raise KmmConfigError(f"cmdline: unknown or malformed parameter {word!r}; accepted: "
+                                 f"nopti, pti=on, pti=off, pti=auto")
+    out["text"] = " ".join(cmdline.split())
+    return out
 
 
 def check_kconfig(kconfig) -> dict:
@@ -215,17 +263,31 @@ def check_sysctl(sysctl) -> dict:
 
 def check_cpu(cpu) -> dict:
     out = {k: v[2] for k, v in CPU.items()}
+    out.update({k: v[1] for k, v in CPU_PERF_OPTIONS.items()})
     if cpu is None:
         cpu = {}
     if not isinstance(cpu, dict):
-        raise KmmConfigError(f"cpu: expected a dict with keys {', '.join(CPU)}, got {cpu!r}")
+        raise KmmConfigError(f"cpu: expected a dict with keys {', '.join(out)}, got {cpu!r}")
     for k, v in cpu.items():
+        if k in CPU_PERF_OPTIONS:
+            accepted = CPU_PERF_OPTIONS[k][0]
+            if isinstance(v, bool) or v not in accepted:
+                raise KmmConfigError(f"cpu.{k}: {v!r}; accepted: {', '.join(map(str, accepted))}")
+            out[k] = v
+            continue
         if k not in CPU:
-            raise KmmConfigError(f"cpu: unknown key {k!r}; accepted: {', '.join(CPU)}")
+            raise KmmConfigError(f"cpu: unknown key {k!r}; accepted: {', '.join(out)}")
         lo, hi, default, _ = CPU[k]
-        out[k] = _bool(f"cpu.{k}", v) if isinstance(CPU[k][2], bool) else _int(f"cpu.{k}", v, lo, hi)
+        boolean = isinstance(default, bool) or k == "x86_bug_cpu_meltdown"
+        out[k] = _bool(f"cpu.{k}", v) if boolean else _int(f"cpu.{k}", v, lo, hi)
     if out["x86_cache_bits"] is None:
         out["x86_cache_bits"] = out["x86_phys_bits"]
+    if out["x86_bug_cpu_meltdown"] is None:
+        out["x86_bug_cpu_meltdown"] = out["x86_bug_l1tf"]
+    elif out["x86_bug_l1tf"] and not out["x86_bug_cpu_meltdown"]:
+        raise KmmConfigError("cpu.x86_bug_l1tf=1 needs cpu.x86_bug_cpu_meltdown=1: v6.6 marks a CPU "
+                             "X86_BUG_L1TF only after X86_BUG_CPU_MELTDOWN "
+                             "(arch/x86/kernel/cpu/common.c cpu_set_bug_bits)")
     return out
 
 
@@ -324,6 +386,10 @@ def check_tlb(tlb):
         out[name] = _tlb_level(name, v)
     return out
 
+
+# Machine()'s keyword arguments (Machine.preset() accepts the same overrides)
+MACHINE_ARGS = ("nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate", "fault_inject", "cost",
+                "cmdline")
 
 PRESETS = {
     # The seed's machine: QEMU/KVM guest, 16 CPUs + 1 GiB on node 0, CPU-less

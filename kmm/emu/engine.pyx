@@ -46,6 +46,7 @@ from kmm.linux.include_.linux.mmzone cimport pglist_data
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.emu.access cimport cpu_access_batch
 from kmm.linux.kernel.sched.core cimport context_switch
+from kmm.linux.arch.x86.entry.entry_64 cimport kmm_entry, kmm_exit
 from kmm.linux.kernel.sched.fair cimport task_tick_numa, task_numa_work, entity_lag
 from kmm.linux.mm.vmscan cimport kmm_kswapd_step, kmm_kswapd_runnable, kmm_kswapd_run_once
 from kmm.emu.machine cimport Machine
@@ -134,8 +135,11 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
     for th in threads:
         m.cpu = th.cpu
         curr = m.cpus[th.cpu].current_task
-        if curr == th.task and task_tick_numa(curr):
-            task_numa_work(curr)             # task_work on return to user mode
+        if curr == th.task:
+            kmm_entry(th.cpu)                # the tick's interrupt
+            if task_tick_numa(curr):
+                task_numa_work(curr)         # task_work on return to user mode
+            kmm_exit(th.cpu)
     for cpu in range(m.nr_cpu_ids):
         nr_running[cpu] = 0
         busy[cpu] = False
@@ -185,6 +189,7 @@ cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
     cdef bint more = True
     m.cpu = cpu
     curr = m.cpus[cpu].current_task
+    kmm_entry(cpu)                           # the tick or wakeup that preempts curr
     context_switch(curr, pgdat.kswapd)
     used = ct.kthread_ns
     if to_the_end:
@@ -192,6 +197,7 @@ cdef unsigned long kswapd_preempt(kmm_machine *m, pglist_data *pgdat, int cpu,
     while more and not to_the_end and pgdat.kmm_kswapd_vruntime_ns > <long long>(ct.kthread_ns - used):
         more = kmm_kswapd_step(pgdat)
     context_switch(pgdat.kswapd, curr)
+    kmm_exit(cpu)
     if not to_the_end:
         pgdat.kmm_kswapd_vruntime_ns -= <long long>ct.kthread_ns - used
     if not kmm_kswapd_runnable(pgdat):

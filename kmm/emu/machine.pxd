@@ -7,6 +7,7 @@ cdef class Machine:
     cdef readonly object node_specs
     cdef readonly dict kconfig
     cdef readonly dict cpu
+    cdef readonly dict cmdline               # the kernel command line (kmm/emu/config.py check_cmdline)
     cdef readonly object seed
     cdef unsigned long long _ablate
     cdef list _processes

@@ -13,7 +13,6 @@ from libc.stdlib cimport calloc, free
 
 from kmm.emu.current cimport kmm_current, kmm_set_current
 from kmm.linux.include_.kmm.machine cimport kmm_machine, kmm_cpu, vm_event_state
-from kmm.linux.include_.linux.gfp_types cimport *
 from kmm.linux.include_.linux.mm_types cimport page
 from kmm.linux.include_.linux.mmzone cimport *
 from kmm.linux.include_.linux.nodemask cimport node_set
@@ -36,6 +35,8 @@ from kmm.linux.mm.swapfile cimport swapfile_init
 from kmm.linux.mm.vmscan cimport kswapd_run
 from kmm.linux.mm.migrate cimport migrc_flush_free_folios
 from kmm.linux.arch.x86.mm.tlb cimport initialize_tlbstate_and_flush
+from kmm.linux.arch.x86.mm.pti cimport pti_check_boottime_disable
+from kmm.linux.arch.x86.entry.entry_64 cimport kmm_entry, kmm_exit
 from kmm.emu.hw.cpu cimport HW_TLB_SETASSOC, HW_TLB_UNBOUNDED
 from kmm.emu.hw.tlb cimport tlb_hw_init, tlb_hw_free
 from kmm.emu.hw.hostmem cimport host_alloc, host_free, pt_pool_destroy
@@ -61,51 +62,7 @@ _MIGRC_FIX_NAMES = ("handle_mm_fault", "tlb_finish_mmu", "generic_perform_write"
                     "truncate_inode_pages_range", "migrc_flush_free_folios", "handle_mm_fault_vma")
 WMARK_NAMES = ("min", "low", "high", "promo")
 
-# gfp flag names, composite masks first as the kernel's %pGg prints them
-# (include/trace/events/mmflags.h); parse_gfp accepts each, gfp_names names
-GFP = {
-    "GFP_HIGHUSER_MOVABLE": GFP_HIGHUSER_MOVABLE, "GFP_HIGHUSER": GFP_HIGHUSER,
-    "GFP_USER": GFP_USER, "GFP_KERNEL": GFP_KERNEL, "GFP_NOWAIT": GFP_NOWAIT,
-    "__GFP_HIGHMEM": __GFP_HIGHMEM, "__GFP_MOVABLE": __GFP_MOVABLE, "__GFP_HIGH": __GFP_HIGH,
-    "__GFP_IO": __GFP_IO, "__GFP_FS": __GFP_FS, "__GFP_ZERO": __GFP_ZERO,
-    "__GFP_DIRECT_RECLAIM": __GFP_DIRECT_RECLAIM, "__GFP_KSWAPD_RECLAIM": __GFP_KSWAPD_RECLAIM,
-    "__GFP_NOWARN": __GFP_NOWARN, "__GFP_NORETRY": __GFP_NORETRY, "__GFP_COMP": __GFP_COMP,
-    "__GFP_NOMEMALLOC": __GFP_NOMEMALLOC, "__GFP_HARDWALL": __GFP_HARDWALL,
-    "__GFP_THISNODE": __GFP_THISNODE, "__GFP_ACCOUNT": __GFP_ACCOUNT,
-}
-_GFP_PARSE_ONLY = {"GFP_ATOMIC": GFP_ATOMIC, "GFP_DMA": GFP_DMA, "GFP_DMA32": GFP_DMA32}
-
-
-def gfp_names(mask):
-    """A gfp mask as 'GFP_HIGHUSER_MOVABLE|__GFP_THISNODE'."""
-    parts = []
-    for name, bits in GFP.items():
-        if mask & bits == bits:
-            parts.append(name)
-            mask &= ~bits
-    return "|".join(parts + ([f"{mask:#x}"] if mask else [])) or "0"
-
-
-
-def parse_gfp(gfp):
-    """'GFP_HIGHUSER_MOVABLE|__GFP_THISNODE' or an int -> gfp_t."""
-    if isinstance(gfp, bool):
-        raise KmmConfigError(f"gfp: {gfp!r} is not a gfp mask")
-    if isinstance(gfp, int):
-        if not 0 <= gfp < (1 << 26):
-            raise KmmConfigError(f"gfp: {gfp:#x} has bits outside __GFP_BITS_MASK")
-        return gfp
-    if not isinstance(gfp, str):
-        raise KmmConfigError(f"gfp: {gfp!r}; expected an int or names like 'GFP_KERNEL|__GFP_THISNODE'")
-    out = 0
-    for part in gfp.split("|"):
-        name = part.strip()
-        bits = GFP.get(name, _GFP_PARSE_ONLY.get(name))
-        if bits is None:
-            raise KmmConfigError(f"gfp: unknown flag {name!r}; accepted: "
-                                 f"{', '.join(list(GFP) + list(_GFP_PARSE_ONLY))}")
-        out |= bits
-    return out
+from kmm.emu.gfp import GFP, gfp_names, parse_gfp
 
 
 def _check_order(order):
@@ -122,10 +79,12 @@ cdef class OnCpu:
         kmm_set_current(self.machine.m)
         self.saved = self.machine.m.cpu
         self.machine.m.cpu = self.cpu
+        kmm_entry(self.cpu)                          # a system call or interrupt
         return self
 
     def __exit__(self, exc_type, exc, tb):
         kmm_set_current(self.machine.m)
+        kmm_exit(self.cpu)
         self.machine.m.cpu = self.saved
         return False
 
@@ -142,7 +101,7 @@ cdef class Machine:
                                 "Machine.preset(name)")
 
     def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None,
-                 fault_inject=None, cost=None):
+                 fault_inject=None, cost=None, cmdline=None):
         if self.m != NULL:
             raise KmmStateError("Machine: already booted; make a new Machine")
         specs = _cfg.parse_nodes(nodes)
@@ -154,6 +113,7 @@ cdef class Machine:
         self.kconfig = _cfg.check_kconfig(kconfig)
         sysctl_in = _cfg.check_sysctl(sysctl)
         self.cpu = _cfg.check_cpu(cpu)
+        self.cmdline = _cfg.check_cmdline(cmdline)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise KmmConfigError(f"seed: {seed!r}; expected a whole number in 0..2**64-1")
         self.seed = seed
@@ -166,11 +126,10 @@ cdef class Machine:
         (dicts such as sysctl and kconfig are merged)."""
         if not isinstance(name, str) or name not in _cfg.PRESETS:
             raise KmmConfigError(f"preset: unknown machine {name!r}; accepted: {', '.join(_cfg.PRESETS)}")
-        unknown = set(overrides) - {"nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate",
-                                    "fault_inject", "cost"}
+        unknown = set(overrides) - set(_cfg.MACHINE_ARGS)
         if unknown:
             raise KmmConfigError(f"preset: unknown argument(s) {sorted(unknown)}; accepted: "
-                                 f"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject, cost")
+                                 f"{', '.join(_cfg.MACHINE_ARGS)}")
         args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _cfg.PRESETS[name].items()}
         for k, v in overrides.items():
             if isinstance(v, dict) and isinstance(args.get(k), dict):
@@ -216,12 +175,19 @@ cdef class Machine:
         m.kconfig.CONFIG_MIGRC_FIXES = k["CONFIG_MIGRC_FIXES"]
         m.kconfig.CONFIG_DEBUG_TLBFLUSH = k["CONFIG_DEBUG_TLBFLUSH"]
         m.kconfig.CONFIG_DEBUG_VM = k["CONFIG_DEBUG_VM"]
+        m.kconfig.CONFIG_PAGE_TABLE_ISOLATION = k["CONFIG_PAGE_TABLE_ISOLATION"]
         m.migrc_ablate = self._ablate
         m.kconfig.CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH = k["CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH"]
         m.kconfig.CONFIG_KMM_NO_BATCHED_PENDING_FLUSH = k["CONFIG_KMM_NO_BATCHED_PENDING_FLUSH"]
         m.x86_bug_l1tf = self.cpu["x86_bug_l1tf"]
         m.x86_phys_bits = self.cpu["x86_phys_bits"]
         m.x86_cache_bits = self.cpu["x86_cache_bits"]
+        m.x86_bug_cpu_meltdown = self.cpu["x86_bug_cpu_meltdown"]
+        m.kmm_cmdline_pti = _cfg.CMDLINE_PTI.get(self.cmdline["pti"], 0)
+        m.kmm_cmdline_nopti = self.cmdline["nopti"]
+        for op, row in enumerate(_perf.flush_perf_table(self.cpu)):
+            for ev in range(3):
+                m.kmm_tlb_flush_perf[op][ev] = row[ev]
         # sysctl defaults (derived ones are filled after the zones exist)
         m.watermark_scale_factor = 10
         for i, r in enumerate((256, 256, 32, 0)):
@@ -253,6 +219,7 @@ cdef class Machine:
         init_per_zone_wmark_min()
         establish_demotion_targets()
         swapfile_init()
+        pti_check_boottime_disable()
         for cpu in range(ncpus):
             m.cpu = cpu
             idle = alloc_task_struct_node(m.cpus[cpu].node)
@@ -459,6 +426,13 @@ cdef class Machine:
     def clock_ns(self):
         self._live()
         return self.m.clock_ns
+
+    @property
+    def pti(self):
+        """Whether the kernel booted with page-table isolation
+        (X86_FEATURE_PTI, arch/x86/mm/pti.c pti_check_boottime_disable)."""
+        self._live()
+        return bool(self.m.x86_feature_pti)
 
     def cpu_to_node(self, cpu):
         self._check_cpu(cpu)

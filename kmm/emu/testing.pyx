@@ -395,18 +395,28 @@ def tlb_lookup(Machine self, cpu, vaddr, write=False):
     return (e.pteval & HW_PTE_PFN_MASK) >> 12
 
 
+cdef unsigned int _user_pcid(Machine self, int asid):
+    """The PCID user code of ASID slot asid runs in: the kernel one (asid + 1),
+    with bit 11 under PTI (arch/x86/mm/tlb.c kern_pcid/user_pcid)."""
+    return asid + 1 + (0x800 if self.m.x86_feature_pti else 0)
+
+
 def tlb_probe(Machine self, cpu, vaddr, asid=None):
-    """Whether cpu caches vaddr (in ASID slot asid, default the loaded
-    one), with no side effect: the cached pfn or None."""
+    """Whether cpu caches a user translation of vaddr that user code could
+    use (in ASID slot asid, default the loaded one), with no side effect:
+    the cached pfn or None.  Under PTI that is the slot's user PCID, and
+    nothing while the kernel has marked that PCID for a flush at the next
+    return to user mode (user_pcid_flush_mask)."""
     cdef tlb_entry e
     self._check_cpu(cpu)
     _check_vaddr(self, vaddr)
     if asid is None:
-        pcid = self.m.cpus[cpu].hw_tlb.pcid
+        asid = self.m.cpus[cpu].cpu_tlbstate.loaded_mm_asid
     elif isinstance(asid, bool) or not isinstance(asid, int) or not 0 <= asid < TLB_NR_DYN_ASIDS:
         raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
-    else:
-        pcid = asid + 1
+    pcid = _user_pcid(self, asid)
+    if self.m.x86_feature_pti and self.m.cpus[cpu].cpu_tlbstate.user_pcid_flush_mask & (1 << (asid + 1)):
+        return None
     self._enter()
     if not hw_tlb_probe(cpu, pcid, vaddr, &e):
         return None
@@ -414,13 +424,14 @@ def tlb_probe(Machine self, cpu, vaddr, asid=None):
 
 
 def tlb_nr_cached(Machine self, cpu, asid=None):
-    """Distinct live translations cached by cpu (of one ASID slot, or all)."""
+    """Distinct live translations cached by cpu (user translations of one
+    ASID slot, or all)."""
     self._check_cpu(cpu)
     if asid is not None and (isinstance(asid, bool) or not isinstance(asid, int)
                              or not 0 <= asid < TLB_NR_DYN_ASIDS):
         raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
     self._enter()
-    return hw_tlb_nr_live(cpu, -1 if asid is None else asid + 1)
+    return hw_tlb_nr_live(cpu, -1 if asid is None else _user_pcid(self, asid))
 
 
 def tlb_cpu_state(Machine self, cpu):

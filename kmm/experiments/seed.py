@@ -189,19 +189,21 @@ def _seed_preset_nodes():
     return [(n["cpus"], cfg.parse_size(n["mem"])) for n in cfg.PRESETS["seed"]["nodes"]]
 
 
-def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None) -> dict:
+def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
+                 cmdline=None) -> dict:
     """Arguments of Machine.preset('seed', ...) at `scale`: each node's
     memory scaled (rounded down to whole MiB), the NUMA scan size scaled
     (rounded, at least 1 MB) unless `sysctl` sets it; `sysctl` merges over
     the preset's (tiering mode, demotion on); `cost` is the cost model
-    (kmm/emu/hw/costs.py; default DEFAULT_COST, the seed's KVM guest)."""
+    (kmm/emu/hw/costs.py; default DEFAULT_COST, the seed's KVM guest);
+    `cmdline` the kernel command line (e.g. 'nopti')."""
     scale = check_scale(scale)
     nodes = [{"cpus": cpus, "mem": f"{max(4, int(mem / _MIB * scale))}M"}
              for cpus, mem in _seed_preset_nodes()]
     sc = {"kernel.numa_balancing_scan_size_mb": max(1, int(round(SEED_SCAN_SIZE_MB * scale)))}
     sc.update(cfg.check_sysctl(sysctl))
     return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
-            "cost": check_cost(cost)}
+            "cost": check_cost(cost), "cmdline": cfg.check_cmdline(cmdline)["text"]}
 
 
 def check_cost(cost):
@@ -211,8 +213,9 @@ def check_cost(cost):
     return c["preset"] if not c["overridden"] else dict(c["ns"], preset=c["preset"])
 
 
-def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None):
-    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost)
+def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
+                 cmdline=None):
+    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost, cmdline)
     return kmm.Machine.preset("seed", **args)
 
 
@@ -459,12 +462,12 @@ def counters(run: dict) -> dict:
 
 
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
-               kconfig=None, cost=None, progress=None, snapshot_every=None):
+               kconfig=None, cost=None, cmdline=None, progress=None, snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
     the engine.  Returns (run dict, machine facts, workload facts, scaling),
     all plain data: the machine and the workload are freed on return."""
-    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, progress,
-                      snapshot_every)
+    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline,
+                      progress, snapshot_every)
     # The Machine sits in reference cycles (its Oracle and Processes point
     # back at it), which only the cycle collector frees: collect now, so its
     # memory is returned before the next kernel's machine boots.
@@ -472,10 +475,10 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
     return out
 
 
-def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, progress,
+def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, progress,
                 snapshot_every):
     from kmm.emu.engine import run as engine_run
-    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost)
+    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost, cmdline)
     w = make_workload(wparams)
     expected = expected_virtual_s(w)
     if duration is not None:
@@ -522,6 +525,8 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, p
         "nodes": [{"cpus": n.cpus, "mem_bytes": n.mem_bytes} for n in mach.node_specs],
         "sysctl": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mach.sysctl.items()},
         "cpu": dict(mach.cpu),
+        "cmdline": mach.cmdline["text"],
+        "pti": mach.pti,
         "tlb": mach.tlb,
         "cost": mach.cost,
         "seed": seed,
@@ -536,7 +541,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, p
 def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
                         particles=None, lookups=None, size=None, threads=None, duration=None,
                         seed=0, sysctl=None, kconfig=None, cost=None, progress=None,
-                        snapshot_every=None, jobs=None):
+                        snapshot_every=None, jobs=None, cmdline=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
@@ -563,7 +568,8 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     wparams = workload_params(workload, scale, particles, lookups, size, threads, seed)
     wall0 = time.perf_counter()
     cost = check_cost(cost)
-    args = (scale, wparams, duration, seed, sysctl, kconfig, cost)
+    cmdline = cfg.check_cmdline(cmdline)["text"]
+    args = (scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline)
     if jobs == 1:
         done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
                 for k in kernels}

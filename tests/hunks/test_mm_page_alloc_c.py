@@ -67,9 +67,10 @@ def test_free_pages_prepare_already_clears_pg_migrc():
     migrc_flush_free_folios() drops the last reference, and
     free_pages_prepare() clears it (PAGEFLAGS_MASK): in the buddy they have
     no flag, so even with #1 ablated they are allocated again (the same
-    order-2 block, 4100..4103) without PG_migrc."""
+    order-2 block, 4100..4103: without PTI's order-1 PGD the process's
+    four tables take 4096..4099) without PG_migrc."""
     for ablate in ([], ["mm/page_alloc.c#1"]):
-        m = machine(ablate)
+        m = machine(ablate, CONFIG_PAGE_TABLE_ISOLATION=False)
         p, a, srcs, dsts, d = deferred(m)
         assert srcs == [4100, 4101, 4102, 4103]
         assert all("migrc" in m.page(s)["flags"] for s in srcs)
@@ -167,9 +168,10 @@ def test_flush_frees_the_block_a_high_order_allocation_retries_into():
     pending sources 4100..4103 form an aligned order-2 block: #4's flush
     frees them, they merge, the second zone_watermark_fast() finds
     free_area[2] non-empty and `goto try_this_zone` returns pfn 4100.
-    Ablated: DMA32 is skipped and the block comes from DMA."""
+    Ablated: DMA32 is skipped and the block comes from DMA.  (Without
+    PTI's order-1 PGD, so that the tables take 4096..4099.)"""
     for ablate in ([], ["mm/page_alloc.c#4"]):
-        m = machine(ablate, nodes=SMALL)
+        m = machine(ablate, nodes=SMALL, CONFIG_PAGE_TABLE_ISOLATION=False)
         p, a, srcs, dsts, d = deferred(m)
         assert srcs == [4100, 4101, 4102, 4103]
         for x in fill_to(m, dma32(m)["low"] + 1):

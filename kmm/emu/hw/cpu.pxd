@@ -9,8 +9,8 @@
 
 cdef enum:
     HW_PAGE_SHIFT = 12
-    HW_TLB_NR_PCIDS = 8              # PCIDs 0..7 are tagged; Linux without PTI uses 1..6
-    HW_TLB_PCID_BITS = 3
+    HW_TLB_NR_PCIDS = 16             # tagged PCID slots: CR3 bits 2:0 and bit 11 (kmm/emu/hw/tlb.pyx)
+    HW_TLB_PCID_BITS = 4
     HW_TLB_SETASSOC = 0              # dTLB + STLB, set-associative, LRU
     HW_TLB_UNBOUNDED = 1             # one growable table: nothing is evicted
     HW_TLB_HASH_MIN = 1024           # initial slots of an unbounded table
@@ -46,7 +46,7 @@ cdef extern from *:
     const unsigned long long HW_TLB_EMPTY_TAG "KMM_HW_TLB_EMPTY_TAG"
 
 
-# One cached translation.  tag = (vpn << HW_TLB_PCID_BITS) | pcid.  The
+# One cached translation.  tag = (vpn << HW_TLB_PCID_BITS) | PCID slot.  The
 # entry is live only while gen equals its PCID's current generation in the
 # CPU's tlb_cpu.pcid_gen[]: bumping that number drops every entry of the
 # PCID at once.
@@ -68,10 +68,11 @@ cdef struct tlb_level:
 
 cdef struct tlb_cpu:
     unsigned long long cr3           # the value last written, NOFLUSH bit dropped
-    unsigned int pcid                # current PCID (CR3 bits 11:0)
+    unsigned int pcid                # current PCID's tag slot (CR3 bits 2:0 and 11)
+    unsigned int cpl                 # privilege level: 0 kernel, 3 user (set by the entry code)
     int mode                         # HW_TLB_SETASSOC or HW_TLB_UNBOUNDED
     unsigned long long clock         # lookups and fills so far (LRU clock)
-    unsigned int pcid_gen[8]         # HW_TLB_NR_PCIDS; starts at 1, 0 never live
+    unsigned int pcid_gen[16]        # HW_TLB_NR_PCIDS; starts at 1, 0 never live
     tlb_level dtlb                   # L1 data TLB
     tlb_level stlb                   # unified second-level TLB
     # unbounded mode: open addressing with linear probing, empty slots have
@@ -118,6 +119,26 @@ cdef enum:  # cost index
     KMM_COST_IRQ = 13                # receiver: interrupt entry and exit around the handler
     KMM_COST_CONTEXT_SWITCH = 14     # one context switch
     NR_KMM_COSTS = 15
+
+# The TLB invalidations the perf flush events see, one kind per row of the
+# table in docs/tlb.md; what each adds to itlb.itlb_flush,
+# tlb_flush.dtlb_thread and tlb_flush.stlb_any is the machine's
+# kmm_tlb_flush_perf[op][KMM_FLUSH_EV_*], set at boot from the CPU model's
+# options (kmm/emu/hw/perf.pyx flush_perf_table).
+cdef enum:  # flush operation
+    KMM_FLUSH_OP_INVLPG = 0          # INVLPG (current PCID)
+    KMM_FLUSH_OP_INVPCID_ADDR = 1    # INVPCID type 0 naming the current PCID
+    KMM_FLUSH_OP_INVPCID_OTHER = 2   # INVPCID type 0 naming another PCID (PTI: the user PCID)
+    KMM_FLUSH_OP_INVPCID_CTXT = 3    # INVPCID types 1, 2, 3 (one PCID, all PCIDs)
+    KMM_FLUSH_OP_CR3 = 4             # MOV to CR3 without NOFLUSH: flushes the new PCID
+    KMM_FLUSH_OP_CR3_NOFLUSH = 5     # MOV to CR3 with NOFLUSH: a PCID switch only
+    KMM_FLUSH_OP_PF_PRESENT = 6      # a #PF's invalidation of a present translation (protection fault)
+    KMM_FLUSH_OP_PF_NOT_PRESENT = 7  # a #PF on a not-present PTE (nothing can be cached)
+    KMM_NR_FLUSH_OPS = 8
+cdef enum:  # flush event column
+    KMM_FLUSH_EV_ITLB = 0            # itlb.itlb_flush
+    KMM_FLUSH_EV_DTLB = 1            # tlb_flush.dtlb_thread
+    KMM_FLUSH_EV_STLB = 2            # tlb_flush.stlb_any
 
 # Where one CPU's virtual time went (ns), and what it owes its running task.
 cdef struct cpu_time:

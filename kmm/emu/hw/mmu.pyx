@@ -26,6 +26,7 @@ from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_t, pte_pfn
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport (_PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER,
                                                       _PAGE_ACCESSED, _PAGE_DIRTY)
 from kmm.linux.arch.x86.mm.fault cimport do_user_addr_fault, X86_PF_WRITE, X86_PF_USER, X86_PF_PROT
+from kmm.linux.arch.x86.entry.entry_64 cimport kmm_entry, kmm_exit, kmm_return_to_user
 from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, oracle_page_gen,
                                    oracle_pte_slot)
 from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
@@ -37,12 +38,15 @@ from kmm.linux.include_.linux.prefetch cimport prefetch, kmm_read_ahead
 
 cdef inline vm_fault_t _fault(kmm_machine *m, unsigned long error_code,
                               unsigned long addr) noexcept nogil:
-    """The page fault exception: arch/x86/mm/fault.c handles it (its host
+    """The page fault exception, taken in user mode: the entry code, then
+    arch/x86/mm/fault.c handles it, and the return to user mode (its host
     time is added to the kernel-path statistic)."""
     cdef long long t0 = host_clock_ns()
     cdef vm_fault_t ret
+    kmm_entry(m.cpu)
     kmm_charge(KMM_COST_FAULT, 1)
     ret = do_user_addr_fault(error_code, addr)
+    kmm_exit(m.cpu)
     m.kmm_host_kernel_ns += host_clock_ns() - t0
     return ret
 
@@ -66,6 +70,8 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
     if mm == NULL:
         m.cpu = saved_cpu
         return -14
+    if m.cpus[cpu].hw_tlb.cpl != 3:
+        kmm_return_to_user(cpu)          # user code runs in user mode (if no entry is open)
     for attempt in range(8):
         e = tlb_lookup(cpu, addr, write)
         if e != NULL:
@@ -75,7 +81,7 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
                 break
             if not (e.pteval & _PAGE_RW):
                 # write through a read-only translation: protection fault
-                tlb_fault_invalidate(cpu, addr)
+                tlb_fault_invalidate(cpu, addr, True)
                 ret = _fault(m, X86_PF_PROT | X86_PF_WRITE | X86_PF_USER, addr)
                 if ret & VM_FAULT_RETRY:
                     result = -11
@@ -98,7 +104,7 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
             oracle_walk_access(m, cpu, mm, addr, write, p, ptep)
             result = 0
             break
-        tlb_fault_invalidate(cpu, addr)
+        tlb_fault_invalidate(cpu, addr, (pte & _PAGE_PRESENT) != 0)
         ret = _fault(
             m, (X86_PF_WRITE if write else 0) | X86_PF_USER |
             (X86_PF_PROT if pte & _PAGE_PRESENT else 0), addr)

@@ -26,18 +26,17 @@ tlb_flush.dtlb_thread  (TLB_FLUSH.DTLB_THREAD, "DTLB flush attempts of the
 thread-specific entries")
 tlb_flush.stlb_any     (TLB_FLUSH.STLB_ANY, "STLB flush attempts")
 itlb.itlb_flush        (ITLB.ITLB_FLUSH, "flushing of the ITLB pages")
-    Each counts one per invalidating instruction executed on the CPU: each
-    INVLPG, each INVPCID (any type), and each MOV to CR3 that invalidates,
-    i.e. CR3 writes with bit 63 (NOFLUSH) clear.  All three events count the
-    same operations, because every one of these instructions acts on all TLB
-    levels and on the instruction TLB alike.  A CR3 write WITH the NOFLUSH
-    bit is not counted: with CR4.PCIDE=1 the SDM (vol. 3A 4.10.4.1) says
-    such a write "is not required to invalidate any TLB entries", so there
-    is no flush attempt, and Intel's event descriptions count flush
-    attempts.  The invalidation that a page fault performs on the faulting
-    address is not an instruction and not counted.  One instruction counts
-    once regardless of how many entries it removed (an INVLPG of an address
-    that is not cached still counts).
+    What each invalidating operation adds to each event is a table, one row
+    per kind of operation (flush_perf_table below; docs/tlb.md gives each
+    row's source).  Intel's descriptions count flush *attempts*, one per
+    operation whatever it removed; by default INVLPG, every INVPCID type
+    and a MOV to CR3 without NOFLUSH add one to all three, and a MOV to CR3
+    with NOFLUSH (with CR4.PCIDE=1 the SDM, vol. 3A 4.10.4.1, says it "is
+    not required to invalidate any TLB entries") and a page fault's
+    invalidation add nothing.  Where the sources leave it open the CPU
+    model has a named option (Machine(cpu={...}), kmm/emu/config.py
+    CPU_PERF_OPTIONS): cr3_noflush_counts, pf_invalidation_counts,
+    itlb_invpcid_other_pcid, itlb_per_structure.
 
 iTLB-load-misses
     Not modelled: the emulator executes no instruction fetches.  perf()
@@ -45,7 +44,32 @@ iTLB-load-misses
 """
 
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
-from kmm.emu.hw.cpu cimport perf_counts, NR_PERF_EVENTS
+from kmm.emu.hw.cpu cimport perf_counts, NR_PERF_EVENTS, KMM_NR_FLUSH_OPS
+
+# The kinds of invalidation, in KMM_FLUSH_OP_* order (kmm/emu/hw/cpu.pxd).
+FLUSH_OPS = ("invlpg", "invpcid_addr", "invpcid_other_pcid", "invpcid_context", "cr3",
+             "cr3_noflush", "pf_present", "pf_not_present")
+assert len(FLUSH_OPS) == KMM_NR_FLUSH_OPS
+
+
+def flush_perf_table(cpu):
+    """[(itlb, dtlb_thread, stlb_any) added per operation] in FLUSH_OPS
+    order, for the CPU model's options (a checked Machine cpu dict)."""
+    whole = cpu["itlb_per_structure"]          # ITLB: a whole flush empties each array
+    noflush = cpu["cr3_noflush_counts"]
+    pf = cpu["pf_invalidation_counts"]
+    pf_on = (0, 1, 1)
+    return [
+        (1, 1, 1),                                                  # INVLPG: a set clear
+        (1, 1, 1),                                                  # INVPCID 0, current PCID
+        (int(cpu["itlb_invpcid_other_pcid"] == "count"), 1, 1),     # INVPCID 0, another PCID
+        (whole, 1, 1),                                              # INVPCID 1/2/3
+        (whole, 1, 1),                                              # MOV CR3, flushing
+        (whole if noflush == "all" else 0, int(noflush in ("all", "stlb+dtlb")),
+         int(noflush != "none")),                                   # MOV CR3, NOFLUSH
+        pf_on if pf != "none" else (0, 0, 0),                       # #PF, present PTE
+        pf_on if pf == "all" else (0, 0, 0),                        # #PF, not-present PTE
+    ]
 
 # In enum order (kmm/emu/hw/cpu.pxd).
 PERF_EVENT_NAMES = (

@@ -14,7 +14,7 @@ cdef void tlb_invlpg(int cpu, unsigned long vaddr) noexcept nogil
 cdef void tlb_invpcid(int cpu, int type, unsigned long pcid, unsigned long vaddr) noexcept nogil
 cdef void tlb_write_cr3(int cpu, unsigned long long cr3) noexcept nogil
 cdef unsigned long long tlb_read_cr3(int cpu) noexcept nogil
-cdef void tlb_fault_invalidate(int cpu, unsigned long vaddr) noexcept nogil
+cdef void tlb_fault_invalidate(int cpu, unsigned long vaddr, bint present) noexcept nogil
 
 cdef bint tlb_probe(int cpu, unsigned int pcid, unsigned long vaddr, tlb_entry *out) noexcept nogil
 cdef unsigned long tlb_nr_live(int cpu, int pcid) noexcept nogil

@@ -17,8 +17,11 @@ that grows as needed; nothing is evicted, a translation stays until an
 invalidation covers it.
 
 Tags.  Each entry is tagged with the PCID that was current in CR3 when it was
-filled (Linux without PTI writes kPCID = ASID + 1, so the kernel's ASID slots
-0..5 are PCIDs 1..6; PCIDs 0..7 are tagged) and the virtual page number.
+filled and the virtual page number.  Linux writes kPCID = ASID + 1, so the
+kernel's ASID slots 0..5 are PCIDs 1..6, and under page-table isolation the
+user half runs in uPCID = kPCID | 0x800 (bit 11).  The tag keeps CR3's PCID
+bits 2:0 and bit 11 (16 slots: every PCID Linux uses is distinct; PCIDs that
+differ only in bits 10:3 would share a slot, and Linux uses none).
 Each (CPU, PCID) has a generation number; an entry is live only while its
 generation matches, so invalidating a whole PCID is one increment.
 
@@ -29,8 +32,11 @@ Instructions (SDM vol. 3A 4.10.4.1, vol. 2 INVLPG/INVPCID/MOV CR3):
 - tlb_invlpg(cpu, vaddr): INVLPG, the page in the current PCID.
 - tlb_invpcid(cpu, type, pcid, vaddr): INVPCID types 0..3 (no global pages
   are modelled, so types 2 and 3 both invalidate every PCID).
-- tlb_fault_invalidate(cpu, vaddr): the invalidation a page fault performs
-  on the faulting address (current PCID); not an instruction, not counted.
+- tlb_fault_invalidate(cpu, vaddr, present): the invalidation a page fault
+  performs on the faulting address (current PCID); not an instruction.
+
+Each operation adds to the perf flush events what the machine's table
+(kmm_tlb_flush_perf, from the CPU model's options) says for its kind.
 
 Use by the page walker / access path: tlb_lookup(cpu, vaddr, write) returns
 the live entry for vaddr in the current PCID, whatever its permission bits;
@@ -63,6 +69,10 @@ cdef extern from *:
 
 
 # -- helpers -------------------------------------------------------------------
+
+cdef inline unsigned int _pcid_slot(unsigned long long pcid) noexcept nogil:
+    """The tag slot of a 12-bit PCID: bits 2:0, and bit 11 as slot bit 3."""
+    return <unsigned int>((pcid & 7) | ((pcid >> 8) & 8))
 
 cdef inline unsigned long long _tag(unsigned long vaddr, unsigned int pcid) noexcept nogil:
     return ((<unsigned long long>vaddr >> HW_PAGE_SHIFT) << HW_TLB_PCID_BITS) | pcid
@@ -100,11 +110,14 @@ cdef inline void _set_kill(tlb_entry *s, unsigned int ways, unsigned long long t
         if s[i].tag == tag:
             s[i].gen = 0                 # generations start at 1: never live again
 
-cdef inline void _count_flush(kmm_cpu *c) noexcept nogil:
-    """One invalidating instruction: it acts on the dTLB, the STLB and the ITLB."""
-    c.perf.ev[PERF_TLB_FLUSH_DTLB_THREAD] += 1
-    c.perf.ev[PERF_TLB_FLUSH_STLB_ANY] += 1
-    c.perf.ev[PERF_ITLB_ITLB_FLUSH] += 1
+cdef inline void _count_flush(kmm_cpu *c, int op) noexcept nogil:
+    """One invalidating operation of kind op (KMM_FLUSH_OP_*): what it adds
+    to each flush event is the machine's table (kmm/emu/hw/perf.pyx
+    flush_perf_table, docs/tlb.md)."""
+    cdef const unsigned char *add = KMM().kmm_tlb_flush_perf[op]
+    c.perf.ev[PERF_ITLB_ITLB_FLUSH] += add[KMM_FLUSH_EV_ITLB]
+    c.perf.ev[PERF_TLB_FLUSH_DTLB_THREAD] += add[KMM_FLUSH_EV_DTLB]
+    c.perf.ev[PERF_TLB_FLUSH_STLB_ANY] += add[KMM_FLUSH_EV_STLB]
 
 
 # -- unbounded mode: open addressing, linear probing -----------------------------
@@ -284,6 +297,7 @@ cdef int tlb_hw_init(int mode, unsigned int dtlb_entries, unsigned int dtlb_ways
         t.mode = mode
         t.cr3 = 0
         t.pcid = 0
+        t.cpl = 0                        # CPUs boot in the kernel
         t.clock = 0
         for i in range(HW_TLB_NR_PCIDS):
             t.pcid_gen[i] = 1
@@ -389,7 +403,7 @@ cdef void tlb_invlpg(int cpu, unsigned long vaddr) noexcept nogil:
     """INVLPG: drop the page's translation in the current PCID."""
     cdef kmm_cpu *c = &KMM().cpus[cpu]
     _drop_page(&c.hw_tlb, vaddr, c.hw_tlb.pcid)
-    _count_flush(c)
+    _count_flush(c, KMM_FLUSH_OP_INVLPG)
     kmm_charge_cpu(cpu, KMM_COST_INVLPG, 1)
 
 cdef void tlb_invpcid(int cpu, int type, unsigned long pcid, unsigned long vaddr) noexcept nogil:
@@ -397,36 +411,44 @@ cdef void tlb_invpcid(int cpu, int type, unsigned long pcid, unsigned long vaddr
     cdef kmm_cpu *c = &KMM().cpus[cpu]
     cdef unsigned int p
     if type == HW_INVPCID_INDIV_ADDR:
-        _drop_page(&c.hw_tlb, vaddr, <unsigned int>(pcid & (HW_TLB_NR_PCIDS - 1)))
-    elif type == HW_INVPCID_SINGLE_CTXT:
-        _drop_pcid(&c.hw_tlb, <unsigned int>(pcid & (HW_TLB_NR_PCIDS - 1)))
+        _drop_page(&c.hw_tlb, vaddr, _pcid_slot(pcid))
+        _count_flush(c, KMM_FLUSH_OP_INVPCID_ADDR if _pcid_slot(pcid) == c.hw_tlb.pcid
+                     else KMM_FLUSH_OP_INVPCID_OTHER)
     else:
-        for p in range(<unsigned int>HW_TLB_NR_PCIDS):
-            _drop_pcid(&c.hw_tlb, p)
-    _count_flush(c)
+        if type == HW_INVPCID_SINGLE_CTXT:
+            _drop_pcid(&c.hw_tlb, _pcid_slot(pcid))
+        else:
+            for p in range(<unsigned int>HW_TLB_NR_PCIDS):
+                _drop_pcid(&c.hw_tlb, p)
+        _count_flush(c, KMM_FLUSH_OP_INVPCID_CTXT)
     kmm_charge_cpu(cpu, KMM_COST_INVPCID, 1)
 
 cdef void tlb_write_cr3(int cpu, unsigned long long cr3) noexcept nogil:
     """MOV to CR3 with CR4.PCIDE=1: switch to PCID cr3[11:0]; invalidate
     that PCID's entries unless bit 63 (NOFLUSH) is set.  Bit 63 is not
-    stored.  PCIDs above 7 are folded into 0..7 (Linux uses 1..6)."""
+    stored.  The PCID is tagged by its slot (_pcid_slot)."""
     cdef kmm_cpu *c = &KMM().cpus[cpu]
     cdef tlb_cpu *t = &c.hw_tlb
     t.cr3 = cr3 & ~HW_CR3_NOFLUSH
-    t.pcid = <unsigned int>(cr3 & HW_CR3_PCID_MASK) & (HW_TLB_NR_PCIDS - 1)
+    t.pcid = _pcid_slot(cr3 & HW_CR3_PCID_MASK)
     if not (cr3 & HW_CR3_NOFLUSH):
         _drop_pcid(t, t.pcid)
-        _count_flush(c)
+        _count_flush(c, KMM_FLUSH_OP_CR3)
+    else:
+        _count_flush(c, KMM_FLUSH_OP_CR3_NOFLUSH)
     kmm_charge_cpu(cpu, KMM_COST_CR3_WRITE, 1)
 
 cdef unsigned long long tlb_read_cr3(int cpu) noexcept nogil:
     return KMM().cpus[cpu].hw_tlb.cr3
 
-cdef void tlb_fault_invalidate(int cpu, unsigned long vaddr) noexcept nogil:
+cdef void tlb_fault_invalidate(int cpu, unsigned long vaddr, bint present) noexcept nogil:
     """A page fault invalidates the faulting page's entries in the current
-    PCID (SDM vol. 3A 4.10.4.1); no flush instruction, no perf event."""
-    cdef tlb_cpu *t = &KMM().cpus[cpu].hw_tlb
-    _drop_page(t, vaddr, t.pcid)
+    PCID (SDM vol. 3A 4.10.4.1); no instruction, and no flush event unless
+    the CPU model's pf_invalidation_counts says so (present: the PTE was
+    present, a protection fault)."""
+    cdef kmm_cpu *c = &KMM().cpus[cpu]
+    _drop_page(&c.hw_tlb, vaddr, c.hw_tlb.pcid)
+    _count_flush(c, KMM_FLUSH_OP_PF_PRESENT if present else KMM_FLUSH_OP_PF_NOT_PRESENT)
 
 
 # -- inspection (no side effects: no LRU update, no perf events) ---------------------
@@ -438,7 +460,7 @@ cdef bint tlb_probe(int cpu, unsigned int pcid, unsigned long vaddr, tlb_entry *
     cdef unsigned long long vpn = <unsigned long long>vaddr >> HW_PAGE_SHIFT
     cdef unsigned long long tag
     cdef tlb_entry *e
-    pcid &= HW_TLB_NR_PCIDS - 1
+    pcid = _pcid_slot(pcid)
     tag = _tag(vaddr, pcid)
     if t.mode == HW_TLB_UNBOUNDED:
         e = _hash_find(t, tag)
@@ -458,6 +480,8 @@ cdef unsigned long tlb_nr_live(int cpu, int pcid) noexcept nogil:
     cdef tlb_cpu *t = &KMM().cpus[cpu].hw_tlb
     cdef unsigned long n = 0, i
     cdef tlb_entry *e
+    if pcid >= 0:
+        pcid = <int>_pcid_slot(<unsigned int>pcid)
     if t.mode == HW_TLB_UNBOUNDED:
         for i in range(t.tab_mask + 1):
             e = &t.tab[i]

@@ -5,6 +5,9 @@ with KMM().cpu set to the target, then the caller's CPU is restored, so
 per-CPU state and this_cpu counters land on the target as in the kernel.
 Every call waits (wait=false is treated as true); every CPU is online.
 
+A receiver in user mode enters the kernel for the interrupt and returns
+(arch/x86/entry/entry_64.pxd: under PTI, two CR3 writes).
+
 Time (kmm/emu/hw/cost.pxd): each receiver spends the interrupt's entry and
 exit plus its handler's work as interrupt time; the initiator pays one send
 per destination, runs its own handler meanwhile, then spins in
@@ -16,6 +19,7 @@ from kmm.linux.include_.linux.cpumask cimport cpumask_t, cpumask_test_cpu, cpuma
 from kmm.linux.include_.linux.smp cimport smp_call_func_t, smp_cond_func_t
 from kmm.emu.hw.cost cimport kmm_charge, kmm_charge_ns_cpu
 from kmm.emu.hw.cpu cimport KMM_COST_IRQ, KMM_COST_IPI_SEND, KMM_COST_IPI_ACK_WAIT
+from kmm.linux.arch.x86.entry.entry_64 cimport kmm_entry, kmm_exit
 
 
 cdef void on_each_cpu_cond_mask(smp_cond_func_t cond_func, smp_call_func_t func,
@@ -48,8 +52,10 @@ cdef void on_each_cpu_cond_mask(smp_cond_func_t cond_func, smp_call_func_t func,
         c = &m.cpus[cpu]
         c.kmm_time.in_irq += 1
         t0 = c.kmm_time.irq_ns
+        kmm_entry(cpu)
         kmm_charge(KMM_COST_IRQ, 1)
         func(info)
+        kmm_exit(cpu)
         if <long long>c.kmm_time.irq_ns - t0 > slowest:
             slowest = c.kmm_time.irq_ns - t0
         c.kmm_time.in_irq -= 1

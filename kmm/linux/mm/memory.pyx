@@ -29,7 +29,7 @@ from kmm.linux.include_.linux.highmem cimport copy_user_highpage
 from kmm.linux.include_.asm_generic.tlb cimport (mmu_gather, tlb_remove_tlb_entry, tlb_start_vma,
                                            tlb_end_vma, tlb_flush_mmu_tlbonly)
 from kmm.linux.arch.x86.include_.asm.pgtable cimport *
-from kmm.linux.arch.x86.mm.pgtable cimport pte_alloc_one, pte_free
+from kmm.linux.arch.x86.mm.pgtable cimport pte_alloc_one, pte_free, pgd_free
 from kmm.linux.arch.x86.mm.tlb cimport flush_tlb_page
 from kmm.linux.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t,
                                          swp_offset_pfn)
@@ -805,7 +805,7 @@ cdef void free_all_pgtables(mm_struct *mm) noexcept nogil:
         if pgd.ent[i]:
             _free_level(mm, pgd.ent[i], 3)
             pgd.ent[i] = 0
-    pte_free(mm, mm.pgd)
+    pgd_free(mm, mm.pgd)
     mm.pgd = NULL
 
 

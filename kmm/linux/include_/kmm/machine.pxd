@@ -37,6 +37,7 @@ cdef struct kmm_cpu:
     tlb_cpu hw_tlb
     perf_counts perf
     cpu_time kmm_time                        # the cost model's accounting (kmm/emu/hw/cost.pxd)
+    int kmm_kernel_depth                     # kernel entries not yet left (arch/x86/entry/entry_64.pxd)
 
 
 # One use of a stale or dangling TLB translation (kmm/emu/debug/oracle.pyx).
@@ -61,6 +62,7 @@ cdef struct kmm_kconfig:
     bint CONFIG_DEBUG_TLBFLUSH               # count nr_tlb_* events
     bint CONFIG_DEBUG_VM                     # run the invariant checks
     bint CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH   # debug: migration unmaps without TTU_BATCH_FLUSH
+    bint CONFIG_PAGE_TABLE_ISOLATION         # PTI built in (on at boot if the CPU needs it)
 
 
 # Emulator-only: failures fault injection caused at one call site, told
@@ -132,6 +134,12 @@ cdef struct kmm_machine:
     nodemask_t toptier_nodes                 # nodes for which node_is_toptier()
     # boot-time CPU facts (arch/x86/kernel/cpu, mm/swapfile.c)
     bint x86_bug_l1tf
+    bint x86_bug_cpu_meltdown
+    bint x86_feature_pti                     # boot_cpu_has(X86_FEATURE_PTI): arch/x86/mm/pti.c decides
+    int pti_mode                             # arch/x86/mm/pti.c: PTI_AUTO, PTI_FORCE_OFF, PTI_FORCE_ON
+    int kmm_cmdline_pti                      # the boot command line's pti=: KMM_CMDLINE_PTI_*
+    bint kmm_cmdline_nopti                   # ... and its nopti
+    unsigned char kmm_tlb_flush_perf[8][3]   # per KMM_FLUSH_OP_*: adds to itlb/dtlb_thread/stlb_any (kmm/emu/hw/tlb.pyx)
     int x86_phys_bits
     int x86_cache_bits
     bint swap_migration_ad_supported

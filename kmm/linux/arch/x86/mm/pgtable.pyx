@@ -22,15 +22,16 @@ cdef enum:
     GFP_PGTABLE_USER = GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT
 
 
-cdef page *pte_alloc_one(mm_struct *mm) noexcept nogil:
-    """A zeroed table page, or NULL when memory (or host memory) runs out."""
-    cdef page *p = __alloc_pages(GFP_PGTABLE_USER, 0, numa_node_id(), NULL)
+cdef page *_table_alloc(unsigned int order) noexcept nogil:
+    """A zeroed table of 2^order pages (the contents block hangs on the
+    first), or NULL when memory (or host memory) runs out."""
+    cdef page *p = __alloc_pages(GFP_PGTABLE_USER, order, numa_node_id(), NULL)
     cdef void *contents
     if p == NULL:
         return NULL
     contents = pt_block_alloc(KMM())
     if contents == NULL:
-        __free_pages(p, 0)
+        __free_pages(p, order)
         return NULL
     memset(contents, 0, sizeof(kmm_pt))
     p.private = <unsigned long>contents
@@ -39,16 +40,41 @@ cdef page *pte_alloc_one(mm_struct *mm) noexcept nogil:
     return p
 
 
+cdef void _table_free(page *p, unsigned int order) noexcept nogil:
+    pt_block_free(KMM(), <void *>p.private)
+    p.private = 0
+    __ClearPageTable(p)
+    __mod_node_page_state(page_pgdat(p), NR_PAGETABLE, -1)
+    __free_pages(p, order)
+
+
+cdef page *pte_alloc_one(mm_struct *mm) noexcept nogil:
+    """A zeroed PTE table page, or NULL."""
+    return _table_alloc(0)
+
+
 cdef void pte_free(mm_struct *mm, page *pte_page) noexcept nogil:
-    pt_block_free(KMM(), <void *>pte_page.private)
-    pte_page.private = 0
-    __ClearPageTable(pte_page)
-    __mod_node_page_state(page_pgdat(pte_page), NR_PAGETABLE, -1)
-    __free_pages(pte_page, 0)
+    _table_free(pte_page, 0)
+
+
+cdef inline unsigned int PGD_ALLOCATION_ORDER() noexcept nogil:
+    """arch/x86/include/asm/pgalloc.h: with CONFIG_PAGE_TABLE_ISOLATION the
+    PGD is two pages, 8 KiB aligned, so that the entry code flips between
+    the kernel and the user half with bit 12 of CR3 (whether or not PTI is
+    on at run time).  Only the kernel half's contents are kept: the
+    emulated walker reads the mm's tables, whose user entries the user half
+    mirrors."""
+    return 1 if KMM().kconfig.CONFIG_PAGE_TABLE_ISOLATION else 0
 
 
 cdef page *pgd_alloc(mm_struct *mm) noexcept nogil:
-    return pte_alloc_one(mm)
+    """arch/x86/mm/pgtable.c (_pgd_alloc): the mm's PGD, or NULL."""
+    return _table_alloc(PGD_ALLOCATION_ORDER())
+
+
+cdef void pgd_free(mm_struct *mm, page *pgd) noexcept nogil:
+    """arch/x86/mm/pgtable.c (_pgd_free)."""
+    _table_free(pgd, PGD_ALLOCATION_ORDER())
 
 
 from kmm.linux.include_.linux.mm_types cimport vm_area_struct

@@ -33,9 +33,10 @@ cdef inline void flush_tlb_mm(mm_struct *mm) noexcept nogil:
     flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, True)
 
 cdef inline void flush_tlb_range(vm_area_struct *vma, unsigned long start, unsigned long end) noexcept nogil:
-    """arch/x86/include/asm/tlbflush.h (a macro): freed_tables is true;
-    hugetlb VMAs are not modelled, so the stride is always PAGE_SHIFT."""
-    flush_tlb_mm_range(vma.vm_mm, start, end, PAGE_SHIFT, True)
+    """arch/x86/include/asm/tlbflush.h (a macro): no page tables freed (as
+    in v6.6-rc5; 6.6.y stable backports pass true); hugetlb VMAs are not
+    modelled, so the stride is always PAGE_SHIFT."""
+    flush_tlb_mm_range(vma.vm_mm, start, end, PAGE_SHIFT, False)
 
 cdef inline void flush_tlb_page(vm_area_struct *vma, unsigned long a) noexcept nogil:
     """arch/x86/include/asm/tlbflush.h: one page, no page tables freed."""

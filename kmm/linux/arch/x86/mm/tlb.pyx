@@ -3,10 +3,17 @@ context switch, lazy TLB mode, and TLB shootdowns (flush_tlb_func,
 native_flush_tlb_multi, flush_tlb_mm_range, arch_tlbbatch_flush).
 
 The configuration mirrored is x86-64 on a CPU with PCID, INVPCID and PGE
-(Skylake), without PAGE_TABLE_ISOLATION, paravirt, LAM or the LDT syscall.
-Left out because they change neither TLB contents nor counters: the
-speculation mitigations at context switch (IBPB, L1D flush), CR4.PCE
-updates, tracepoints, irq_tlb_count and mmu notifiers.
+(Skylake), with CONFIG_PAGE_TABLE_ISOLATION (on or off at boot:
+arch/x86/mm/pti.c), without paravirt, LAM or the LDT syscall.  Under PTI
+each ASID slot has a user PCID beside its kernel one; the kernel flushes
+the user PCID lazily (invalidate_user_asid: a bit in
+cpu_tlbstate.user_pcid_flush_mask, acted on by the entry code's CR3 switch
+at the next return to user mode, arch/x86/entry/calling.pxd) or at once by
+INVPCID for one page.  Left out because they change neither TLB contents
+nor counters: the speculation mitigations at context switch (IBPB, L1D
+flush), CR4.PCE updates, tracepoints, irq_tlb_count and mmu notifiers;
+also flush_tlb_one_kernel and clear_asid_other (kernel mappings are not
+emulated).
 
 Where 6.6.y stable differs, v6.6-rc5 is followed: remote flushes skip only
 lazy CPUs (tlb_is_not_lazy); the later mm_cpumask trimming
@@ -34,9 +41,10 @@ from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, flush_tlb_info
                                                 TLB_GENERATION_INVALID, TLB_FLUSH_ALL,
                                                 LOADED_MM_SWITCHING, inc_mm_tlb_gen)
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
-from kmm.linux.arch.x86.include_.asm.processor_flags cimport CR3_NOFLUSH, CR3_ADDR_MASK
+from kmm.linux.arch.x86.include_.asm.processor_flags cimport (CR3_NOFLUSH, CR3_ADDR_MASK,
+                                                        X86_CR3_PTI_PCID_USER_BIT)
 from kmm.linux.arch.x86.include_.asm.special_insns cimport __read_cr3, write_cr3, __native_read_cr3, native_write_cr3
-from kmm.linux.arch.x86.include_.asm.invpcid cimport invpcid_flush_all
+from kmm.linux.arch.x86.include_.asm.invpcid cimport invpcid_flush_all, invpcid_flush_one
 from kmm.linux.arch.x86.include_.asm.tlb cimport invlpg
 
 
@@ -61,6 +69,11 @@ cdef inline unsigned short kern_pcid(unsigned short asid) noexcept nogil:
     """arch/x86/mm/tlb.c: kernel PCID of an ASID slot (PCID 0 stays unused by
     ASID-aware code, so slot n is PCID n + 1)."""
     return asid + 1
+
+cdef inline unsigned short user_pcid(unsigned short asid) noexcept nogil:
+    """arch/x86/mm/tlb.c: the user PCID of an ASID slot (PTI): the kernel
+    one with X86_CR3_PTI_PCID_USER_BIT (11) set."""
+    return kern_pcid(asid) | (1 << X86_CR3_PTI_PCID_USER_BIT)
 
 cdef inline unsigned long build_cr3(page *pgd, unsigned short asid, unsigned long lam) noexcept nogil:
     """arch/x86/mm/tlb.c: the CR3 value for pgd in slot asid (flushing write)."""
@@ -93,13 +106,23 @@ cdef void choose_new_asid(mm_struct *next, unsigned long long next_tlb_gen,
     need_flush[0] = True
 
 
+cdef inline void invalidate_user_asid(unsigned short asid) noexcept nogil:
+    """arch/x86/mm/tlb.c: under PTI, have the entry code flush the slot's user
+    PCID at the next return to user mode (SWITCH_TO_USER_CR3); no
+    instruction now.  (PCID is always on here.)"""
+    if not KMM().x86_feature_pti:
+        return
+    this_cpu().cpu_tlbstate.user_pcid_flush_mask |= <unsigned short>(1 << kern_pcid(asid))
+
+
 cdef void load_new_mm_cr3(page *pgdir, unsigned short new_asid, unsigned long lam,
                           bint need_flush) noexcept nogil:
     """arch/x86/mm/tlb.c: write CR3 for the new mm; without need_flush the
-    NOFLUSH bit keeps the slot's cached translations.  (Without PTI there is no
-    user PCID to invalidate.)"""
+    NOFLUSH bit keeps the slot's cached translations.  A flush of the kernel
+    PCID also flushes the user one, at the return to user mode."""
     cdef unsigned long new_mm_cr3
     if need_flush:
+        invalidate_user_asid(new_asid)
         new_mm_cr3 = build_cr3(pgdir, new_asid, lam)
     else:
         new_mm_cr3 = build_cr3_noflush(pgdir, new_asid, lam)
@@ -383,9 +406,13 @@ cdef void flush_tlb_all() noexcept nogil:
 
 
 cdef void native_flush_tlb_one_user(unsigned long addr) noexcept nogil:
-    """arch/x86/mm/tlb.c: INVLPG in the current PCID (without PTI there is no
-    user PCID to flush too)."""
+    """arch/x86/mm/tlb.c: INVLPG in the current (kernel) PCID; under PTI also
+    the page in the loaded slot's user PCID, by INVPCID since the CPU has it
+    (and CR4.PCIDE is set: the kernel checks its CR4 shadow)."""
     invlpg(addr)
+    if not KMM().x86_feature_pti:
+        return
+    invpcid_flush_one(user_pcid(this_cpu().cpu_tlbstate.loaded_mm_asid), addr)
 
 
 cdef void flush_tlb_one_user(unsigned long addr) noexcept nogil:
@@ -401,7 +428,8 @@ cdef void native_flush_tlb_global() noexcept nogil:
 
 cdef void native_flush_tlb_local() noexcept nogil:
     """arch/x86/mm/tlb.c: rewrite CR3 with its own value: flushes the current
-    PCID."""
+    PCID; under PTI the user PCID is flushed at the return to user mode."""
+    invalidate_user_asid(this_cpu().cpu_tlbstate.loaded_mm_asid)
     native_write_cr3(__native_read_cr3())
 
 

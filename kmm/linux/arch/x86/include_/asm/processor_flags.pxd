@@ -9,3 +9,6 @@ cdef extern from *:
     const unsigned long long CR3_ADDR_MASK "KMM_CR3_ADDR_MASK"
     const unsigned long long CR3_PCID_MASK "KMM_CR3_PCID_MASK"
     const unsigned long long CR3_NOFLUSH "KMM_CR3_NOFLUSH"
+
+cdef enum:
+    X86_CR3_PTI_PCID_USER_BIT = 11   # PTI: the user PCID of an ASID slot

@@ -38,13 +38,14 @@ cdef struct tlb_context:
     unsigned long long tlb_gen
 
 # struct tlb_state, without the members of features the emulator does not
-# have (IBPB/L1D mitigation state, LAM, PTI's user_pcid_flush_mask, the CR4
-# shadow).
+# have (IBPB/L1D mitigation state, LAM, the CR4 shadow: CR4.PCIDE is always
+# set on the emulated CPU).
 cdef struct tlb_state:
     mm_struct *loaded_mm             # LOADED_MM_SWITCHING while CR3 is being written
     unsigned short loaded_mm_asid
     unsigned short next_asid
-    bint invalidate_other            # PTI only; never set here
+    bint invalidate_other            # PTI: set by flush_tlb_one_kernel, which no mirrored path calls
+    unsigned short user_pcid_flush_mask   # PTI: kPCIDs whose user PCID is flushed at the next exit to user
     tlb_context ctxs[6]              # TLB_NR_DYN_ASIDS
 
 cdef struct tlb_state_shared:
