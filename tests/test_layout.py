@@ -71,4 +71,4 @@ def test_the_top_of_kmm_shows_the_rooms():
     assert top == ["__init__.py", "cli.py", "emu", "experiments", "hazards", "linux", "report",
                    "study", "workloads"]
     assert sorted(p.name for p in MIRROR.iterdir() if p.is_dir() and p.name != "__pycache__") == \
-        ["arch", "include_", "kernel", "lib", "mm"]
+        ["arch", "fs", "include_", "kernel", "lib", "mm"]

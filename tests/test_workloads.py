@@ -172,24 +172,39 @@ def test_xsbench_serial_init_barrier():
     assert n == w.total_pages
     # thread 0's last init write opened the barrier: every thread runs lookups
     assert w.phase == "run" and all(w.thread_phase(t) == "run" for t in range(4))
-    for t in (1, 2, 3, 0):
+    team, stacks = w.heap()["team"], w.stacks()
+    for t in (1, 3):                 # (thread 2 ran lookups in the loop above)
+        # a chunk grab (the work share's fetch-and-add), then the first
+        # lookup's call into calculate_macro_xs on the thread's stack
         k, a, wr, ns = w.next_batch(t, 16)
-        assert k == 16 and not wr.any() and ns > 0
+        assert k == 16 and ns > 0
+        assert list(a[:2]) == [team, stacks[t]["frame"]] and wr[:2].all()
+        assert set(a[wr == 1]) <= {team, stacks[t]["frame"]}
+    # thread 0 first made the team and the three workers (gomp_new_team,
+    # pthread_create writing the top of each worker's stack), in no time
+    k, a, wr, ns = w.next_batch(0, 16)
+    assert list(a[:4]) == [team] + [stacks[t]["top"] - 8 for t in (1, 2, 3)] and wr[:4].all()
+    assert list(a[4:6]) == [team, stacks[0]["frame"]] and wr[4:6].all()
 
 
-def test_xsbench_run_is_read_only_and_faults_nothing():
+def test_xsbench_run_reads_the_data_and_writes_stacks_and_the_team():
     m = machine()
     w = small_xs()
     p = m.spawn(threads=4)
     d = Driver(m, w, process=p)
-    d.run(until="run")
     r0 = m.vmstat()["pgfault"]
     r = d.run()
     assert w.phase == "done" and w.done_fraction() == 1.0
-    assert r["run_stores"] == 0 and r["run_loads"] > 0
-    assert m.vmstat()["pgfault"] == r0               # every page already present
-    assert r["outside_regions"] == 0
-    assert p.rss[0] == w.total_pages
+    # stores: one per lookup (its stack frame), one per chunk grab (3
+    # chunks of 100 particles) and per thread's last, empty grab (4), one
+    # reduction per thread (4), the team's creation and the 3 workers'
+    # struct pthread; none of them in the data regions
+    assert r["run_stores"] == 300 * 34 + 3 + 4 + 4 + 1 + 3 and r["run_loads"] > 0
+    assert r["outside_regions"] == r["run_stores"]
+    # the init faults in the data pages, the run each worker's top and
+    # frame pages, the main thread's frame page and the team's page
+    assert m.vmstat()["pgfault"] - r0 == w.total_pages + 3 * 2 + 1 + 1
+    assert p.rss[0] == w.total_pages + 3 * 2 + 2 + 1   # and exec's top page
     assert r["workload"]["lookups"] == 300 * 34
     # the lookups' virtual time adds up to lookups * lookup_ns
     init_ns = w.total_pages * w.init_ns_per_page
@@ -223,7 +238,7 @@ def test_xsbench_expected_accesses_per_lookup_match_a_run():
     m = machine()
     w = small_xs(particles=1000)
     r = run_workload(m, w)
-    per_lookup = r["run_loads"] / r["workload"]["lookups"]
+    per_lookup = (r["run_loads"] + r["run_stores"]) / r["workload"]["lookups"]
     assert per_lookup == pytest.approx(w.describe()["expected_accesses_per_lookup"], rel=0.05)
     assert w.ns_per_access == pytest.approx(w.lookup_ns / w.describe()["expected_accesses_per_lookup"])
 
@@ -243,7 +258,8 @@ def test_xsbench_sampling_matches_touching_everything():
         return w, r, r["driver"].page_counts()
     wf, rf, cf = go(1, 1)
     ws, rs, cs = go(16, 128)
-    assert rf["pgfault"] == rs["pgfault"] == wf.total_pages
+    # the data pages, and 8 stack and heap pages (test_xsbench_run_reads...)
+    assert rf["pgfault"] == rs["pgfault"] == wf.total_pages + 8
     assert rs["run_loads"] * 10 < rf["run_loads"]              # far fewer accesses
     weight = {"index_grid": 1, "unionized_grid": 16, "nuclide_grid": 128}
     for name, k in weight.items():

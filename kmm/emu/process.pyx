@@ -30,6 +30,7 @@ from kmm.linux.kernel.sched.fair cimport init_numa_balancing, task_numa_work, ta
 from kmm.linux.mm.mmap cimport (do_mmap, do_vmi_munmap, find_vma, PROT_READ, PROT_WRITE,
                                 PROT_EXEC, MAP_SHARED, MAP_PRIVATE, FMODE_READ, FMODE_WRITE)
 from kmm.linux.mm.mprotect cimport do_mprotect_pkey
+from kmm.linux.fs.exec cimport __bprm_mm_init, setup_arg_pages, STACK_TOP_MAX
 from kmm.linux.mm.mempolicy cimport change_prot_numa
 from kmm.linux.mm.filemap cimport filemap_read, generic_perform_write
 from kmm.linux.mm.truncate cimport truncate_setsize
@@ -428,6 +429,25 @@ cdef class Process:
         if addr >= <unsigned long>-4095:
             raise KmmStateError(f"mmap failed with {errno_name(<long>addr)}")
         return addr
+
+    def exec_stack(self):
+        """The stack exec gives a new program (fs/exec.c __bprm_mm_init,
+        setup_arg_pages): a grow-down VMA of 33 pages ending at
+        STACK_TOP_MAX, above mmap_base, with no page yet (the caller writes
+        the argument strings).  Returns (start, end)."""
+        cdef int rc
+        cdef vm_area_struct *vma
+        self._check_alive()
+        with self.machine.on_cpu(self._syscall_cpu(None)):
+            rc = __bprm_mm_init(self.mm)
+            if rc == 0:
+                rc = setup_arg_pages(self.mm, STACK_TOP_MAX)
+        self.machine._after()
+        if rc:
+            raise KmmStateError(f"exec_stack: failed with {errno_name(rc)} (the process has a "
+                                f"stack already, or a mapping in its way)")
+        vma = find_vma(self.mm, STACK_TOP_MAX - 1)
+        return vma.vm_start, vma.vm_end
 
     def munmap(self, addr, npages, cpu=None):
         """munmap(2), run on cpu (default: thread 0's CPU, the caller)."""

@@ -27,7 +27,7 @@ in chunks of 100 particles (`#pragma omp parallel for schedule(dynamic,
 100)`).  A lookup (calculate_macro_xs) draws an energy and a material,
 binary-searches the unionized grid (grid_search: ~log2(N*G) reads), then for
 each nuclide of the material reads index_grid[e][nuc] and the two nuclide
-grid points low and low+1.  All run accesses are loads.
+grid points low and low+1.  The data accesses are loads.
 
 Page-touch model of one lookup.  The energy's unionized index t is uniform
 in 0..N*G-2 (the grid is N*G sorted uniform energies); grid_search's path
@@ -53,13 +53,35 @@ The sampling draws come from bits of the lookup's random word that the
 energy and material do not use, so runs that differ only in sample_*
 perform the same lookups and the same index-grid accesses.
 
+Stores (Simulation.c, libgomp, glibc; docs/workloads.md "Stores").  setup()
+maps, after the data: exec's stack (Process.exec_stack: 33 pages at the
+top, whose top page exec writes), a 33-page malloc heap and, per OpenMP
+worker, glibc's thread stack: 8 MiB (RLIMIT_STACK's default) above a
+PROT_NONE guard page.  Each thread's lookup frames lie in the page below
+its stack's top page (the top holds exec's strings, or glibc's struct
+pthread and static TLS).  Run stores, each one page touch:
+  - every lookup starts with a store to its thread's frame page (the call
+    of calculate_macro_xs; the other stores of its frames, macro_xs_vector
+    and xs_vector, hit the same page and are collapsed);
+  - every chunk grab (gomp_iter_dynamic_next's fetch-and-add on the team's
+    work share) stores to the team's heap page, before the chunk's first
+    lookup; each thread's last grab finds no work and is followed by its
+    reduction into `verification`, on the main thread's frame page;
+  - thread 0, entering the parallel region, writes the team
+    (gomp_new_team) and each worker's stack top page (pthread_create).
+The stores are emitted unsampled (a sampled store would hide the first
+store after a TLB flush).  They take no virtual time of their own: a
+lookup's stores share its lookup_ns with its loads; the team creation and
+the final grab and reduction take none.  They draw no random numbers, so
+the data accesses are those of a model without them.
+
 Virtual time: lookup_ns per lookup (default from the seed: 50,000,000
 particles x 34 lookups on 16 threads in 556.787 s, less the init's
 estimated time); init_ns_per_page per init page written.
 """
 
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 from libc.stdint cimport uint64_t
 
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHASE_DONE
@@ -67,7 +89,7 @@ from kmm.workloads.rng cimport rng_t, rng_seed, rng_next, rng_below
 
 import numpy as np
 
-from kmm.emu.config import KmmConfigError
+from kmm.emu.config import KmmConfigError, KmmStateError
 from kmm.workloads.base import check_int, check_float, HDR
 
 # -- XSBench's parameters (io.c read_CLI, Materials.c, Simulation.c pick_mat) --
@@ -131,6 +153,15 @@ DEFAULT_LOOKUP_NS = ((SEED_ELAPSED_S - _large_pages() * DEFAULT_INIT_NS_PER_PAGE
 DEFAULT_SAMPLE_UEG = 16
 DEFAULT_SAMPLE_NUCLIDE = 128
 
+# -- stacks and heap (see "Stores" in the module docstring) -------------------------
+# glibc: a thread's default stack is RLIMIT_STACK's soft limit (8 MiB by
+# default, page-rounded: __pthread_initialize_minimal) plus one guard page
+# (allocate_stack: mmap PROT_NONE, then mprotect of all but the guard)
+WORKER_STACK_PAGES = 2048
+GUARD_PAGES = 1
+# glibc malloc's first sbrk: the request plus M_TOP_PAD (128 KiB), page-rounded
+HEAP_PAGES = 33
+
 cdef enum:
     CHUNK_PARTICLES = 100          # schedule(dynamic, 100)
     NMATS = 12
@@ -138,6 +169,8 @@ cdef enum:
     REG_NUC = 0
     REG_UEG = 1
     REG_IDX = 2
+
+cdef unsigned long STORE = <unsigned long>1 << 63   # a store, in the pend buffer
 
 
 cdef struct xs_thread:
@@ -155,6 +188,12 @@ cdef struct xs_thread:
     long pend_len
     long pend_pos
     double pend_ns
+    # stores (see "Stores" in the module docstring)
+    unsigned long stack_top        # the end of the thread's stack mapping
+    unsigned long frame            # an address in the page of its lookup frames
+    bint created                   # thread 0: the team and the threads are made
+    bint grabbed                   # a chunk was just grabbed: its store leads the next lookup
+    bint ended                     # the final grab and the reduction are emitted
     # distinct pages of the current lookup
     unsigned long *set_key
     unsigned int *set_gen
@@ -165,6 +204,9 @@ cdef struct xs_thread:
     long nuc_sampled
     long run_accesses
     long init_accesses
+    long stack_stores
+    long schedule_stores
+    long other_stores              # team creation, pthread_create, reduction
     long mat_count[12]             # lookups per material
 
 
@@ -196,6 +238,9 @@ cdef class XSBench(Workload):
     cdef long init_total, init_done
     # run
     cdef long next_chunk, nchunks, lookups_total, lookups_done
+    # the heap page of libgomp's team (its work share's `next`) and the
+    # main thread's frame page holding the shared `verification`
+    cdef unsigned long team, result, heap_base
     cdef readonly dict expected_pages
 
     def __init__(self, size="large", particles=DEFAULT_PARTICLES, lookups=DEFAULT_LOOKUPS,
@@ -237,7 +282,7 @@ cdef class XSBench(Workload):
             self.region_pages[r] = _pages(nb[name])
         self._init_threads(threads)
         self._init_materials()
-        self.pend_cap = 64 + 3 * self.max_nucs + 8
+        self.pend_cap = 64 + 3 * self.max_nucs + 8 + threads
         self.th = <xs_thread *>calloc(threads, sizeof(xs_thread))
         if self.th == NULL:
             raise MemoryError("XSBench: thread state")
@@ -257,9 +302,15 @@ cdef class XSBench(Workload):
         self.ubase = (<unsigned long>2 << 40) + HDR
         self.ibase = (<unsigned long>3 << 40) + HDR
         self.expected_pages = self._expected_pages(4096)
+        self.ns_per_access = self.lookup_ns / self._accesses_per_lookup()
+
+    def _accesses_per_lookup(self):
+        """Expected emitted accesses per lookup: its data pages after
+        sampling, its stack store and its share of a chunk grab."""
         e = self.expected_pages
-        self.ns_per_access = self.lookup_ns / (e["index_grid"] + e["unionized_grid"] / sample_ueg
-                                               + e["nuclide_grid"] / sample_nuclide)
+        return (e["index_grid"] + e["unionized_grid"] / self.sample_ueg
+                + e["nuclide_grid"] / self.sample_nuclide
+                + 1 + 1.0 / (CHUNK_PARTICLES * self.lookups))
 
     def __dealloc__(self):
         cdef int t
@@ -288,6 +339,53 @@ cdef class XSBench(Workload):
         self.nbase = self._region_base[REG_NUC] + HDR
         self.ubase = self._region_base[REG_UEG] + HDR
         self.ibase = self._region_base[REG_IDX] + HDR
+
+    def setup(self, machine, process):
+        """The data regions (Workload.setup), then the mappings the
+        threads write to, in the order the program gets them: exec's
+        stack, whose top page exec writes (the argument strings), the
+        malloc heap, and a stack per OpenMP worker."""
+        cdef int t
+        cdef unsigned long lo
+        Workload.setup(self, machine, process)
+        lo, top = process.exec_stack()
+        self.th[0].stack_top = top
+        process.threads[0].store(self.th[0].stack_top - 8)    # copy_strings(): the file name
+        self.heap_base = process.mmap(HEAP_PAGES, "rw")
+        self.team = self.heap_base + self._team_offset()
+        for t in range(1, self.nthreads):
+            lo = process.mmap(GUARD_PAGES + WORKER_STACK_PAGES, "none")
+            process.mprotect(lo + GUARD_PAGES * 4096, WORKER_STACK_PAGES, "rw")
+            self.th[t].stack_top = lo + (GUARD_PAGES + WORKER_STACK_PAGES) * 4096
+        for t in range(self.nthreads):
+            self.th[t].frame = self.th[t].stack_top - 4096 - 8
+        self.result = self.th[0].frame
+
+    def _team_offset(self):
+        """Where libgomp's team lands in the heap: after XSBench's own
+        arrays (load_num_nucs, load_mats, load_concs: 12 ints, 12 x
+        max_num_nucs ints and doubles), each behind a 16-byte chunk header."""
+        return 3 * 16 + 12 * 4 + 12 * self.max_nucs * (4 + 8)
+
+    def stacks(self):
+        """Per thread after setup: its stack mapping's top (`top`), the
+        address of its lookup frames (`frame`) and, for the workers, the
+        guard page's start (`guard`; None for the main thread, whose stack
+        is exec's)."""
+        cdef int t
+        if not self.is_setup:
+            raise KmmStateError("stacks: call setup(machine, process) first")
+        return [{"thread": t, "top": self.th[t].stack_top, "frame": self.th[t].frame,
+                 "guard": None if t == 0 else
+                 self.th[t].stack_top - (GUARD_PAGES + WORKER_STACK_PAGES) * 4096}
+                for t in range(self.nthreads)]
+
+    def heap(self):
+        """The heap mapping after setup: {'addr', 'npages', 'team'} (team:
+        the work share's address, written once per chunk grab)."""
+        if not self.is_setup:
+            raise KmmStateError("heap: call setup(machine, process) first")
+        return {"addr": self.heap_base, "npages": HEAP_PAGES, "team": self.team}
 
     cdef _init_materials(self):
         mats = material_nuclides(self.size)
@@ -539,9 +637,10 @@ cdef class XSBench(Workload):
 
     cdef long _fill_run(self, int thread, xs_thread *th, unsigned long *addrs,
                         unsigned char *writes, long n) noexcept nogil:
-        cdef long k = 0, m, t, c
+        cdef long k = 0, m, t, c, j
         cdef double ns = 0.0
         cdef uint64_t r
+        cdef unsigned long v
         cdef int mat
         cdef bint su, sn
         while k < n:
@@ -549,25 +648,51 @@ cdef class XSBench(Workload):
                 m = th.pend_len - th.pend_pos
                 if m > n - k:
                     m = n - k
-                memcpy(addrs + k, th.pend + th.pend_pos, m * sizeof(unsigned long))
+                for j in range(m):
+                    v = th.pend[th.pend_pos + j]
+                    addrs[k + j] = v & ~STORE
+                    writes[k + j] = v >> 63
                 th.pend_pos += m
                 k += m
                 ns += m * th.pend_ns
+                continue
+            if thread == 0 and not th.created:
+                # GOMP_parallel_loop_dynamic: gomp_new_team() writes the
+                # team, then pthread_create() writes each worker's
+                # struct pthread and TLS at the top of its stack
+                th.created = True
+                th.pend[0] = self.team | STORE
+                for j in range(1, self.nthreads):
+                    th.pend[j] = (self.th[j].stack_top - 8) | STORE
+                self._pend(th, self.nthreads, 0.0)
+                th.other_stores += self.nthreads
                 continue
             if th.lookups_left == 0:
                 if th.part_next < th.part_end:
                     th.part_next += 1
                     th.lookups_left = self.lookups
-                else:
-                    if self.next_chunk >= self.nchunks:
+                    continue
+                # gomp_iter_dynamic_next: fetch-and-add on the work share
+                if self.next_chunk >= self.nchunks:
+                    if th.ended:
                         break
-                    c = self.next_chunk
-                    self.next_chunk += 1
-                    rng_seed(&th.rng, self._seed, c)
-                    th.part_next = c * CHUNK_PARTICLES
-                    th.part_end = th.part_next + CHUNK_PARTICLES
-                    if th.part_end > self.particles:
-                        th.part_end = self.particles
+                    # the grab that finds no work, then the reduction's
+                    # atomic add into the main thread's `verification`
+                    th.ended = True
+                    th.pend[0] = self.team | STORE
+                    th.pend[1] = self.result | STORE
+                    self._pend(th, 2, 0.0)
+                    th.schedule_stores += 1
+                    th.other_stores += 1
+                    continue
+                c = self.next_chunk
+                self.next_chunk += 1
+                th.grabbed = True
+                rng_seed(&th.rng, self._seed, c)
+                th.part_next = c * CHUNK_PARTICLES
+                th.part_end = th.part_next + CHUNK_PARTICLES
+                if th.part_end > self.particles:
+                    th.part_end = self.particles
                 continue
             # one lookup: t from bits 32..63, the material from 16..31,
             # the sampling decisions from 0..7 (unionized) and 8..15 (nuclide)
@@ -580,24 +705,45 @@ cdef class XSBench(Workload):
             th.lookups += 1
             th.mat_count[mat] += 1
             self.lookups_done += 1
-            if not su and not sn and n - k >= 2:
+            th.stack_stores += 1
+            th.schedule_stores += th.grabbed
+            # its stores first: the chunk grab that handed it out, then the
+            # call of calculate_macro_xs (return address, macro_xs_vector)
+            if not su and not sn and n - k >= 4:
+                if th.grabbed:
+                    addrs[k] = self.team
+                    writes[k] = 1
+                    k += 1
+                addrs[k] = th.frame
+                writes[k] = 1
+                k += 1
                 m = self._emit(th, t, mat, False, False, addrs + k)
+                memset(writes + k, 0, m)
                 k += m
                 ns += self.lookup_ns
             else:
-                m = self._emit(th, t, mat, su, sn, th.pend)
-                th.pend_len = m
-                th.pend_pos = 0
-                th.pend_ns = self.lookup_ns / m
+                j = 0
+                if th.grabbed:
+                    th.pend[j] = self.team | STORE
+                    j += 1
+                th.pend[j] = th.frame | STORE
+                j += 1
+                m = j + self._emit(th, t, mat, su, sn, th.pend + j)
+                self._pend(th, m, self.lookup_ns / m)
+            th.grabbed = False
         if k == 0:
             self._thread_phase[thread] = PHASE_DONE
             self._batch_ns[thread] = 0.0
             return 0
-        memset(writes, 0, k)
         th.run_accesses += k
         self._batch_ns[thread] = ns
         self._batch_phase[thread] = PHASE_RUN
         return k
+
+    cdef inline void _pend(self, xs_thread *th, long m, double ns_each) noexcept nogil:
+        th.pend_len = m
+        th.pend_pos = 0
+        th.pend_ns = ns_each
 
     cdef long fill(self, int thread, unsigned long *addrs, unsigned char *writes,
                    long n) noexcept nogil:
@@ -626,6 +772,9 @@ cdef class XSBench(Workload):
             "nuclide_sampled_lookups": sum(self.th[t].nuc_sampled for t in range(self.nthreads)),
             "init_accesses": sum(self.th[t].init_accesses for t in range(self.nthreads)),
             "run_accesses": sum(self.th[t].run_accesses for t in range(self.nthreads)),
+            "stack_stores": sum(self.th[t].stack_stores for t in range(self.nthreads)),
+            "schedule_stores": sum(self.th[t].schedule_stores for t in range(self.nthreads)),
+            "other_stores": sum(self.th[t].other_stores for t in range(self.nthreads)),
             "lookups_per_thread": [self.th[t].lookups for t in range(self.nthreads)],
             "lookups_per_material": [sum(self.th[t].mat_count[i] for t in range(self.nthreads))
                                      for i in range(NMATS)],
@@ -646,6 +795,7 @@ cdef class XSBench(Workload):
             "ns_per_access": self.ns_per_access,
             "regions": {name: {"bytes": nb[name], "pages": p} for name, p in self._layout()},
             "expected_pages_per_lookup": dict(e),
-            "expected_accesses_per_lookup": (e["index_grid"] + e["unionized_grid"] / self.sample_ueg
-                                             + e["nuclide_grid"] / self.sample_nuclide),
+            "expected_accesses_per_lookup": self._accesses_per_lookup(),
+            "worker_stack_pages": WORKER_STACK_PAGES, "guard_pages": GUARD_PAGES,
+            "heap_pages": HEAP_PAGES,
         }
