@@ -492,10 +492,16 @@ def test_xsbench_run_with_migration_targets_failing():
     failure is one single-folio migrate_pages with -ENOMEM (PGMIGRATE_FAIL
     1 each), every demotion -ENOMEM (both of alloc_demote_folio's tries
     failed) at least 1, so PGMIGRATE_FAIL >= their sum; successes stay
-    split between promotion and demotion."""
+    split between promotion and demotion.  The NUMA scan starts at once and
+    repeats every 100 ms: with the default 1 s delay the 1.09 s run has one
+    pass, and it goes to the 15 OpenMP worker stacks, which glibc maps last
+    and so below the data (each stack with a written page costs the pass
+    its whole 8 MiB of scan budget)."""
     m = kmm.Machine(nodes=[{"cpus": 16, "mem": "40M"}, {"cpus": 0, "mem": "320M"}],
                     sysctl={"kernel.numa_balancing": 2, "vm.demotion_enabled": 1,
-                            "kernel.numa_balancing_scan_size_mb": 10},
+                            "kernel.numa_balancing_scan_size_mb": 10,
+                            "kernel.numa_balancing_scan_delay_ms": 0,
+                            "kernel.numa_balancing_scan_period_min_ms": 100},
                     cpu={"x86_bug_l1tf": True, "x86_phys_bits": 40},
                     fault_inject={"fail_page_alloc": dict(NO_RECLAIM_USER, probability=10, times=-1)})
     r = m.run(XSBench(size="large", scale=0.04, particles=80_000, threads=16))

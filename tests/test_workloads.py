@@ -160,7 +160,8 @@ def test_xsbench_init_writes_every_page_once_in_order(init):
 def test_xsbench_serial_init_barrier():
     m = machine()
     w = small_xs(particles=1000)
-    w.setup(m, m.spawn(threads=4))
+    p = m.spawn(threads=4)
+    w.setup(m, p)
     assert w.next_batch(1, 16)[0] == WAIT           # waits while thread 0 initialises
     assert w.thread_phase(1) == "init" and w.phase == "init"
     n = 0
@@ -170,8 +171,12 @@ def test_xsbench_serial_init_barrier():
         n += k
         assert w.next_batch(2, 16)[0] == WAIT or n == w.total_pages
     assert n == w.total_pages
-    # thread 0's last init write opened the barrier: every thread runs lookups
+    # thread 0's last init write opened the barrier: every thread runs
+    # lookups once the runner has started the parallel region (mapped the
+    # workers' stacks; the engine then clones them)
     assert w.phase == "run" and all(w.thread_phase(t) == "run" for t in range(4))
+    assert w.next_batch(0, 16)[0] == WAIT and w.next_batch(1, 16)[0] == WAIT
+    w.start_parallel(p)
     team, stacks = w.heap()["team"], w.stacks()
     for t in (1, 3):                 # (thread 2 ran lookups in the loop above)
         # a chunk grab (the work share's fetch-and-add), then the first

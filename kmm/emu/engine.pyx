@@ -301,8 +301,11 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
     proc = mach.spawn(threads=1, cpus=[0])
     w.setup(mach, proc)
     threads = [proc.threads[0]]
+    perf_run_start = None                      # perf counters when the parallel region starts
     if w.parallel_init:
         # the initialisation is the first parallel region: all threads now
+        perf_run_start = mach.perf()
+        w.start_parallel(proc)
         for t in range(1, w.nthreads):
             threads.append(proc.add_thread(t))
     for t in range(64):
@@ -328,7 +331,9 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
                 snaps.append(snapshot(mach))
                 next_snap += <unsigned long long>(snapshot_every * 1e9)
             if len(threads) < w.nthreads and w.thread_phase_c(0) != PHASE_INIT:
-                # the parallel region starts: clone the other threads
+                # the parallel region starts: thread 0 makes the others
+                perf_run_start = mach.perf()
+                w.start_parallel(proc)
                 for t in range(len(threads), w.nthreads):
                     threads.append(proc.add_thread(t))
                 mach._enter()
@@ -361,6 +366,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
             "cpu_time": cpu_time_split(times0, mach.cpu_time(), (m.clock_ns - start_ns) / 1e9),
             "vmstat": mach.vmstat(),
             "perf": mach.perf(),
+            "perf_run_start": perf_run_start,
             "oracle_violations": len(mach.oracle.violations),
             "snapshots": snaps,
             "finished": running == 0,

@@ -27,6 +27,7 @@ cdef class Workload:
     # Otherwise thread 0 initialises alone and the others start when it
     # leaves PHASE_INIT (see kmm/emu/engine.pyx).
     cdef public bint parallel_init
+    cdef readonly bint parallel_started     # start_parallel() has run
 
     cdef long fill(self, int thread, unsigned long *addrs, unsigned char *writes,
                    long n) noexcept nogil

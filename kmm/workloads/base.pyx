@@ -46,6 +46,11 @@ Which threads exist during init: wl.parallel_init is True when the init
 phase is the program's parallel region (every thread writes its share:
 the engine starts all threads at once); False when thread 0 initialises
 alone (the engine starts the others when thread 0 leaves PHASE_INIT).
+Before it starts them, the runner calls wl.start_parallel(process), where a
+model maps what the region's threads need (XSBench: their stacks); a model
+that needs that may return FILL_WAIT from thread 0 until it has happened.
+The reference driver (driver.pyx) starts every thread at once and calls it
+right after setup().
 
 Python level: setup(machine, process), nthreads, seed, parallel_init, phase ('init', 'run',
 'done'), thread_phase(i), done_fraction() (the run phase's progress, 0.0
@@ -90,6 +95,7 @@ cdef class Workload:
         self._region_names = []
         self.is_setup = False
         self.parallel_init = False
+        self.parallel_started = False
         self.nthreads = 0
         self.ns_per_access = 0.0
 
@@ -178,6 +184,21 @@ cdef class Workload:
         return []
 
     def _after_setup(self):
+        pass
+
+    def start_parallel(self, process):
+        """The parallel region starts: called once, after setup() and
+        before the threads other than thread 0 are cloned (right after
+        setup() when parallel_init)."""
+        if not self.is_setup:
+            raise KmmStateError(f"{type(self).__name__}.start_parallel: call setup() first")
+        if self.parallel_started:
+            raise KmmStateError(f"{type(self).__name__}.start_parallel: already started")
+        self._start_parallel(process)
+        self.parallel_started = True
+
+    def _start_parallel(self, process):
+        """What the region's threads need mapped; the models override it."""
         pass
 
     @property

@@ -81,6 +81,8 @@ cdef class Driver:
             workload.setup(machine, process)
         elif not workload.is_setup:
             workload.setup(machine, process)
+        if not workload.parallel_started:
+            workload.start_parallel(process)
         self.process = process
         self.cpus = <int *>calloc(workload.nthreads, sizeof(int))
         self.vtime = <double *>calloc(workload.nthreads, sizeof(double))

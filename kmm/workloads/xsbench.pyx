@@ -241,6 +241,7 @@ cdef class XSBench(Workload):
     # the heap page of libgomp's team (its work share's `next`) and the
     # main thread's frame page holding the shared `verification`
     cdef unsigned long team, result, heap_base
+    cdef bint parallel_ready                # start_parallel() has mapped the workers' stacks
     cdef readonly dict expected_pages
 
     def __init__(self, size="large", particles=DEFAULT_PARTICLES, lookups=DEFAULT_LOOKUPS,
@@ -341,11 +342,10 @@ cdef class XSBench(Workload):
         self.ibase = self._region_base[REG_IDX] + HDR
 
     def setup(self, machine, process):
-        """The data regions (Workload.setup), then the mappings the
-        threads write to, in the order the program gets them: exec's
-        stack, whose top page exec writes (the argument strings), the
-        malloc heap, and a stack per OpenMP worker."""
-        cdef int t
+        """The data regions (Workload.setup), then the mappings the main
+        thread writes to: exec's stack, whose top page exec writes (the
+        argument strings), and the malloc heap.  The workers' stacks come
+        when the parallel region starts (start_parallel)."""
         cdef unsigned long lo
         Workload.setup(self, machine, process)
         lo, top = process.exec_stack()
@@ -353,13 +353,22 @@ cdef class XSBench(Workload):
         process.threads[0].store(self.th[0].stack_top - 8)    # copy_strings(): the file name
         self.heap_base = process.mmap(HEAP_PAGES, "rw")
         self.team = self.heap_base + self._team_offset()
+        self.th[0].frame = self.th[0].stack_top - 4096 - 8
+        self.result = self.th[0].frame
+
+    def _start_parallel(self, process):
+        """The OpenMP region starts (GOMP_parallel_loop_dynamic): thread 0
+        creates each worker (pthread_create: glibc's allocate_stack maps its
+        stack and guard page, then the worker is cloned); until then thread 0
+        waits at the region's start (fill() returns FILL_WAIT)."""
+        cdef int t
+        cdef unsigned long lo
         for t in range(1, self.nthreads):
             lo = process.mmap(GUARD_PAGES + WORKER_STACK_PAGES, "none")
             process.mprotect(lo + GUARD_PAGES * 4096, WORKER_STACK_PAGES, "rw")
             self.th[t].stack_top = lo + (GUARD_PAGES + WORKER_STACK_PAGES) * 4096
-        for t in range(self.nthreads):
             self.th[t].frame = self.th[t].stack_top - 4096 - 8
-        self.result = self.th[0].frame
+        self.parallel_ready = True
 
     def _team_offset(self):
         """Where libgomp's team lands in the heap: after XSBench's own
@@ -643,6 +652,8 @@ cdef class XSBench(Workload):
         cdef unsigned long v
         cdef int mat
         cdef bint su, sn
+        if not self.parallel_ready:
+            return FILL_WAIT           # the region starts when the runner has mapped the stacks
         while k < n:
             if th.pend_pos < th.pend_len:
                 m = th.pend_len - th.pend_pos
