@@ -167,13 +167,26 @@ def test_comparison_table(tiny):
     head = table.splitlines()[1]
     for col in ("BEFORE (baseline)", "AFTER (migrc)", "AFTER/BEFORE", "seed AFTER/BEFORE"):
         assert col in head
-    rows = {ln.split()[0]: ln.split()[1:] for ln in table.splitlines()[3:] if ln and ln[0] != "-"}
+    rows = {ln.split()[0]: [x for x in ln.split()[1:] if not x.startswith("[")]
+            for ln in table.splitlines()[3:] if ln and ln[0] not in "-R "}
     for c in exp.COUNTERS:
         assert c.split()[0] in rows or c == "seconds time elapsed"
     row = rows["nr_tlb_remote_flush"]
     b, a = r["runs"]["baseline"]["vmstat"]["nr_tlb_remote_flush"], r["runs"]["migrc"]["vmstat"]["nr_tlb_remote_flush"]
     assert row == [f"{b:,}", f"{a:,}", f"{a / b:.3f}", f"{192913 / 751464:.3f}"]
     assert rows["iTLB-load-misses"] == ["not", "modelled", "not", "modelled", "n/a", f"{377180518 / 608486259:.3f}"]
+    # every row the seed counts more of than the emulator can carries its footnote
+    for c, note in exp.ROW_NOTES.items():
+        line = [ln for ln in table.splitlines() if ln.startswith(c + " [")]
+        assert line, c
+        n = line[0].split("[", 1)[1].split("]")[0]
+        what = "not modelled" if note[0] == "none" else "in part"
+        assert f"  [{n}] {what}: {note[1]}" in table
+    assert [ln for ln in table.splitlines() if ln.startswith("numa_pages_migrated ")]  # no mark
+    # the run phase's store misses: the whole run's less those at the region's start
+    after = [ln for ln in table.splitlines() if ln.startswith("  after init")][0].split()[4:6]
+    assert after == [f"{r['runs'][k]['perf_after_init']['dTLB-store-misses']:,}"
+                     for k in ("baseline", "migrc")]
     assert "oracle violations" in table
     viol = [ln for ln in table.splitlines() if ln.startswith("oracle violations")][0].split()[2:]
     assert viol == [str(r["runs"][k]["oracle_violations"]) for k in ("baseline", "migrc")]
@@ -211,7 +224,14 @@ def test_json_schema(tiny):
         assert all(isinstance(v, int) for e, v in run["perf"].items() if e != "iTLB-load-misses")
         assert run["kconfig"]["CONFIG_MIGRC"] is (k == "migrc")
     assert set(r["ratios"]) == {"migrc"}
-    assert list(r["ratios"]["migrc"]) == list(exp.COUNTERS) + [exp.TIME_PER_WORK]
+    assert list(r["ratios"]["migrc"]) == list(exp.COUNTERS) + [exp.TIME_PER_WORK,
+                                                               exp.STORES_AFTER_INIT]
+    assert r["notes"]["iTLB-load-misses"] == {"modelled": "none",
+                                              "reason": "no instruction fetch is emulated"}
+    for run in r["runs"].values():
+        after, whole = run["perf_after_init"]["dTLB-store-misses"], run["perf"]["dTLB-store-misses"]
+        assert 0 < after < whole                 # the init's writes miss too
+    assert r["machine"]["pti"] is True and r["machine"]["cmdline"] == ""
     # the tiny run finishes: time per unit of work is the elapsed ratio
     runs = r["runs"]
     assert runs["baseline"]["done_fraction"] == runs["migrc"]["done_fraction"] == 1.0

@@ -7,8 +7,8 @@ nothing here computes a counter."""
 
 from __future__ import annotations
 
-from kmm.experiments.seed import (COUNTERS, ELAPSED, PERF_EVENTS, TIME_PER_WORK, VMSTAT_COUNTERS,
-                                  counters)
+from kmm.experiments.seed import (COUNTERS, ELAPSED, PERF_EVENTS, STORES_AFTER_INIT, TIME_PER_WORK,
+                                  VMSTAT_COUNTERS, counters)
 
 NOT_MODELLED = "not modelled"
 SHORT = {"baseline": "BEFORE", "migrc": "AFTER", "migrc+pause": "AFTER+pause"}
@@ -141,6 +141,11 @@ def comparison(result: dict) -> str:
     cols += [f"{SHORT[k]}/BEFORE" for k in ratio_kernels]
     cols.append("seed AFTER/BEFORE")
     capped = not all(runs[k]["finished"] for k in kernels)
+    notes = result.get("notes", {})
+    marks = {}                       # reason -> its footnote number, in row order
+    for c in COUNTERS:
+        if c in notes:
+            marks.setdefault(notes[c]["reason"], len(marks) + 1)
     rows = []
     for c in COUNTERS:
         row = [_num(vals[k][c]) for k in kernels]
@@ -149,7 +154,11 @@ def comparison(result: dict) -> str:
         else:
             row += [_ratio(result["ratios"][k][c]) for k in ratio_kernels]
         row.append(_ratio(result["seed_ratios"][c]))
-        rows.append((c, row))
+        rows.append((f"{c} [{marks[notes[c]['reason']]}]" if c in notes else c, row))
+        if c == "dTLB-store-misses" and all(runs[k].get("perf_after_init") for k in kernels):
+            row = [_num(runs[k]["perf_after_init"]["dTLB-store-misses"]) for k in kernels]
+            row += [_ratio(result["ratios"][k].get(STORES_AFTER_INIT)) for k in ratio_kernels]
+            rows.append(("  after init (run phase)", row + ["n/a"]))
     if capped:
         # the same virtual time for every kernel: compare the work done in it,
         # as time per unit of work (elapsed AFTER/BEFORE were both to finish)
@@ -179,6 +188,13 @@ def comparison(result: dict) -> str:
     out.append("-" * len(line))
     for c, row in tail:
         out.append((f"{c:<{name_w}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(row, widths))).rstrip())
+    if marks:
+        out.append("Rows marked [n] count only part of what the seed counted (the rest: not "
+                   "modelled); docs/run.md:")
+        kinds = {notes[c]["reason"]: notes[c]["modelled"] for c in notes}
+        for reason, n in marks.items():
+            what = "not modelled" if kinds[reason] == "none" else "in part"
+            out.append(f"  [{n}] {what}: {reason}")
     return "\n".join(out)
 
 
