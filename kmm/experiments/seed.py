@@ -85,7 +85,8 @@ ROW_NOTES = {
                          "not emulated"),
     "dTLB-store-misses": ("part", "XSBench's init writes, stack and OpenMP stores; the kernel's "
                           "stores (kernel stacks, struct pages, copy destinations) are not "
-                          "emulated"),
+                          "emulated; the engine runs each thread a tick (1 ms) at a time, so "
+                          "the flushes a CPU takes between two of its ticks meet one store"),
     "iTLB-load-misses": ("none", "no instruction fetch is emulated"),
     ELAPSED: ("part", "virtual time: the seed's time per lookup plus the kernel work of the cost "
               "model (docs/cost-model.md)"),
