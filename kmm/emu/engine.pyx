@@ -65,6 +65,8 @@ SNAPSHOT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "pgdemote_kswap
                      "pgpromote_success", "nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
                      "nr_tlb_local_flush_all", "nr_tlb_local_flush_one", "numa_hint_faults",
                      "numa_pte_updates", "pgfault", "pgscan_kswapd", "pgsteal_kswapd")
+SNAPSHOT_PERF = ("itlb.itlb_flush", "tlb_flush.dtlb_thread", "tlb_flush.stlb_any",
+                 "dTLB-load-misses", "dTLB-store-misses")
 
 
 cdef int run_tick(Machine mach, Workload w, list threads, double *budget, double *ran,
@@ -218,6 +220,9 @@ def snapshot(Machine mach):
     snap = {"t": mach.m.clock_ns / 1e9}
     for k in SNAPSHOT_COUNTERS:
         snap[k] = vm.get(k, 0)
+    perf = mach.perf()
+    for k in SNAPSHOT_PERF:
+        snap[k] = perf[k]
     snap["ipis_received_per_cpu"] = mach.vm_events_per_cpu("nr_tlb_remote_flush_received")
     z0 = [z for z in mach.zones() if z["node"] == 0]
     snap["node0_free"] = sum(z["free"] for z in z0)

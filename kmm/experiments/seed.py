@@ -499,6 +499,64 @@ def counters(run: dict) -> dict:
     return out
 
 
+# -- convergence -----------------------------------------------------------------
+#
+# A cumulative AFTER/BEFORE that is still moving when the run stops is not a
+# prediction: beside it the report prints the ratio over the run's second
+# half and marks the pair when they differ by more than CONVERGED_TOL.
+
+CONVERGED_TOL = 0.10
+WINDOW_COUNTERS = tuple(c for c in COUNTERS if c not in ("iTLB-load-misses", ELAPSED))
+
+
+def windows(run: dict) -> list:
+    """The run's printed counters per virtual-time window (between two
+    consecutive snapshots): [{"t0", "t1", counter: delta, ...}]."""
+    s = run["snapshots"]
+    return [dict({"t0": a["t"], "t1": b["t"]}, **{c: b[c] - a[c] for c in WINDOW_COUNTERS})
+            for a, b in zip(s, s[1:])]
+
+
+def second_half(run: dict, counter: str):
+    """counter over the second half of the run's virtual time (from the last
+    snapshot at or before its middle to the end), or None when the
+    snapshots do not carry it."""
+    if counter not in WINDOW_COUNTERS:
+        return None
+    s = run["snapshots"]
+    mid = s[0]["t"] + run["virtual_s"] / 2
+    return s[-1][counter] - [x for x in s if x["t"] <= mid][-1][counter]
+
+
+def converged(cumulative, half):
+    """Whether the cumulative ratio is within CONVERGED_TOL of the second
+    half's (None when either is undefined)."""
+    if cumulative is None or half is None:
+        return None
+    return abs(half / cumulative - 1) <= CONVERGED_TOL if cumulative else half == 0
+
+
+def engagement(result: dict) -> list:
+    """One line per run in which the mechanism under study never acted: the
+    NUMA scanner never ran, or a migrc kernel deferred no flush."""
+    lines = []
+    delay = result["machine"]["sysctl"].get("kernel.numa_balancing_scan_delay_ms", 1000)
+    for k in result["kernels"]:
+        run = result["runs"][k]
+        vm = run["vmstat_all"]
+        if vm.get("numa_pte_updates", 0) == 0:
+            lines.append(f"{k}: the NUMA scanner never ran: the run lasted {run['virtual_s']:.3f} "
+                         f"virtual s, and task_numa_work first scans "
+                         f"kernel.numa_balancing_scan_delay_ms = {delay} ms after the task "
+                         f"starts (and only once the workload has touched its memory)")
+        elif run["kconfig"].get("CONFIG_MIGRC") and run["migrc"]["deferred_folios"] == 0:
+            lines.append(f"{k}: migrc never engaged: it deferred no flush ({vm['pgpromote_success']:,} "
+                         f"promotions, {vm['pgdemote_kswapd'] + vm['pgdemote_direct']:,} demotions; "
+                         f"migrc defers only the migration of a page mapped read-only and clean, "
+                         f"such as one promoted by a hint fault and demoted again)")
+    return lines
+
+
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
                kconfig=None, cost=None, cmdline=None, progress=None, snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
@@ -553,6 +611,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "kernel_wall_s": r["kernel_wall_s"],
         "cpu_time": r["cpu_time"],
         "oracle_violations": r["oracle_violations"],
+        "migrc": mach.migrc_stats(),
         "finished": r["finished"],
         "done_fraction": r["done_fraction"],
         "perf_all": perf_all,
@@ -619,7 +678,7 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         done = run_kernels(kernels, jobs, args, snapshot_every, progress)
     runs = {k: d[0] for k, d in done.items()}
     _, machine, wdesc, scal = done[kernels[-1]]
-    ratios = {}
+    ratios, ratios_half, conv = {}, {}, {}
     if "baseline" in runs:
         before = counters(runs["baseline"])
         for k in kernels:
@@ -632,11 +691,14 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
                 b, a = runs["baseline"], runs[k]
                 ratios[k][TIME_PER_WORK] = ratio(a["virtual_s"] * b["done_fraction"],
                                                  b["virtual_s"] * a["done_fraction"])
+                half = {c: ratio(second_half(a, c), second_half(b, c)) for c in COUNTERS}
+                ratios_half[k] = half
+                conv[k] = {c: converged(ratios[k][c], half[c]) for c in COUNTERS}
                 if a["perf_after_init"] and b["perf_after_init"]:
                     ratios[k][STORES_AFTER_INIT] = ratio(a["perf_after_init"]["dTLB-store-misses"],
                                                          b["perf_after_init"]["dTLB-store-misses"])
     machine["kconfig"] = {k: runs[k]["kconfig"] for k in kernels}
-    return {
+    out = {
         "experiment": "seed",
         "machine": machine,
         "workload": wdesc,
@@ -645,6 +707,9 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         "kernels": list(kernels),
         "runs": runs,
         "ratios": ratios,
+        "ratios_second_half": ratios_half,
+        "converged": conv,
+        "windows": {k: windows(runs[k]) for k in kernels},
         "seed_ratios": seed_ratios(),
         "seed": {"source": SEED_SOURCE,
                  "reference": {c: {"BEFORE": b, "AFTER": a} for c, (b, a) in SEED_REFERENCE.items()}},
@@ -653,3 +718,5 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         "wall_s": time.perf_counter() - wall0,
         "version": kmm.__version__,
     }
+    out["engagement"] = engagement(out)
+    return out

@@ -56,8 +56,8 @@ def figure(result: dict):
     from matplotlib.ticker import NullFormatter
     kernels = result["kernels"]
     runs = result["runs"]
-    fig = Figure(figsize=(14, 17), layout="constrained")
-    gs = fig.add_gridspec(4, 2, height_ratios=[1, 1, 1.25, 0.9])
+    fig = Figure(figsize=(14, 21), layout="constrained")
+    gs = fig.add_gridspec(5, 2, height_ratios=[1, 1, 1.25, 0.9, 0.9])
     w = result["workload"]
     fig.suptitle(f"kmm run: the seed experiment, emulated — {w['command']}, scale "
                  f"{result['scaling']['scale']:g}", fontsize=14)
@@ -153,7 +153,49 @@ def figure(result: dict):
 
     ax = fig.add_subplot(gs[3, :])
     _cpu_time_panel(ax, result)
+
+    ax = fig.add_subplot(gs[4, :])
+    _windowed_ratio_panel(ax, result)
     return fig
+
+
+WINDOWED = ("nr_tlb_remote_flush", "numa_pages_migrated", "itlb.itlb_flush", "dTLB-store-misses")
+NBINS = 20
+
+
+def _windowed_ratio_panel(ax, result):
+    """AFTER/BEFORE per stretch of virtual time (the run's windows merged
+    into NBINS bins), beside the cumulative ratio at the end: a ratio that
+    still moves when the run stops is not converged."""
+    win = result.get("windows", {})
+    kernels = [k for k in result["kernels"] if k in result["ratios"]]
+    if "baseline" not in win or not kernels:
+        ax.set_axis_off()
+        return
+    base = win["baseline"]
+    for k in kernels:
+        other = win[k]
+        n = min(len(base), len(other))
+        step = max(1, n // NBINS)
+        for j, c in enumerate(WINDOWED):
+            t, r = [], []
+            for i in range(0, n - step + 1, step):
+                b = sum(w[c] for w in base[i:i + step])
+                a = sum(w[c] for w in other[i:i + step])
+                if b:
+                    t.append((base[i]["t0"] + base[i + step - 1]["t1"]) / 2)
+                    r.append(a / b)
+            line, = ax.plot(t, r, marker="o", ms=3, lw=1.4,
+                            label=f"{c} ({k})" if len(kernels) > 1 else c)
+            cum = result["ratios"][k].get(c)
+            if cum:
+                ax.axhline(cum, color=line.get_color(), lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_title("AFTER/BEFORE per window of virtual time (dotted: the whole run's)")
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel("AFTER / BEFORE in the window")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
 
 
 CPU_PARTS = (("sys", "kernel (in the task)", ""), ("irq", "interrupts (IPIs)", "xx"),

@@ -7,8 +7,8 @@ nothing here computes a counter."""
 
 from __future__ import annotations
 
-from kmm.experiments.seed import (COUNTERS, ELAPSED, PERF_EVENTS, STORES_AFTER_INIT, TIME_PER_WORK,
-                                  VMSTAT_COUNTERS, counters)
+from kmm.experiments.seed import (CONVERGED_TOL, COUNTERS, ELAPSED, PERF_EVENTS, STORES_AFTER_INIT,
+                                  TIME_PER_WORK, VMSTAT_COUNTERS, counters)
 
 NOT_MODELLED = "not modelled"
 SHORT = {"baseline": "BEFORE", "migrc": "AFTER", "migrc+pause": "AFTER+pause"}
@@ -138,8 +138,17 @@ def comparison(result: dict) -> str:
     vals = {k: counters(runs[k]) for k in kernels}
     ratio_kernels = [k for k in kernels if k in result["ratios"]]
     cols = [f"{SHORT[k]} ({k})" for k in kernels]
-    cols += [f"{SHORT[k]}/BEFORE" for k in ratio_kernels]
+    for k in ratio_kernels:
+        cols += [f"{SHORT[k]}/BEFORE", "2nd half"]
     cols.append("seed AFTER/BEFORE")
+    half = result.get("ratios_second_half", {})
+    conv = result.get("converged", {})
+
+    def ratio_cells(k, c):
+        if c == ELAPSED and capped:
+            return ["capped", ""]
+        mark = "*" if conv.get(k, {}).get(c) is False else ""
+        return [_ratio(result["ratios"][k][c]) + mark, _ratio(half.get(k, {}).get(c))]
     capped = not all(runs[k]["finished"] for k in kernels)
     notes = result.get("notes", {})
     marks = {}                       # reason -> its footnote number, in row order
@@ -149,34 +158,36 @@ def comparison(result: dict) -> str:
     rows = []
     for c in COUNTERS:
         row = [_num(vals[k][c]) for k in kernels]
-        if c == ELAPSED and capped:
-            row += ["capped" for _ in ratio_kernels]
-        else:
-            row += [_ratio(result["ratios"][k][c]) for k in ratio_kernels]
+        for k in ratio_kernels:
+            row += ratio_cells(k, c)
         row.append(_ratio(result["seed_ratios"][c]))
         rows.append((f"{c} [{marks[notes[c]['reason']]}]" if c in notes else c, row))
         if c == "dTLB-store-misses" and all(runs[k].get("perf_after_init") for k in kernels):
             row = [_num(runs[k]["perf_after_init"]["dTLB-store-misses"]) for k in kernels]
-            row += [_ratio(result["ratios"][k].get(STORES_AFTER_INIT)) for k in ratio_kernels]
+            for k in ratio_kernels:
+                row += [_ratio(result["ratios"][k].get(STORES_AFTER_INIT)), ""]
             rows.append(("  after init (run phase)", row + ["n/a"]))
     if capped:
         # the same virtual time for every kernel: compare the work done in it,
         # as time per unit of work (elapsed AFTER/BEFORE were both to finish)
         row = [f"{runs[k]['done_fraction']:.6f}" for k in kernels]
-        row += [_ratio(result["ratios"][k].get(TIME_PER_WORK)) for k in ratio_kernels]
+        for k in ratio_kernels:
+            row += [_ratio(result["ratios"][k].get(TIME_PER_WORK)), ""]
         row.append(_ratio(result["seed_ratios"][ELAPSED]))
         rows.append(("work done (ratio: time per work)", row))
     tail = [("oracle violations", [str(runs[k]["oracle_violations"]) for k in kernels]
-             + [""] * (len(ratio_kernels) + 1)),
+             + [""] * (2 * len(ratio_kernels) + 1)),
             ("wall time (s)", [f"{runs[k]['wall_s']:.1f}" for k in kernels]
-             + [""] * (len(ratio_kernels) + 1))]
+             + [""] * (2 * len(ratio_kernels) + 1))]
     name_w = max(len(c) for c, _ in rows + tail)
     widths = [max(len(col), *(len(r[i]) for _, r in rows + tail)) for i, col in enumerate(cols)]
-    out = []
+    out = [f"Not engaged: {line}" for line in result.get("engagement", [])]
     if ratio_kernels:
         out.append("Comparison: " + "; ".join(
             f"{SHORT[k]}/BEFORE = {k} / baseline" for k in ratio_kernels)
-            + "; seed AFTER/BEFORE = the seed's published numbers (reference data, not emulated)")
+            + "; 2nd half = the same over the second half of virtual time, and * marks a ratio "
+              f"that differs from it by more than {CONVERGED_TOL:.0%} (not converged); "
+              "seed AFTER/BEFORE = the seed's published numbers (reference data, not emulated)")
     else:
         out.append("Comparison: no baseline run, so no AFTER/BEFORE; seed AFTER/BEFORE = the "
                    "seed's published numbers (reference data, not emulated)")
