@@ -220,6 +220,9 @@ def add_run_parser(sub):
                    help="the emulated kernel's command line: 'nopti' or 'pti=off' turn off "
                         "page-table isolation (on by default: the seed's CPU has Meltdown), "
                         "'pti=on', 'pti=auto'")
+    p.add_argument("--cpu", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="set an option of the emulated CPU model (repeatable), e.g. "
+                        "cr3_noflush_counts=all (the flush events' options: docs/tlb.md)")
     p.add_argument("--workload", default="xsbench", metavar="W",
                    help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
     p.add_argument("--cost", default=None, metavar="PRESET",
@@ -301,6 +304,18 @@ def check_run_args(args):
         kmm.emu.config.check_cmdline(args.cmdline)
     except kmm.KmmConfigError as e:
         fail("--cmdline", str(e).split(": ", 1)[1])
+    cpu = {}
+    for key, value in args.cpu:
+        opts = kmm.emu.config.CPU_PERF_OPTIONS
+        if key in opts and isinstance(opts[key][0][0], int) and value.isdigit():
+            value = int(value)
+        elif key in kmm.emu.config.CPU:
+            value = int(value) if value.isdigit() else value
+        cpu[key] = value
+    try:
+        args.cpu_dict = exp.check_cpu(cpu)
+    except kmm.KmmConfigError as e:
+        fail("--cpu", e)
     check_outputs(p, ("--json", args.json), ("--plot", args.plot))
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
@@ -328,7 +343,8 @@ def cmd_run(args) -> int:
     kw = dict(kernels=args.kernels, scale=args.scale, workload=args.workload,
               particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
-              kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs, cmdline=args.cmdline)
+              kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs, cmdline=args.cmdline,
+              cpu=args.cpu_dict)
     print_expected_wall(args)
     if bar is not None:
         with bar:

@@ -75,7 +75,7 @@ def test_seed_preset_boots_with_pti():
     ("pti=maybe", r"cmdline: unknown or malformed parameter 'pti=maybe'; accepted: nopti, pti=on"),
     ("nopti nopti", r"cmdline: 'nopti' given twice"),
     ("pti=on pti=off", r"cmdline: 'pti' given twice"),
-    ("mitigations=off", r"unknown or malformed parameter 'mitigations=off'"),
+    ("mitigations=off", r"'mitigations=off' is not mirrored"),
     (3, r"cmdline: expected a string"),
 ])
 def test_bad_cmdline(cmdline, match):
@@ -90,6 +90,7 @@ def test_l1tf_without_meltdown_is_refused():
 
 
 @pytest.mark.parametrize("key, value", [("cr3_noflush_counts", "some"), ("itlb_per_structure", 3),
+                                        ("itlb_per_structure", 1.0), ("cr3_noflush_counts", 1),
                                         ("pf_invalidation_counts", True),
                                         ("itlb_invpcid_other_pcid", None)])
 def test_bad_flush_event_options(key, value):
@@ -237,3 +238,59 @@ def test_a_not_present_fault_counts_by_the_cpu_model(option, counted):
     m.perf_reset()
     p.threads[0].load(a)
     assert flush_events(m, 0) == (0, counted, counted)
+
+
+# -- every kernel entry from user mode, counted ------------------------------------------
+
+def noflush_writes(m, cpu):
+    """NOFLUSH CR3 writes on cpu: with cr3_noflush_counts=stlb they are
+    what stlb_any counts beyond dtlb_thread."""
+    itlb, dtlb, stlb = flush_events(m, cpu)
+    return stlb - dtlb
+
+
+def test_a_fault_from_user_mode_is_an_entry_and_an_exit():
+    """First touch of a page by a thread in user mode: error_entry's
+    SWITCH_TO_KERNEL_CR3 and the return's SWITCH_TO_USER_CR3, both NOFLUSH
+    (nothing asked the user PCID to be flushed): 2; the fault's own
+    invalidation adds nothing by default."""
+    m = machine(cpus=1, cpu={"cr3_noflush_counts": "stlb"})
+    p = m.spawn()
+    a = p.mmap(2, "rw")
+    assert T.tlb_cpu_state(m, 0)["cpl"] == 3                 # spawn returned to user mode
+    m.perf_reset()
+    p.threads[0].load(a)
+    assert flush_events(m, 0) == (0, 0, 2) and noflush_writes(m, 0) == 2
+    m.perf_reset()
+    p.threads[0].load(a)                                     # a TLB hit: no entry at all
+    assert flush_events(m, 0) == (0, 0, 0)
+
+
+def test_a_system_call_and_a_tick_are_one_entry_each():
+    """mprotect() of an unpopulated range: entry_SYSCALL_64 + the sysret
+    path, NOFLUSH both (no PTE changed, no flush).  A scheduler tick on the
+    thread's CPU: the same pair."""
+    m = machine(cpus=1, cpu={"cr3_noflush_counts": "stlb"})
+    p = m.spawn()
+    a = p.mmap(4, "rw")
+    m.perf_reset()
+    p.mprotect(a, 4, "r")
+    assert noflush_writes(m, 0) == 2 and flush_events(m, 0)[1] == 0
+    m.perf_reset()
+    p.threads[0].task_tick_numa(1000)
+    assert noflush_writes(m, 0) == 2
+
+
+def test_entries_are_balanced_after_a_run():
+    """After an engine run every CPU has left every kernel entry, and a CPU
+    whose current task is a user task is in user mode."""
+    from kmm.workloads.xsbench import XSBench
+    m = kmm.Machine.preset("seed", nodes=[{"cpus": 4, "mem": "16M"}, {"cpus": 0, "mem": "64M"}],
+                           sysctl={"kernel.numa_balancing_scan_delay_ms": 0,
+                                   "kernel.numa_balancing_scan_period_min_ms": 100})
+    r = m.run(XSBench(size="small", scale=0.01, particles=400, threads=4))
+    assert r["finished"] and r["oracle_violations"] == 0
+    for c in range(4):
+        s = T.tlb_cpu_state(m, c)
+        assert s["kernel_depth"] == 0
+        assert s["cpl"] == (3 if m.current(c)[1] != f"swapper/{c}" else s["cpl"])

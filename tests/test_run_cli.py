@@ -86,6 +86,11 @@ BAD = [
     (["--cost-set", "tlb=5"], "--cost-set", "unknown operation 'tlb'"),
     (["--cost-set", "copy_page=-1"], "--cost-set", "accepted: ns from 0 to 1e9"),
     (["--cost-set", "copy_page"], "--cost-set", "is not KEY=VALUE"),
+    (["--cmdline", "pti=maybe"], "--cmdline", "unknown or malformed parameter 'pti=maybe'"),
+    (["--cpu", "cr3_noflush_counts=some"], "--cpu", "cpu.cr3_noflush_counts: 'some'; accepted: none"),
+    (["--cpu", "itlb_per_structure=3"], "--cpu", "cpu.itlb_per_structure: 3; accepted: 1, 2"),
+    (["--cpu", "x86_bug_cpu_meltdown=0"], "--cpu", "x86_bug_l1tf=1 needs cpu.x86_bug_cpu_meltdown=1"),
+    (["--cpu", "bogus=1"], "--cpu", "unknown key 'bogus'"),
 ]
 
 
@@ -206,6 +211,8 @@ def test_header_says_what_was_scaled(tiny):
         assert what in head
     assert "never multiplied or extrapolated" in head
     assert "node 0 16 CPUs + 10 MiB, node 1 0 CPUs + 81 MiB" in head
+    # the seed's guest CPU and what v6.6 made of it at boot
+    assert "\ncpu:      Meltdown, L1TF, 40 physical address bits; page-table isolation on " in head
 
 
 # -- JSON ---------------------------------------------------------------------------

@@ -169,16 +169,21 @@ def test_xsbench_serial_init_barrier():
         k, a, wr, ns = w.next_batch(0, 100)
         assert k > 0 and wr.all() and ns == pytest.approx(k * w.init_ns_per_page)
         n += k
-        assert w.next_batch(2, 16)[0] == WAIT or n == w.total_pages
+        assert n == w.total_pages or w.next_batch(2, 16)[0] == WAIT
     assert n == w.total_pages
     # thread 0's last init write opened the barrier: every thread runs
     # lookups once the runner has started the parallel region (mapped the
     # workers' stacks; the engine then clones them)
     assert w.phase == "run" and all(w.thread_phase(t) == "run" for t in range(4))
-    assert w.next_batch(0, 16)[0] == WAIT and w.next_batch(1, 16)[0] == WAIT
-    w.start_parallel(p)
+    with pytest.raises(kmm.KmmStateError, match=r"call start_parallel\(\) first"):
+        w.next_batch(0, 16)                        # would wait for ever: refused
+    with pytest.raises(kmm.KmmConfigError, match=r"is not the process the workload was set up in"):
+        w.start_parallel(m.spawn())
+    w.start_parallel()
+    with pytest.raises(kmm.KmmStateError, match=r"already started"):
+        w.start_parallel(p)
     team, stacks = w.heap()["team"], w.stacks()
-    for t in (1, 3):                 # (thread 2 ran lookups in the loop above)
+    for t in (1, 2, 3):
         # a chunk grab (the work share's fetch-and-add), then the first
         # lookup's call into calculate_macro_xs on the thread's stack
         k, a, wr, ns = w.next_batch(t, 16)

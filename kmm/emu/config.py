@@ -215,6 +215,9 @@ def check_cmdline(cmdline) -> dict:
             out["pti"] = value
         elif word == "nopti" or (key == "pti" and out["pti"] is not None):
             raise KmmConfigError(f"cmdline: {key!r} given twice")
+        elif key == "mitigations":
+            raise KmmConfigError(f"cmdline: {word!r} is not mirrored (it would change more "
+                                 f"mitigations than PTI); accepted: nopti, pti=on, pti=off, pti=auto")
         else:
             raise KmmConfigError(f"cmdline: unknown or malformed parameter {word!r}; accepted: "
                                  f"nopti, pti=on, pti=off, pti=auto")
@@ -271,13 +274,15 @@ def check_cpu(cpu) -> dict:
     for k, v in cpu.items():
         if k in CPU_PERF_OPTIONS:
             accepted = CPU_PERF_OPTIONS[k][0]
-            if isinstance(v, bool) or v not in accepted:
+            if isinstance(v, bool) or type(v) is not type(accepted[0]) or v not in accepted:
                 raise KmmConfigError(f"cpu.{k}: {v!r}; accepted: {', '.join(map(str, accepted))}")
             out[k] = v
             continue
         if k not in CPU:
             raise KmmConfigError(f"cpu: unknown key {k!r}; accepted: {', '.join(out)}")
         lo, hi, default, _ = CPU[k]
+        if v is None and default is None:
+            continue                 # the derived default (x86_cache_bits, x86_bug_cpu_meltdown)
         boolean = isinstance(default, bool) or k == "x86_bug_cpu_meltdown"
         out[k] = _bool(f"cpu.{k}", v) if boolean else _int(f"cpu.{k}", v, lo, hi)
     if out["x86_cache_bits"] is None:

@@ -640,8 +640,9 @@ cdef class Process:
             if t.on_cpu:
                 m._switch_to(t.cpu, m.m.cpus[t.cpu].idle)
         m._enter()
-        for t in self.threads:
-            mmput(self.mm)          # the last thread's mmput() tears the mm down
+        with m.on_cpu(m.m.cpu):     # in the kernel (exit_mm)
+            for t in self.threads:
+                mmput(self.mm)      # the last thread's mmput() tears the mm down
         self.alive = False
         m._processes.remove(self)
         m._after()

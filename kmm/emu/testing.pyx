@@ -146,7 +146,8 @@ def task_can_migrc(Machine machine, int cpu):
 def run_migrc_pause(Machine machine):
     """Patch 3/3's migrc_pause(), as a struggling allocation calls it."""
     machine._enter()
-    _migrc_pause()
+    with machine.on_cpu(machine.m.cpu):
+        _migrc_pause()
 
 
 def run_migrc_resume(Machine machine):
@@ -154,7 +155,8 @@ def run_migrc_resume(Machine machine):
     machine._enter()
     if not _migrc_paused():
         raise KmmStateError("migrc_resume: migrc is not paused")
-    _migrc_resume()
+    with machine.on_cpu(machine.m.cpu):
+        _migrc_resume()
 
 
 def run_migrc_paused(Machine machine):
@@ -449,6 +451,8 @@ def tlb_cpu_state(Machine self, cpu):
         "ctxs": [(ts.ctxs[i].ctx_id, ts.ctxs[i].tlb_gen) for i in range(TLB_NR_DYN_ASIDS)],
         "cr3": hw.cr3,
         "pcid": hw.pcid,
+        "cpl": hw.cpl,
+        "kernel_depth": self.m.cpus[cpu].kmm_kernel_depth,
     }
 
 

@@ -228,20 +228,31 @@ def _seed_preset_nodes():
 
 
 def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
-                 cmdline=None) -> dict:
+                 cmdline=None, cpu=None) -> dict:
     """Arguments of Machine.preset('seed', ...) at `scale`: each node's
     memory scaled (rounded down to whole MiB), the NUMA scan size scaled
     (rounded, at least 1 MB) unless `sysctl` sets it; `sysctl` merges over
     the preset's (tiering mode, demotion on); `cost` is the cost model
     (kmm/emu/hw/costs.py; default DEFAULT_COST, the seed's KVM guest);
-    `cmdline` the kernel command line (e.g. 'nopti')."""
+    `cmdline` the kernel command line (e.g. 'nopti'); `cpu` merges over the
+    preset's CPU model (e.g. the flush events' options)."""
     scale = check_scale(scale)
     nodes = [{"cpus": cpus, "mem": f"{max(4, int(mem / _MIB * scale))}M"}
              for cpus, mem in _seed_preset_nodes()]
     sc = {"kernel.numa_balancing_scan_size_mb": max(1, int(round(SEED_SCAN_SIZE_MB * scale)))}
     sc.update(cfg.check_sysctl(sysctl))
     return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
-            "cost": check_cost(cost), "cmdline": cfg.check_cmdline(cmdline)["text"]}
+            "cost": check_cost(cost), "cmdline": cfg.check_cmdline(cmdline)["text"],
+            "cpu": check_cpu(cpu)}
+
+
+def check_cpu(cpu):
+    """The seed preset's CPU model with `cpu` merged over it (checked)."""
+    if cpu is not None and not isinstance(cpu, dict):
+        raise KmmConfigError(f"cpu: expected a dict like {{'cr3_noflush_counts': 'all'}}, got {cpu!r}")
+    merged = dict(cfg.PRESETS["seed"]["cpu"], **(cpu or {}))
+    cfg.check_cpu(merged)
+    return merged
 
 
 def check_cost(cost):
@@ -252,8 +263,8 @@ def check_cost(cost):
 
 
 def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
-                 cmdline=None):
-    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost, cmdline)
+                 cmdline=None, cpu=None):
+    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost, cmdline, cpu)
     return kmm.Machine.preset("seed", **args)
 
 
@@ -558,11 +569,12 @@ def engagement(result: dict) -> list:
 
 
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
-               kconfig=None, cost=None, cmdline=None, progress=None, snapshot_every=None):
+               kconfig=None, cost=None, cmdline=None, cpu=None, progress=None,
+               snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
     the engine.  Returns (run dict, machine facts, workload facts, scaling),
     all plain data: the machine and the workload are freed on return."""
-    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline,
+    out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu,
                       progress, snapshot_every)
     # The Machine sits in reference cycles (its Oracle and Processes point
     # back at it), which only the cycle collector frees: collect now, so its
@@ -571,10 +583,10 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
     return out
 
 
-def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, progress,
-                snapshot_every):
+def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu,
+                progress, snapshot_every):
     from kmm.emu.engine import run as engine_run
-    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost, cmdline)
+    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost, cmdline, cpu)
     w = make_workload(wparams)
     expected = expected_virtual_s(w)
     if duration is not None:
@@ -641,7 +653,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
 def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
                         particles=None, lookups=None, size=None, threads=None, duration=None,
                         seed=0, sysctl=None, kconfig=None, cost=None, progress=None,
-                        snapshot_every=None, jobs=None, cmdline=None):
+                        snapshot_every=None, jobs=None, cmdline=None, cpu=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
@@ -669,7 +681,8 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     wall0 = time.perf_counter()
     cost = check_cost(cost)
     cmdline = cfg.check_cmdline(cmdline)["text"]
-    args = (scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline)
+    cpu = check_cpu(cpu)
+    args = (scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu)
     if jobs == 1:
         done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
                 for k in kernels}

@@ -14,7 +14,7 @@ NOT_MODELLED = "not modelled"
 SHORT = {"baseline": "BEFORE", "migrc": "AFTER", "migrc+pause": "AFTER+pause"}
 
 
-def cpu_line(m: dict) -> str:
+def guest_cpu_line(m: dict) -> str:
     """The guest CPU and what the kernel made of it at boot."""
     cpu = m["cpu"]
     bugs = [b for b, k in (("Meltdown", "x86_bug_cpu_meltdown"), ("L1TF", "x86_bug_l1tf")) if cpu.get(k)]
@@ -36,7 +36,7 @@ def header(result: dict) -> str:
         f"machine:  Machine.preset('seed'): {nodes}; kernel.numa_balancing="
         f"{sc['kernel.numa_balancing']} (2 = tiering), vm.demotion_enabled="
         f"{int(sc['vm.demotion_enabled'])}, seed {m['seed']}",
-        f"cpu:      {cpu_line(m)}",
+        f"cpu:      {guest_cpu_line(m)}",
         f"workload: {w['command']}  (emulated {w['kind']}: docs/workloads.md)",
         f"kernels:  {', '.join(result['kernels'])} (the same mirrored code under their kconfig)",
         f"scaled (scale {s['scale']:g}):",

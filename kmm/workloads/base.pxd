@@ -28,6 +28,8 @@ cdef class Workload:
     # leaves PHASE_INIT (see kmm/emu/engine.pyx).
     cdef public bint parallel_init
     cdef readonly bint parallel_started     # start_parallel() has run
+    cdef bint _run_needs_parallel           # the run phase waits for start_parallel() (XSBench)
+    cdef object _process                    # the process setup() mapped the regions in
 
     cdef long fill(self, int thread, unsigned long *addrs, unsigned char *writes,
                    long n) noexcept nogil

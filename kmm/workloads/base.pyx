@@ -169,6 +169,7 @@ cdef class Workload:
             addr = process.mmap(npages, "rw")
             self._add_region(name, addr, npages)
         self._after_setup()
+        self._process = process
         self.is_setup = True
 
     def _add_region(self, name, unsigned long addr, unsigned long npages):
@@ -186,14 +187,22 @@ cdef class Workload:
     def _after_setup(self):
         pass
 
-    def start_parallel(self, process):
+    def start_parallel(self, process=None):
         """The parallel region starts: called once, after setup() and
         before the threads other than thread 0 are cloned (right after
-        setup() when parallel_init)."""
+        setup() when parallel_init), in the process setup() was given
+        (the default)."""
         if not self.is_setup:
             raise KmmStateError(f"{type(self).__name__}.start_parallel: call setup() first")
         if self.parallel_started:
             raise KmmStateError(f"{type(self).__name__}.start_parallel: already started")
+        if process is None:
+            process = self._process
+        elif process is not self._process:
+            raise KmmConfigError(f"{type(self).__name__}.start_parallel: {process!r} is not the "
+                                 f"process the workload was set up in")
+        if not process.alive:
+            raise KmmStateError(f"process {process.pid} has exited")
         self._start_parallel(process)
         self.parallel_started = True
 
@@ -255,6 +264,10 @@ cdef class Workload:
         cdef unsigned long[::1] a = addrs
         cdef unsigned char[::1] w = writes
         k = self.fill(thread, &a[0], &w[0], n)
+        if k == FILL_WAIT and self._run_needs_parallel and not self.parallel_started and \
+                self.thread_phase_c(thread) != PHASE_INIT:
+            raise KmmStateError(f"next_batch: thread {thread} waits for the parallel region; "
+                                f"call start_parallel() first (the run engine does)")
         if k <= 0:
             return k, addrs[:0], writes[:0], 0.0
         return k, addrs[:k], writes[:k], self._batch_ns[thread]

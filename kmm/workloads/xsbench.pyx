@@ -284,6 +284,7 @@ cdef class XSBench(Workload):
         self._init_threads(threads)
         self._init_materials()
         self.pend_cap = 64 + 3 * self.max_nucs + 8 + threads
+        self._run_needs_parallel = True            # the workers' stacks come with the region
         self.th = <xs_thread *>calloc(threads, sizeof(xs_thread))
         if self.th == NULL:
             raise MemoryError("XSBench: thread state")

@@ -68,7 +68,11 @@ cdef inline unsigned int PGD_ALLOCATION_ORDER() noexcept nogil:
 
 
 cdef page *pgd_alloc(mm_struct *mm) noexcept nogil:
-    """arch/x86/mm/pgtable.c (_pgd_alloc): the mm's PGD, or NULL."""
+    """arch/x86/mm/pgtable.c (_pgd_alloc): the mm's PGD, or NULL.  Known
+    deviation: v6.6 neither types the PGD (nor a PUD) PageTable nor counts
+    it in NR_PAGETABLE (only the PTE and PMD constructors do); here every
+    level is accounted alike, so nr_page_table_pages counts the PGD and PUD
+    tables too."""
     return _table_alloc(PGD_ALLOCATION_ORDER())
 
 
