@@ -29,7 +29,8 @@ from kmm.linux.include_.linux.highmem cimport copy_user_highpage
 from kmm.linux.include_.asm_generic.tlb cimport (mmu_gather, tlb_remove_tlb_entry, tlb_start_vma,
                                            tlb_end_vma, tlb_flush_mmu_tlbonly)
 from kmm.linux.arch.x86.include_.asm.pgtable cimport *
-from kmm.linux.arch.x86.mm.pgtable cimport pte_alloc_one, pte_free, pgd_free
+from kmm.linux.arch.x86.mm.pgtable cimport (pte_alloc_one, pmd_alloc_one, pud_alloc_one, pte_free,
+                                            pgd_free)
 from kmm.linux.arch.x86.mm.tlb cimport flush_tlb_page
 from kmm.linux.include_.linux.swapops cimport (pte_to_swp_entry, is_migration_entry, swp_entry_t,
                                          swp_offset_pfn)
@@ -94,8 +95,8 @@ cdef void kmm_read_ahead_pte_pages(unsigned long *pmd, unsigned long addr, unsig
 # ---------------------------------------------------------------------------
 # Page-table allocation
 
-cdef inline int __table_alloc(mm_struct *mm, unsigned long *entry) noexcept nogil:
-    cdef page *new = pte_alloc_one(mm)
+cdef inline int __table_alloc(mm_struct *mm, unsigned long *entry, page *new) noexcept nogil:
+    """Hang the new table on entry (__pud_alloc, __pmd_alloc, __pte_alloc)."""
     if new == NULL:
         return -ENOMEM
     if entry[0] == 0:
@@ -107,16 +108,16 @@ cdef inline int __table_alloc(mm_struct *mm, unsigned long *entry) noexcept nogi
 
 cdef int __pte_alloc(mm_struct *mm, unsigned long *pmd) noexcept nogil:
     """mm/memory.c: give pmd a PTE table."""
-    return __table_alloc(mm, pmd)
+    return __table_alloc(mm, pmd, pte_alloc_one(mm))
 
 
 cdef inline unsigned long *pmd_alloc_walk(mm_struct *mm, unsigned long addr) noexcept nogil:
     """pud_alloc / pmd_alloc down to addr's PMD entry; NULL on OOM."""
     cdef unsigned long *e = pgd_offset(mm, addr)
-    if pgd_none(e[0]) and __table_alloc(mm, e):
+    if pgd_none(e[0]) and __table_alloc(mm, e, pud_alloc_one(mm)):
         return NULL
     e = pud_offset(e, addr)
-    if pud_none(e[0]) and __table_alloc(mm, e):
+    if pud_none(e[0]) and __table_alloc(mm, e, pmd_alloc_one(mm)):
         return NULL
     return pmd_offset(e, addr)
 

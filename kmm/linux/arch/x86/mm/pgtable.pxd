@@ -1,6 +1,8 @@
 from kmm.linux.include_.linux.mm_types cimport page, mm_struct
 
 cdef page *pte_alloc_one(mm_struct *mm) noexcept nogil
+cdef page *pmd_alloc_one(mm_struct *mm) noexcept nogil
+cdef page *pud_alloc_one(mm_struct *mm) noexcept nogil
 cdef void pte_free(mm_struct *mm, page *pte_page) noexcept nogil
 cdef page *pgd_alloc(mm_struct *mm) noexcept nogil
 cdef void pgd_free(mm_struct *mm, page *pgd) noexcept nogil
