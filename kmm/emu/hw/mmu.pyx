@@ -29,7 +29,7 @@ from kmm.linux.arch.x86.mm.fault cimport do_user_addr_fault, X86_PF_WRITE, X86_P
 from kmm.linux.arch.x86.entry.entry_64 cimport kmm_entry, kmm_exit, kmm_return_to_user
 from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, oracle_page_gen,
                                    oracle_pte_slot)
-from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fault_invalidate
+from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fill_miss, tlb_fault_invalidate
 from kmm.emu.hw.hostmem cimport host_clock_ns
 from kmm.emu.hw.cost cimport kmm_charge
 from kmm.emu.hw.cpu cimport KMM_COST_FAULT
@@ -100,7 +100,10 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
                 pte |= _PAGE_DIRTY
             ptep[0] = pte
             p = m.mem_map + pte_pfn(pte)
-            tlb_fill(cpu, addr, pte, oracle_page_gen(p))
+            if e == NULL:                # nothing TLB-side happened since the miss
+                tlb_fill_miss(cpu, addr, pte, oracle_page_gen(p))
+            else:                        # the dirty-bit re-walk: the entry is updated in place
+                tlb_fill(cpu, addr, pte, oracle_page_gen(p))
             oracle_walk_access(m, cpu, mm, addr, write, p, ptep)
             result = 0
             break

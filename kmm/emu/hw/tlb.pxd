@@ -10,6 +10,8 @@ cdef void tlb_hw_free() noexcept nogil
 cdef tlb_entry *tlb_lookup(int cpu, unsigned long vaddr, bint write) noexcept nogil
 cdef tlb_entry *tlb_fill(int cpu, unsigned long vaddr, unsigned long long pteval,
                          unsigned int page_gen) noexcept nogil
+cdef tlb_entry *tlb_fill_miss(int cpu, unsigned long vaddr, unsigned long long pteval,
+                              unsigned int page_gen) noexcept nogil
 cdef void tlb_invlpg(int cpu, unsigned long vaddr) noexcept nogil
 cdef void tlb_invpcid(int cpu, int type, unsigned long pcid, unsigned long vaddr) noexcept nogil
 cdef void tlb_write_cr3(int cpu, unsigned long long cr3) noexcept nogil

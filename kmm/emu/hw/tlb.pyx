@@ -44,7 +44,8 @@ the caller checks them.  A write through an entry without RW raises a fault
 (then tlb_fault_invalidate); a write through an entry without DIRTY makes the
 CPU walk again to set the dirty bit and re-fill with tlb_fill (that re-walk
 is an assist, not a dTLB-store-miss).  NULL means a page walk: the walker
-then calls tlb_fill(cpu, vaddr, pteval, page_gen).  A returned pointer is
+then calls tlb_fill_miss(cpu, vaddr, pteval, page_gen), which skips
+tlb_fill's search for an existing entry.  A returned pointer is
 valid until the next fill or invalidation on that CPU (an unbounded table
 may move when it grows).
 
@@ -103,6 +104,23 @@ cdef inline tlb_entry *_victim(const tlb_cpu *t, tlb_entry *s, unsigned int ways
         if s[i].lru < v.lru:
             v = &s[i]
     return v
+
+cdef inline tlb_entry *_fill_slot(const tlb_cpu *t, tlb_entry *s, unsigned int ways,
+                                  unsigned long long tag, unsigned int gen) noexcept nogil:
+    """Where a fill of tag goes in set s, in one pass: the live entry for
+    tag if the set holds one, else what _victim() would choose."""
+    cdef unsigned int i
+    cdef tlb_entry *dead = NULL
+    cdef tlb_entry *v = s
+    for i in range(ways):
+        if s[i].tag == tag and s[i].gen == gen:
+            return &s[i]
+        if dead == NULL:
+            if not _live(t, &s[i]):
+                dead = &s[i]
+            elif s[i].lru < v.lru:
+                v = &s[i]
+    return dead if dead != NULL else v
 
 cdef inline void _set_kill(tlb_entry *s, unsigned int ways, unsigned long long tag) noexcept nogil:
     cdef unsigned int i
@@ -365,12 +383,8 @@ cdef tlb_entry *tlb_lookup(int cpu, unsigned long vaddr, bint write) noexcept no
     c.perf.ev[PERF_DTLB_STORE_MISSES if write else PERF_DTLB_LOAD_MISSES] += 1
     return NULL
 
-cdef tlb_entry *tlb_fill(int cpu, unsigned long vaddr, unsigned long long pteval,
-                         unsigned int page_gen) noexcept nogil:
-    """Cache a translation the page walker loaded, in the current PCID (both
-    levels); an existing entry for the page is updated in place.  Returns
-    the dTLB entry (the table entry in unbounded mode; NULL only if an
-    unbounded table could not grow and was emptied instead)."""
+cdef inline tlb_entry *_fill(int cpu, unsigned long vaddr, unsigned long long pteval,
+                             unsigned int page_gen, bint absent) noexcept nogil:
     cdef tlb_cpu *t = &KMM().cpus[cpu].hw_tlb
     cdef unsigned long long vpn = <unsigned long long>vaddr >> HW_PAGE_SHIFT
     cdef unsigned long long tag = (vpn << HW_TLB_PCID_BITS) | t.pcid
@@ -384,20 +398,32 @@ cdef tlb_entry *tlb_fill(int cpu, unsigned long vaddr, unsigned long long pteval
     for level in range(2):
         if level == 0:
             s = tlb_set(&t.stlb, vpn)
-            e = _find_live(t, s, t.stlb.ways, tag)
-            if e == NULL:
-                e = _victim(t, s, t.stlb.ways)
+            e = _victim(t, s, t.stlb.ways) if absent else _fill_slot(t, s, t.stlb.ways, tag, gen)
         else:
             s = tlb_set(&t.dtlb, vpn)
-            e = _find_live(t, s, t.dtlb.ways, tag)
-            if e == NULL:
-                e = _victim(t, s, t.dtlb.ways)
+            e = _victim(t, s, t.dtlb.ways) if absent else _fill_slot(t, s, t.dtlb.ways, tag, gen)
         e.tag = tag
         e.pteval = pteval
         e.page_gen = page_gen
         e.gen = gen
         e.lru = t.clock
     return e
+
+cdef tlb_entry *tlb_fill(int cpu, unsigned long vaddr, unsigned long long pteval,
+                         unsigned int page_gen) noexcept nogil:
+    """Cache a translation the page walker loaded, in the current PCID (both
+    levels); an existing entry for the page is updated in place.  Returns
+    the dTLB entry (the table entry in unbounded mode; NULL only if an
+    unbounded table could not grow and was emptied instead)."""
+    return _fill(cpu, vaddr, pteval, page_gen, False)
+
+cdef tlb_entry *tlb_fill_miss(int cpu, unsigned long vaddr, unsigned long long pteval,
+                              unsigned int page_gen) noexcept nogil:
+    """tlb_fill() right after tlb_lookup() of the same access returned NULL,
+    with no TLB operation on cpu in between: neither level holds a live
+    entry for the page then, so the fill only chooses victims (the same
+    entries tlb_fill would, without its search for the page)."""
+    return _fill(cpu, vaddr, pteval, page_gen, True)
 
 cdef void tlb_invlpg(int cpu, unsigned long vaddr) noexcept nogil:
     """INVLPG: drop the page's translation in the current PCID."""
