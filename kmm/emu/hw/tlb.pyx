@@ -95,32 +95,39 @@ cdef inline tlb_entry *_find_live(const tlb_cpu *t, tlb_entry *s, unsigned int w
     return NULL
 
 cdef inline tlb_entry *_victim(const tlb_cpu *t, tlb_entry *s, unsigned int ways) noexcept nogil:
-    """A dead entry of set s if there is one, else the least recently used."""
-    cdef unsigned int i
-    cdef tlb_entry *v = s
+    """A dead entry of set s if there is one, else the least recently used
+    (the first of equals).  The smallest stamp is kept in a register: a
+    pointer to it would put a load in every step's dependency chain."""
+    cdef unsigned int i, v = 0
+    cdef bint less
+    cdef unsigned long long lru = s[0].lru
     for i in range(ways):
         if not _live(t, &s[i]):
             return &s[i]
-        if s[i].lru < v.lru:
-            v = &s[i]
-    return v
+        less = s[i].lru < lru            # as selects, not a branch: compiled to cmov
+        v = i if less else v
+        lru = s[i].lru if less else lru
+    return &s[v]
 
 cdef inline tlb_entry *_fill_slot(const tlb_cpu *t, tlb_entry *s, unsigned int ways,
                                   unsigned long long tag, unsigned int gen) noexcept nogil:
     """Where a fill of tag goes in set s, in one pass: the live entry for
     tag if the set holds one, else what _victim() would choose."""
-    cdef unsigned int i
+    cdef unsigned int i, v = 0
+    cdef unsigned long long lru = s[0].lru
     cdef tlb_entry *dead = NULL
-    cdef tlb_entry *v = s
+    cdef bint less
     for i in range(ways):
         if s[i].tag == tag and s[i].gen == gen:
             return &s[i]
         if dead == NULL:
             if not _live(t, &s[i]):
                 dead = &s[i]
-            elif s[i].lru < v.lru:
-                v = &s[i]
-    return dead if dead != NULL else v
+            else:
+                less = s[i].lru < lru
+                v = i if less else v
+                lru = s[i].lru if less else lru
+    return dead if dead != NULL else &s[v]
 
 cdef inline void _set_kill(tlb_entry *s, unsigned int ways, unsigned long long tag) noexcept nogil:
     cdef unsigned int i
