@@ -4,7 +4,7 @@ fault).  The run engine, the workload driver and Thread.load()/store() all
 go through it, and access_failure() turns a failed access into the one error
 message they all give."""
 
-from kmm.emu.hw.mmu cimport cpu_access, cpu_access_prefetch, CPU_ACCESS_PREFETCH_MAX
+from kmm.emu.hw.mmu cimport cpu_access_walked, cpu_access_prefetch, CPU_ACCESS_PREFETCH_MAX
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport EFAULT, ENOMEM, EAGAIN
 from kmm.emu.config import KmmStateError
 from kmm.linux.include_.uapi.asm_generic.errno import ERRNO_NAMES
@@ -15,14 +15,19 @@ cdef long cpu_access_batch(int cpu, const unsigned long *addrs, const unsigned c
     """Perform addrs[0..n) on cpu (writes[i] != 0: a store).  Stops at the
     first access that fails, with *rc its negative errno; returns how many
     accesses completed.  The host reads of each chunk are prefetched first
-    (kmm/emu/hw/mmu.pyx cpu_access_prefetch: speed only)."""
+    (kmm/emu/hw/mmu.pyx cpu_access_prefetch: speed only), and its PTE slots
+    spare the accesses their walks until kernel code runs."""
+    cdef unsigned long *ptes[CPU_ACCESS_PREFETCH_MAX]
     cdef long base = 0, i, k
+    cdef bint kernel_ran
     rc[0] = 0
     while base < n:
         k = min(n - base, <long>CPU_ACCESS_PREFETCH_MAX)
-        cpu_access_prefetch(cpu, addrs + base, k)
+        cpu_access_prefetch(cpu, addrs + base, k, ptes)
+        kernel_ran = False
         for i in range(k):
-            rc[0] = cpu_access(cpu, addrs[base + i], writes[base + i])
+            rc[0] = cpu_access_walked(cpu, addrs[base + i], writes[base + i],
+                                      NULL if kernel_ran else ptes[i], &kernel_ran)
             if rc[0]:
                 return base + i
         base += k

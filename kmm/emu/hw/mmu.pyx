@@ -56,6 +56,23 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
     (SIGSEGV/SIGBUS), -ENOMEM (the fault ran out of memory) or -EAGAIN (the
     page is under migration: the kernel would sleep in
     migration_entry_wait())."""
+    cdef bint kernel_ran = False
+    return _access(cpu, addr, write, NULL, &kernel_ran)
+
+
+cdef int cpu_access_walked(int cpu, unsigned long addr, bint write, unsigned long *ptep,
+                           bint *kernel_ran) noexcept nogil:
+    """cpu_access() in a batch after cpu_access_prefetch(): ptep is the PTE
+    slot the pass found for addr (NULL: walk), valid only while no kernel
+    code has run since the pass (*kernel_ran False): kernel code runs only
+    in the access path's page faults and entry code, and only it changes
+    page tables or the current task.  Sets *kernel_ran (never clears it)
+    when it runs any."""
+    return _access(cpu, addr, write, ptep, kernel_ran)
+
+
+cdef inline int _access(int cpu, unsigned long addr, bint write, unsigned long *walked,
+                        bint *kernel_ran) noexcept nogil:
     cdef kmm_machine *m = KMM()
     cdef int saved_cpu = m.cpu
     cdef mm_struct *mm
@@ -72,6 +89,8 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
         return -14
     if m.cpus[cpu].hw_tlb.cpl != 3:
         kmm_return_to_user(cpu)          # user code runs in user mode (if no entry is open)
+        kernel_ran[0] = True
+        walked = NULL
     for attempt in range(8):
         e = tlb_lookup(cpu, addr, write)
         if e != NULL:
@@ -83,6 +102,8 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
                 # write through a read-only translation: protection fault
                 tlb_fault_invalidate(cpu, addr, True)
                 ret = _fault(m, X86_PF_PROT | X86_PF_WRITE | X86_PF_USER, addr)
+                kernel_ran[0] = True
+                walked = NULL
                 if ret & VM_FAULT_RETRY:
                     result = -11
                     break
@@ -91,7 +112,7 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
                     break
                 continue
             # writable but cached clean: the CPU re-walks to set the dirty bit
-        ptep = walk_pte(mm, addr)
+        ptep = walked if walked != NULL else walk_pte(mm, addr)
         pte = ptep[0] if ptep != NULL else 0
         if (pte & (_PAGE_PRESENT | _PAGE_USER)) == (_PAGE_PRESENT | _PAGE_USER) and \
                 (not write or (pte & _PAGE_RW)):
@@ -111,6 +132,8 @@ cdef int cpu_access(int cpu, unsigned long addr, bint write) noexcept nogil:
         ret = _fault(
             m, (X86_PF_WRITE if write else 0) | X86_PF_USER |
             (X86_PF_PROT if pte & _PAGE_PRESENT else 0), addr)
+        kernel_ran[0] = True
+        walked = NULL
         if ret & VM_FAULT_RETRY:
             result = -11
             break
@@ -135,7 +158,8 @@ cdef inline unsigned int _touch_page(kmm_machine *m, unsigned long *ptep) noexce
     return x + oracle_pte_slot(ptep)[0]
 
 
-cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexcept nogil:
+cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n,
+                              unsigned long **ptes) noexcept nogil:
     """Host-side memory-level parallelism for the next n accesses on cpu
     (emulator speed only: nothing emulated happens here).
 
@@ -150,9 +174,10 @@ cdef void cpu_access_prefetch(int cpu, const unsigned long *addrs, long n) noexc
     slots (in the compact page-table pool) are prefetched; the TLB sets
     gain nothing from a prefetch.  The walk only reads the page tables as
     they are now; if an earlier access of the batch changes them (a fault,
-    a migration), a line read here is merely useless.  n is at most
+    a migration), a line read here is merely useless.  ptes[i] gets the
+    PTE slot of addrs[i] (NULL if a table is missing), for
+    cpu_access_walked() to skip its walk.  n is at most
     CPU_ACCESS_PREFETCH_MAX."""
-    cdef unsigned long *ptes[CPU_ACCESS_PREFETCH_MAX]
     cdef kmm_machine *m = KMM()
     cdef mm_struct *mm = m.cpus[cpu].current_task.mm
     cdef unsigned long *e
