@@ -201,9 +201,12 @@ cdef inline void oracle_walk_access(kmm_machine *m, int cpu, mm_struct *mm, unsi
         oracle_data_access(m, cpu, mm, addr, write, p, oracle_logical_version(p, ptep))
 
 cdef inline void oracle_check_access(kmm_machine *m, int cpu, mm_struct *mm, unsigned long addr,
-                                     bint write, pte_t pteval, unsigned int page_gen) noexcept nogil:
+                                     bint write, pte_t pteval, unsigned int page_gen,
+                                     unsigned long *walked) noexcept nogil:
     """An access through a cached TLB translation (pteval, cached in the
-    page's life page_gen), checked against the page tables as they are now."""
+    page's life page_gen), checked against the page tables as they are now.
+    walked: addr's PTE slot if the caller already walked to it (the access
+    path's prefetch pass, kmm/emu/hw/mmu.pyx), else NULL."""
     cdef unsigned long pfn = pte_pfn(pteval)
     cdef page *p = m.mem_map + pfn
     cdef unsigned long *ptep
@@ -224,7 +227,7 @@ cdef inline void oracle_check_access(kmm_machine *m, int cpu, mm_struct *mm, uns
             oracle_record(ORACLE_REUSED_PAGE, cpu, mm, write, addr, pfn, cur_pfn,
                           p.kmm_version, 0)
         return
-    ptep = walk_pte(mm, addr)
+    ptep = walked if walked != NULL else walk_pte(mm, addr)
     if ptep != NULL:
         cur = ptep[0]
         if cur & _PAGE_PRESENT:

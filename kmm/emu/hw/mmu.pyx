@@ -95,7 +95,7 @@ cdef inline int _access(int cpu, unsigned long addr, bint write, unsigned long *
         e = tlb_lookup(cpu, addr, write)
         if e != NULL:
             if not write or (e.pteval & (_PAGE_RW | _PAGE_DIRTY)) == (_PAGE_RW | _PAGE_DIRTY):
-                oracle_check_access(m, cpu, mm, addr, write, e.pteval, e.page_gen)
+                oracle_check_access(m, cpu, mm, addr, write, e.pteval, e.page_gen, walked)
                 result = 0
                 break
             if not (e.pteval & _PAGE_RW):
