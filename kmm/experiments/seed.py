@@ -555,11 +555,17 @@ def engagement(result: dict) -> list:
     for k in result["kernels"]:
         run = result["runs"][k]
         vm = run["vmstat_all"]
-        if vm.get("numa_pte_updates", 0) == 0:
+        if vm.get("numa_pte_updates", 0) == 0 and run["virtual_s"] * 1000 <= delay:
             lines.append(f"{k}: the NUMA scanner never ran: the run lasted {run['virtual_s']:.3f} "
                          f"virtual s, and task_numa_work first scans "
-                         f"kernel.numa_balancing_scan_delay_ms = {delay} ms after the task "
-                         f"starts (and only once the workload has touched its memory)")
+                         f"kernel.numa_balancing_scan_delay_ms = {delay} ms after the task starts")
+        elif vm.get("numa_pte_updates", 0) == 0:
+            lines.append(f"{k}: the NUMA scanner marked no page for a hint fault "
+                         f"(numa_pte_updates 0): in tiering mode it marks only pages on the slow "
+                         f"node, and from its third pass on v6.6-rc5 scans a VMA only if the task "
+                         f"took a hint fault in it (vma_is_accessed): two passes that find no "
+                         f"slow-node page (during the workload's init) stop it for good "
+                         f"(docs/cost-model.md, 'The v6.6-rc5 scanner stalls')")
         elif run["kconfig"].get("CONFIG_MIGRC") and run["migrc"]["deferred_folios"] == 0:
             lines.append(f"{k}: migrc never engaged: it deferred no flush ({vm['pgpromote_success']:,} "
                          f"promotions, {vm['pgdemote_kswapd'] + vm['pgdemote_direct']:,} demotions; "
