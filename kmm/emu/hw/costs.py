@@ -11,7 +11,7 @@ make a result match the seed.
 Presets:
   zero     every operation free: the emulator before the cost model (and
            the Machine default, so API-level tests see no time effects)
-  skylake  a bare-metal Skylake-class server without PTI
+  skylake  a bare-metal Skylake-class server's costs (PTI follows the CPU and cmdline)
   kvm      a KVM guest like the seed's on such a host: as skylake, but each
            IPI sent is an APIC ICR write that exits to the host
 """
