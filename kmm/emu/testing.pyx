@@ -187,7 +187,7 @@ from kmm.linux.arch.x86.include_.asm.pgtable cimport pte_pfn
 from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, TLB_FLUSH_ALL, TLB_NR_DYN_ASIDS,
                                                        inc_mm_tlb_gen)
 from kmm.linux.arch.x86.include_.asm.mmu_context cimport init_new_context
-from kmm.linux.arch.x86.mm.tlb cimport (switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_mm_range,
+from kmm.linux.arch.x86.mm.tlb cimport (kern_pcid, user_pcid, switch_mm_irqs_off, enter_lazy_tlb, flush_tlb_mm_range,
                                         flush_tlb_mm, flush_tlb_local, flush_tlb_all,
                                         arch_tlbbatch_should_defer)
 from kmm.linux.mm.page_alloc cimport __alloc_pages
@@ -398,9 +398,9 @@ def tlb_lookup(Machine self, cpu, vaddr, write=False):
 
 
 cdef unsigned int _user_pcid(Machine self, int asid):
-    """The PCID user code of ASID slot asid runs in: the kernel one (asid + 1),
-    with bit 11 under PTI (arch/x86/mm/tlb.c kern_pcid/user_pcid)."""
-    return asid + 1 + (0x800 if self.m.x86_feature_pti else 0)
+    """The PCID user code of ASID slot asid runs in (the mirror's
+    user_pcid under PTI, else kern_pcid)."""
+    return user_pcid(asid) if self.m.x86_feature_pti else kern_pcid(asid)
 
 
 def tlb_probe(Machine self, cpu, vaddr, asid=None):
@@ -417,7 +417,7 @@ def tlb_probe(Machine self, cpu, vaddr, asid=None):
     elif isinstance(asid, bool) or not isinstance(asid, int) or not 0 <= asid < TLB_NR_DYN_ASIDS:
         raise KmmConfigError(f"asid: {asid!r}; accepted: 0..{TLB_NR_DYN_ASIDS - 1} or None")
     pcid = _user_pcid(self, asid)
-    if self.m.x86_feature_pti and self.m.cpus[cpu].cpu_tlbstate.user_pcid_flush_mask & (1 << (asid + 1)):
+    if self.m.x86_feature_pti and self.m.cpus[cpu].cpu_tlbstate.user_pcid_flush_mask & (1 << kern_pcid(asid)):
         return None
     self._enter()
     if not hw_tlb_probe(cpu, pcid, vaddr, &e):

@@ -10,6 +10,19 @@ from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT, PAGE_SIZE
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.arch.x86.include_.asm.tlbflush cimport flush_tlb_info, TLB_FLUSH_ALL
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
+from kmm.linux.arch.x86.include_.asm.processor_flags cimport X86_CR3_PTI_PCID_USER_BIT
+
+
+cdef inline unsigned short kern_pcid(unsigned short asid) noexcept nogil:
+    """arch/x86/mm/tlb.c: kernel PCID of an ASID slot (PCID 0 stays unused by
+    ASID-aware code, so slot n is PCID n + 1)."""
+    return asid + 1
+
+cdef inline unsigned short user_pcid(unsigned short asid) noexcept nogil:
+    """arch/x86/mm/tlb.c: the user PCID of an ASID slot (PTI): the kernel
+    one with X86_CR3_PTI_PCID_USER_BIT (11) set."""
+    return kern_pcid(asid) | (1 << X86_CR3_PTI_PCID_USER_BIT)
+
 
 cdef void leave_mm(int cpu) noexcept nogil
 cdef void switch_mm(mm_struct *prev, mm_struct *next, task_struct *tsk) noexcept nogil

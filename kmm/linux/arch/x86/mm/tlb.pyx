@@ -41,8 +41,7 @@ from kmm.linux.arch.x86.include_.asm.tlbflush cimport (tlb_state, flush_tlb_info
                                                 TLB_GENERATION_INVALID, TLB_FLUSH_ALL,
                                                 LOADED_MM_SWITCHING, inc_mm_tlb_gen)
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
-from kmm.linux.arch.x86.include_.asm.processor_flags cimport (CR3_NOFLUSH, CR3_ADDR_MASK,
-                                                        X86_CR3_PTI_PCID_USER_BIT)
+from kmm.linux.arch.x86.include_.asm.processor_flags cimport CR3_NOFLUSH, CR3_ADDR_MASK
 from kmm.linux.arch.x86.include_.asm.special_insns cimport __read_cr3, write_cr3, __native_read_cr3, native_write_cr3
 from kmm.linux.arch.x86.include_.asm.invpcid cimport invpcid_flush_all, invpcid_flush_one
 from kmm.linux.arch.x86.include_.asm.tlb cimport invlpg
@@ -64,16 +63,6 @@ cdef inline unsigned long long _mm_tlb_gen(mm_struct *mm) noexcept nogil:
 
 
 # -- CR3 and ASIDs ------------------------------------------------------------
-
-cdef inline unsigned short kern_pcid(unsigned short asid) noexcept nogil:
-    """arch/x86/mm/tlb.c: kernel PCID of an ASID slot (PCID 0 stays unused by
-    ASID-aware code, so slot n is PCID n + 1)."""
-    return asid + 1
-
-cdef inline unsigned short user_pcid(unsigned short asid) noexcept nogil:
-    """arch/x86/mm/tlb.c: the user PCID of an ASID slot (PTI): the kernel
-    one with X86_CR3_PTI_PCID_USER_BIT (11) set."""
-    return kern_pcid(asid) | (1 << X86_CR3_PTI_PCID_USER_BIT)
 
 cdef inline unsigned long build_cr3(page *pgd, unsigned short asid, unsigned long lam) noexcept nogil:
     """arch/x86/mm/tlb.c: the CR3 value for pgd in slot asid (flushing write)."""
