@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import kmm
+from kmm import KmmConfigError
 from kmm.workloads.base import WAIT
 from kmm.workloads.driver import Driver, run_workload
 from kmm.workloads.gups import GUPS
@@ -130,31 +131,45 @@ def test_xsbench_material_mix():
 # -- XSBench: init and run --------------------------------------------------------------
 
 @pytest.mark.parametrize("init", ["serial", "parallel"])
-def test_xsbench_init_writes_every_page_once_in_order(init):
+def test_xsbench_init_steps_in_grid_inits_order(init):
+    """grid_init_do_not_profile: fill the nuclide grids, sort them, fill the
+    unionized grid, sort it, then fill the index grid.  Each step is one
+    pass over its structure: the fills fault every page in once, the sorts
+    rewrite pages already there."""
     m = machine()
     w = small_xs(init=init)
     d = Driver(m, w, record=True)
     r = d.run(until="run")
     total = w.total_pages
-    assert total == sum(xs_pages(68, 113).values())
+    sizes = xs_pages(68, 113)
+    assert total == sum(sizes.values())
+    touches = total + sizes["nuclide_grid"] + sizes["unionized_grid"]
     assert w.phase == "run" and w.init_fraction() == 1.0 and w.done_fraction() == 0.0
-    assert r["init_stores"] == total and r["init_loads"] == 0 and r["run_loads"] == 0
-    for c in d.page_counts().values():
-        assert (c == 1).all()                       # every page, exactly once
+    assert r["init_stores"] == touches and r["init_loads"] == 0 and r["run_loads"] == 0
+    regs = {reg["name"]: reg for reg in w.regions()}
+    counts = d.page_counts()
+    for name, c in counts.items():
+        assert (c == (1 if name == "index_grid" else 2)).all()   # written, then sorted
     assert r["pgfault"] == total                    # one write fault per page, no zero page
     th, addr, wr = d.recorded()
     assert wr.all()
-    region_of = np.zeros(len(addr), dtype=int)
-    for i, reg in enumerate(w.regions()):
-        inside = (addr >= reg["addr"]) & (addr < reg["addr"] + reg["npages"] * PAGE)
-        region_of[inside] = i
-    # grid_init's order: nuclide grids, then the unionized grid, then the index grid
-    assert (np.diff(region_of) >= 0).all()
+    expect = []
+    for name in ("nuclide_grid", "nuclide_grid", "unionized_grid", "unionized_grid", "index_grid"):
+        reg = regs[name]
+        expect.append(reg["addr"] + PAGE * np.arange(reg["npages"], dtype=np.int64))
+    expect = np.concatenate(expect)
     if init == "serial":
         assert (th == 0).all()
-        assert (np.diff(addr.astype(np.int64))[region_of[1:] == region_of[:-1]] == PAGE).all()
+        assert (addr.astype(np.int64) == expect).all()
     else:
+        # each step split across the threads, a barrier after each: the
+        # steps' page sets come in order
         assert set(th.tolist()) == {0, 1, 2, 3}
+        bounds = np.cumsum([0] + [sizes[n] for n in ("nuclide_grid", "nuclide_grid",
+                                                     "unionized_grid", "unionized_grid",
+                                                     "index_grid")])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            assert sorted(addr[a:b].tolist()) == expect[a:b].tolist()
 
 
 def test_xsbench_serial_init_barrier():
@@ -165,12 +180,12 @@ def test_xsbench_serial_init_barrier():
     assert w.next_batch(1, 16)[0] == WAIT           # waits while thread 0 initialises
     assert w.thread_phase(1) == "init" and w.phase == "init"
     n = 0
-    while n < w.total_pages:
+    while n < w.init_touches:
         k, a, wr, ns = w.next_batch(0, 100)
-        assert k > 0 and wr.all() and ns == pytest.approx(k * w.init_ns_per_page)
+        assert k > 0 and wr.all() and ns > 0
         n += k
-        assert n == w.total_pages or w.next_batch(2, 16)[0] == WAIT
-    assert n == w.total_pages
+        assert n == w.init_touches or w.next_batch(2, 16)[0] == WAIT
+    assert n == w.init_touches
     # thread 0's last init write opened the barrier: every thread runs
     # lookups once the runner has started the parallel region (mapped the
     # workers' stacks; the engine then clones them)
@@ -217,7 +232,7 @@ def test_xsbench_run_reads_the_data_and_writes_stacks_and_the_team():
     assert p.rss[0] == w.total_pages + 3 * 2 + 2 + 1   # and exec's top page
     assert r["workload"]["lookups"] == 300 * 34
     # the lookups' virtual time adds up to lookups * lookup_ns
-    init_ns = w.total_pages * w.init_ns_per_page
+    init_ns = w.init_virtual_s() * 1e9
     assert sum(r["virtual_ns"]) == pytest.approx(init_ns + 300 * 34 * w.lookup_ns)
 
 
@@ -292,10 +307,31 @@ def test_xsbench_describe_is_json():
 
 def test_xsbench_default_virtual_time_from_the_seed():
     w = XSBench(threads=16)
-    # 556.787 s for 50e6 x 34 lookups on 16 threads, less the estimated init
-    init_s = w.total_pages * w.init_ns_per_page * 1e-9
-    assert w.lookup_ns == pytest.approx((556.787113849 - init_s) * 16 / (50e6 * 34) * 1e9)
-    assert 5100 < w.lookup_ns < 5300
+    # 556.787 s for 50e6 x 34 lookups on 16 threads, less the init's measured
+    # user time (0.045 + 0.515 + 0.45 + 1.65 s)
+    assert w.init_virtual_s() == pytest.approx(2.66)
+    assert w.lookup_ns == pytest.approx((556.787113849 - 2.66) * 16 / (50e6 * 34) * 1e9)
+    assert 5200 < w.lookup_ns < 5230
+
+
+def test_xsbench_init_step_costs():
+    """Each step's cost per page: a fill costs the same at every size; a
+    qsort of k elements costs k log2 k, so per page it follows log2 k."""
+    big, small = XSBench(scale=1.0), XSBench(scale=0.1)
+    d = big.describe()["regions"]
+    ns = big.init_ns
+    assert ns["nuclide_grid"] * d["nuclide_grid"]["pages"] == pytest.approx(0.045e9)
+    assert ns["nuclide_sort"] * d["nuclide_grid"]["pages"] == pytest.approx(0.515e9)
+    assert (ns["unionized_grid"] + ns["unionized_sort"]) * d["unionized_grid"]["pages"] == \
+        pytest.approx(0.45e9)
+    assert ns["index_grid"] * d["index_grid"]["pages"] == pytest.approx(1.65e9)
+    assert small.init_ns["index_grid"] == ns["index_grid"]
+    assert small.init_ns["nuclide_sort"] == pytest.approx(
+        ns["nuclide_sort"] * math.log2(1130) / math.log2(11303))
+    assert small.init_ns["unionized_sort"] == pytest.approx(
+        ns["unionized_sort"] * math.log2(355 * 1130) / math.log2(355 * 11303))
+    with pytest.raises(KmmConfigError, match="init_ns"):
+        XSBench(init_ns={"qsort": 1.0})
 
 
 # -- GUPS ---------------------------------------------------------------------------------

@@ -76,8 +76,9 @@ the final grab and reduction take none.  They draw no random numbers, so
 the data accesses are those of a model without them.
 
 Virtual time: lookup_ns per lookup (default from the seed: 50,000,000
-particles x 34 lookups on 16 threads in 556.787 s, less the init's
-estimated time); init_ns_per_page per init page written.
+particles x 34 lookups on 16 threads in 556.787 s, less the init's user
+time); each init step's measured user time per page it touches (init_ns,
+INIT_MEASURED_S).
 """
 
 from libc.stdlib cimport calloc, free
@@ -86,6 +87,8 @@ from libc.stdint cimport uint64_t
 
 from kmm.workloads.base cimport Workload, FILL_WAIT, PHASE_INIT, PHASE_RUN, PHASE_DONE
 from kmm.workloads.rng cimport rng_t, rng_seed, rng_next, rng_below
+
+import math
 
 import numpy as np
 
@@ -131,23 +134,46 @@ MATERIAL_PROBABILITIES = (0.140, 0.052, 0.275, 0.134, 0.154, 0.064, 0.066, 0.055
 SEED_ELAPSED_S = 556.787113849     # the seed's `perf stat` elapsed time (mainline)
 SEED_PARTICLES = 50_000_000
 SEED_THREADS = 16
-# Estimated cost of XSBench large's init per data page (1,445,936 pages):
-# qsorts of the nuclide grids and of the unionized grid, the 1.4e9-iteration
-# index-grid loop and the first-touch faults, ~5 s in all.  Not measured by
-# the seed; it only moves ~1% of the seed's time from lookups to init.
-DEFAULT_INIT_NS_PER_PAGE = 3500.0
-
-
-def _large_pages():
-    n, g = N_ISOTOPES["large"], N_GRIDPOINTS
-    return sum(_pages(b) for b in (n * g * NGP_BYTES, n * g * 8, n * n * g * 4))
+# XSBench v20 large's init (grid_init_do_not_profile), its user CPU time per
+# step, measured: tools/measure_xsbench_init.py sampled /proc/PID/stat and
+# statm of the real program (openmp-threading, gcc -O3, `-t 1 -s large`)
+# every 2-5 ms; medians of six runs on the development host (2026-12-04,
+# AMD EPYC, load 0.2-0.9; docs/workloads.md "Init").  Kernel time (the
+# first-touch faults) is not in these: the cost model charges it.
+INIT_MEASURED_S = {
+    "nuclide_grid": 0.045,      # rand() fill of the nuclide grids (0.03-0.06 s)
+    "nuclide_sort": 0.515,      # 355 qsorts of G points each (0.49-0.55 s)
+    "unionized_grid": 0.45,     # copy of the energies, then qsort of N*G doubles (0.44-0.47 s)
+    "index_grid": 1.65,         # the N*G x N index-grid loop (1.50-1.87 s)
+}
 
 
 def _pages(nbytes):
     return (HDR + nbytes + 4095) // 4096
 
 
-DEFAULT_LOOKUP_NS = ((SEED_ELAPSED_S - _large_pages() * DEFAULT_INIT_NS_PER_PAGE * 1e-9)
+def default_init_ns(n_isotopes, n_gridpoints):
+    """ns of user time per page touched in each init step, at these sizes,
+    from INIT_MEASURED_S (large, G = 11303).  A write step costs the same per
+    page at every size; a qsort of k elements costs k log k, so its cost
+    per page follows log2(k).  The unionized step's copy is a streaming pass
+    like the nuclide grid's fill: it gets that step's cost per page, and the
+    sort the rest of the measured time."""
+    N, G = N_ISOTOPES["large"], N_GRIDPOINTS
+    pn, pu, pi = (_pages(N * G * NGP_BYTES), _pages(N * G * 8), _pages(N * N * G * 4))
+    gen = INIT_MEASURED_S["nuclide_grid"] * 1e9 / pn
+    nsort = INIT_MEASURED_S["nuclide_sort"] * 1e9 / pn
+    usort = INIT_MEASURED_S["unionized_grid"] * 1e9 / pu - gen
+    log = lambda k, k0: math.log2(max(k, 2)) / math.log2(k0)
+    return {"nuclide_grid": gen,
+            "nuclide_sort": nsort * log(n_gridpoints, G),
+            "unionized_grid": gen,
+            "unionized_sort": usort * log(n_isotopes * n_gridpoints, N * G),
+            "index_grid": INIT_MEASURED_S["index_grid"] * 1e9 / pi}
+
+
+# lookup_ns: the seed's elapsed time less the init's user time, over its lookups
+DEFAULT_LOOKUP_NS = ((SEED_ELAPSED_S - sum(INIT_MEASURED_S.values()))
                      * SEED_THREADS * 1e9 / (SEED_PARTICLES * DEFAULT_LOOKUPS))
 
 DEFAULT_SAMPLE_UEG = 16
@@ -169,7 +195,13 @@ cdef enum:
     REG_NUC = 0
     REG_UEG = 1
     REG_IDX = 2
+    NSTEPS = 5                     # len(INIT_STEPS)
 
+# the init's steps in XSBench's order, each a pass over one structure: a
+# first write, or a qsort's read-modify-write of pages already written
+INIT_STEPS = (("nuclide_grid", REG_NUC), ("nuclide_sort", REG_NUC),
+              ("unionized_grid", REG_UEG), ("unionized_sort", REG_UEG),
+              ("index_grid", REG_IDX))
 cdef unsigned long STORE = <unsigned long>1 << 63   # a store, in the pend buffer
 
 
@@ -214,7 +246,8 @@ cdef class XSBench(Workload):
     """XSBench -m history -G unionized (see the module docstring)."""
     cdef readonly str size
     cdef readonly long n_isotopes, n_gridpoints, particles, lookups
-    cdef readonly double scale, lookup_ns, init_ns_per_page
+    cdef readonly double scale, lookup_ns
+    cdef readonly dict init_ns               # ns per page touched, per init step
     cdef readonly int sample_ueg, sample_nuclide
     cdef readonly str init
     cdef long n_union                      # N*G
@@ -230,7 +263,12 @@ cdef class XSBench(Workload):
     cdef unsigned int mat_cum[12]          # pick_mat thresholds in 1/65536
     cdef long pend_cap
     cdef xs_thread *th
-    # init stages: per stage and thread a range of global init pages
+    # init: the steps' structures, lengths (page touches) and costs; per
+    # stage (serial: one; parallel: one per step) and thread a range of the
+    # steps' touches, numbered across the steps
+    cdef int step_region[NSTEPS]
+    cdef long step_pages[NSTEPS]
+    cdef double step_ns[NSTEPS]
     cdef int nstages
     cdef long *stage_begin
     cdef long *stage_end
@@ -247,7 +285,7 @@ cdef class XSBench(Workload):
     def __init__(self, size="large", particles=DEFAULT_PARTICLES, lookups=DEFAULT_LOOKUPS,
                  threads=16, seed=0, scale=1.0, sample_ueg=DEFAULT_SAMPLE_UEG,
                  sample_nuclide=DEFAULT_SAMPLE_NUCLIDE, lookup_ns=None,
-                 init_ns_per_page=DEFAULT_INIT_NS_PER_PAGE, init="serial"):
+                 init_ns=None, init="serial"):
         if size not in N_ISOTOPES:
             raise KmmConfigError(f"size: {size!r}; accepted: 'small', 'large'")
         check_int("particles", particles, 1, 2**31 - 1)
@@ -263,7 +301,6 @@ cdef class XSBench(Workload):
         if init not in ("serial", "parallel"):
             raise KmmConfigError(f"init: {init!r}; accepted: 'serial' (XSBench's), 'parallel'")
         self.lookup_ns = DEFAULT_LOOKUP_NS if lookup_ns is None else check_float("lookup_ns", lookup_ns)
-        self.init_ns_per_page = check_float("init_ns_per_page", init_ns_per_page)
         self._set_seed(seed)
         self.size = size
         self.init = init
@@ -271,6 +308,13 @@ cdef class XSBench(Workload):
         self.n_isotopes = N_ISOTOPES[size]
         self.scale = float(scale)
         self.n_gridpoints = max(2, int(round(N_GRIDPOINTS * self.scale)))
+        self.init_ns = default_init_ns(self.n_isotopes, self.n_gridpoints)
+        if init_ns is not None:
+            if not isinstance(init_ns, dict) or not set(init_ns) <= set(self.init_ns):
+                raise KmmConfigError(f"init_ns: {init_ns!r}; accepted: a dict of ns per page "
+                                     f"touched for some of {list(self.init_ns)}")
+            for k, v in init_ns.items():
+                self.init_ns[k] = check_float(f"init_ns[{k!r}]", v)
         self.particles = particles
         self.lookups = lookups
         self.sample_ueg = sample_ueg
@@ -417,9 +461,13 @@ cdef class XSBench(Workload):
 
     cdef _init_stages(self):
         cdef int T = self.nthreads, s, t
-        sizes = [self.region_pages[r] for r in range(3)]
+        for s, (name, reg) in enumerate(INIT_STEPS):
+            self.step_region[s] = reg
+            self.step_pages[s] = self.region_pages[reg]
+            self.step_ns[s] = self.init_ns[name]
+        sizes = [self.step_pages[s] for s in range(NSTEPS)]
         self.init_total = sum(sizes)
-        self.nstages = 1 if self.init == "serial" else 3
+        self.nstages = 1 if self.init == "serial" else NSTEPS
         self.stage_begin = <long *>calloc(self.nstages * T, sizeof(long))
         self.stage_end = <long *>calloc(self.nstages * T, sizeof(long))
         if self.stage_begin == NULL or self.stage_end == NULL:
@@ -429,7 +477,7 @@ cdef class XSBench(Workload):
             self.stage_end[0] = self.init_total
         else:
             start = 0
-            for s in range(3):
+            for s in range(NSTEPS):
                 for t in range(T):
                     self.stage_begin[s * T + t] = start + sizes[s] * t // T
                     self.stage_end[s * T + t] = start + sizes[s] * (t + 1) // T
@@ -444,6 +492,17 @@ cdef class XSBench(Workload):
                 # exist before the parallel region): already at the barrier
                 self.th[t].arrived = True
                 self.stage_arrivals[0] += 1
+
+    @property
+    def init_touches(self):
+        """Page touches of the whole init: every step's pages."""
+        return self.init_total
+
+    def init_virtual_s(self):
+        """The init's own (user) time in virtual seconds: every step's page
+        touches at its cost, on one thread (serial) or split evenly."""
+        total = sum(self.step_pages[s] * self.step_ns[s] for s in range(NSTEPS)) / 1e9
+        return total if self.init == "serial" else total / self.nthreads
 
     # -- one lookup -------------------------------------------------------------
     cdef inline int _pick_mat(self, unsigned int roll16) noexcept nogil:
@@ -596,26 +655,37 @@ cdef class XSBench(Workload):
                 "index_grid": arrays[2] / nlookups}
 
     # -- fill() -----------------------------------------------------------------
-    cdef inline unsigned long _init_addr(self, long g) noexcept nogil:
-        cdef int r
-        for r in range(3):
-            if g < <long>self.region_pages[r]:
-                return self._region_base[r] + (<unsigned long>g << 12)
-            g -= self.region_pages[r]
-        return 0
+    cdef inline int _init_step(self, long g, long *off) noexcept nogil:
+        """The init step of touch number g, and g's page within its structure."""
+        cdef int s
+        for s in range(NSTEPS - 1):
+            if g < self.step_pages[s]:
+                break
+            g -= self.step_pages[s]
+        else:
+            s = NSTEPS - 1
+        off[0] = g
+        return s
 
     cdef long _fill_init(self, int thread, xs_thread *th, unsigned long *addrs,
                          unsigned char *writes, long n) noexcept nogil:
-        cdef long k = 0, m, i
-        cdef int T = self.nthreads
+        cdef long k = 0, m, i, off
+        cdef int T = self.nthreads, s
+        cdef unsigned long base
+        cdef double ns = 0
         while True:
             if th.init_pos < th.init_end:
                 m = th.init_end - th.init_pos
                 if m > n - k:
                     m = n - k
+                s = self._init_step(th.init_pos, &off)
+                if m > self.step_pages[s] - off:
+                    m = self.step_pages[s] - off
+                base = self._region_base[self.step_region[s]] + (<unsigned long>off << 12)
                 for i in range(m):
-                    addrs[k + i] = self._init_addr(th.init_pos + i)
+                    addrs[k + i] = base + (<unsigned long>i << 12)
                     writes[k + i] = 1
+                ns += m * self.step_ns[s]
                 th.init_pos += m
                 k += m
                 self.init_done += m
@@ -641,7 +711,7 @@ cdef class XSBench(Workload):
             th.arrived = False
             th.init_pos = self.stage_begin[th.stage * T + thread]
             th.init_end = self.stage_end[th.stage * T + thread]
-        self._batch_ns[thread] = k * self.init_ns_per_page
+        self._batch_ns[thread] = ns
         self._batch_phase[thread] = PHASE_INIT
         return k
 
@@ -803,7 +873,8 @@ cdef class XSBench(Workload):
             "grid_type": "unionized", "simulation_method": "history",
             "schedule_chunk_particles": CHUNK_PARTICLES, "init": self.init,
             "sample_ueg": self.sample_ueg, "sample_nuclide": self.sample_nuclide,
-            "lookup_ns": self.lookup_ns, "init_ns_per_page": self.init_ns_per_page,
+            "lookup_ns": self.lookup_ns, "init_ns": dict(self.init_ns),
+            "init_steps": [name for name, _ in INIT_STEPS], "init_s": self.init_virtual_s(),
             "ns_per_access": self.ns_per_access,
             "regions": {name: {"bytes": nb[name], "pages": p} for name, p in self._layout()},
             "expected_pages_per_lookup": dict(e),
