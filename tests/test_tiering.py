@@ -55,6 +55,51 @@ def test_scan_windows_advance_as_task_numa_work_paces_them():
     assert m.vmstat()["numa_pte_updates"] == npages
 
 
+def _hash_32(val, bits):
+    """include/linux/hash.h: hash_32() with GOLDEN_RATIO_32."""
+    return ((val * 0x61C88647) & 0xFFFFFFFF) >> (32 - bits)
+
+
+def test_vma_scan_gate_of_v6_6_rc5():
+    """kernel/sched/fair.c task_numa_work() (v6.6-rc5): a VMA's numab_state
+    is set at its first scan (next_scan = now + scan_delay, the PID reset
+    4 scan delays later); a hint fault records the faulting task in
+    access_pids[1] (bit hash_32(pid, ilog2(BITS_PER_LONG)), mm/memory.c
+    numa_migrate_prep); from the mm's third pass on, a task scans only the
+    VMAs it faulted in."""
+    m = kmm.Machine(nodes=[{"cpus": 2, "mem": "64M"}],
+                    sysctl={"kernel.numa_balancing": 1, "kernel.numa_balancing_scan_size_mb": 4})
+    p = m.spawn(threads=2)
+    t0, t1 = p.threads
+    a = p.mmap(256)
+    for i in range(256):
+        t0.store(a + i * PAGE)
+    vma = lambda: next(v for v in p.vmas() if v["start"] <= a < v["end"])
+    assert vma()["numab_state"] == {"next_scan": 0, "next_pid_reset": 0, "access_pids": [0, 0]}
+    m.advance(1.0)
+    assert t0.task_tick_numa(1_100_000_000)
+    assert t0.task_numa_work() == 256             # seq 0: every VMA is scanned
+    now = INITIAL_JIFFIES + 1000
+    assert vma()["numab_state"] == {"next_scan": now + 1000, "next_pid_reset": now + 5000,
+                                    "access_pids": [0, 0]}
+    t1.load(a)                                    # a hint fault by thread 1
+    assert vma()["numab_state"]["access_pids"] == [0, 1 << _hash_32(t1.pid, 6)]
+    assert m.vmstat()["numa_hint_faults"] == 1
+    # passes 1 and 2 (the VMA's next_scan has passed): seq < 2 scans it regardless
+    while p.numa_scan["seq"] < 2:
+        m.advance(t0.numa_scan_period / 1000)
+        t0.task_numa_work()
+    for i in range(256):
+        t1.load(a + i * PAGE)                     # thread 1 takes every hint fault
+    assert t1.pid != t0.pid and _hash_32(t0.pid, 6) != _hash_32(t1.pid, 6)
+    # thread 0 never faulted in the VMA: from the third pass on it skips it
+    m.advance(t0.numa_scan_period / 1000)
+    assert t0.task_numa_work() == 0
+    # thread 1 did: its scan marks the VMA again
+    m.advance(max(t0.numa_scan_period, t1.numa_scan_period) / 1000)
+    assert t1.task_numa_work() == 256
+
+
 def test_task_tick_numa_queues_work_after_the_scan_period_of_run_time():
     m = kmm.Machine(nodes=[{"cpus": 2, "mem": "64M"}], sysctl={"kernel.numa_balancing": 1})
     p = m.spawn(threads=1)

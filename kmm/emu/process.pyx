@@ -360,6 +360,19 @@ cdef class Thread:
         self._check()
         return self.task.numa_scan_period
 
+    @property
+    def numa_scan_state(self):
+        """The task's NUMA-scan pacing (kernel/sched/fair.c): runtime and
+        node_stamp in ns (task_tick_numa queues a scan when the runtime
+        passes node_stamp + numa_scan_period), the period and its max in
+        ms, the last scan pass seen (numa_scan_seq), the preferred node."""
+        self._check()
+        t = self.task
+        return {"sum_exec_runtime": t.se_sum_exec_runtime, "node_stamp": t.node_stamp,
+                "numa_scan_period": t.numa_scan_period,
+                "numa_scan_period_max": t.numa_scan_period_max,
+                "numa_scan_seq": t.numa_scan_seq, "numa_preferred_nid": t.numa_preferred_nid}
+
     def run(self):
         """Switch this thread's CPU to it (context switch); refused once
         its process has exited (the task is dead)."""
@@ -470,7 +483,9 @@ cdef class Process:
             raise KmmConfigError(f"npages: {npages!r}; expected a positive count inside the user address space")
 
     def vmas(self):
-        """The VMAs as (start, end, flags, pgoff, is_file) tuples."""
+        """The VMAs as dicts: start, end, flags, pgoff, file, page_prot and
+        numab_state (the NUMA scanner's per-VMA state: next_scan,
+        next_pid_reset in jiffies, access_pids)."""
         cdef vm_area_struct *vma
         self._check_alive()
         out = []
@@ -478,7 +493,11 @@ cdef class Process:
         while vma != NULL:
             out.append({"start": vma.vm_start, "end": vma.vm_end, "flags": vma.vm_flags,
                         "pgoff": vma.vm_pgoff, "file": vma.vm_file != NULL,
-                        "page_prot": vma.vm_page_prot})
+                        "page_prot": vma.vm_page_prot,
+                        "numab_state": {"next_scan": vma.numab_state.next_scan,
+                                        "next_pid_reset": vma.numab_state.next_pid_reset,
+                                        "access_pids": [vma.numab_state.access_pids[0],
+                                                        vma.numab_state.access_pids[1]]}})
             vma = vma.vm_next
         return out
 
