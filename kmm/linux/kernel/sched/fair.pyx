@@ -342,7 +342,11 @@ from kmm.linux.include_.linux.jiffies cimport TICK_NSEC
 
 cdef enum:
     MAX_SCAN_WINDOW = 2560          # MB/s
-    VMA_PID_RESET_PERIOD = 4 * HZ   # jiffies
+
+
+cdef inline unsigned long VMA_PID_RESET_PERIOD() noexcept nogil:
+    """kernel/sched/fair.c: four scan delays, in ms (= jiffies at HZ=1000)."""
+    return 4 * <unsigned long>KMM().sysctl_numa_balancing_scan_delay
 
 
 cdef inline unsigned long get_mm_rss(mm_struct *mm) noexcept nogil:
@@ -455,12 +459,12 @@ cdef void task_numa_work(task_struct *p) noexcept nogil:
             continue
         if vma.numab_state.next_scan == 0:
             vma.numab_state.next_scan = now + KMM().sysctl_numa_balancing_scan_delay
-            vma.numab_state.next_pid_reset = vma.numab_state.next_scan + VMA_PID_RESET_PERIOD
+            vma.numab_state.next_pid_reset = vma.numab_state.next_scan + VMA_PID_RESET_PERIOD()
         if mm.numa_scan_seq and now < vma.numab_state.next_scan:
             vma = vma.vm_next
             continue
         if mm.numa_scan_seq and now > vma.numab_state.next_pid_reset:
-            vma.numab_state.next_pid_reset += VMA_PID_RESET_PERIOD
+            vma.numab_state.next_pid_reset += VMA_PID_RESET_PERIOD()
             vma.numab_state.access_pids[0] = vma.numab_state.access_pids[1]
             vma.numab_state.access_pids[1] = 0
         if not vma_is_accessed(vma):
