@@ -55,6 +55,23 @@ SEED_REFERENCE = {
 }
 SEED_PARTICLES = 50_000_000
 SEED_SCAN_SIZE_MB = 256            # kernel.numa_balancing_scan_size_mb default
+# The scaling rule (docs/run.md, "Scaling"): memory scales by F and so does
+# every kernel time constant the NUMA-balancing path reads, so that each
+# per-page rate runs 1/F times faster and every dimensionless rate is the
+# full size's.  These sysctls are times in ms (kernel/sched/fair.c defaults;
+# the hot threshold is debugfs numa_balancing/hot_threshold_ms).
+SCALED_TIME_SYSCTLS = {
+    "kernel.numa_balancing_scan_delay_ms": 1000,
+    "kernel.numa_balancing_scan_period_min_ms": 1000,
+    "kernel.numa_balancing_scan_period_max_ms": 60000,
+    "kernel.numa_balancing_hot_threshold_ms": 1000,
+}
+# vm.min_free_kbytes as the seed's full-size machine computes it at boot
+# (mm/page_alloc.c calculate_min_free_kbytes: int_sqrt(lowmem_kbytes * 16)
+# over 9 GiB; tests/test_scaling.py boots it and checks).  The square root
+# would make a scaled node's watermark gaps a larger fraction of it, so a
+# scaled run sets F times this.
+SEED_MIN_FREE_KBYTES = 12288
 # ---------------------------------------------------------------------------
 
 # The seed's two blocks, in its order.
@@ -239,11 +256,24 @@ def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=No
     scale = check_scale(scale)
     nodes = [{"cpus": cpus, "mem": f"{max(4, int(mem / _MIB * scale))}M"}
              for cpus, mem in _seed_preset_nodes()]
-    sc = {"kernel.numa_balancing_scan_size_mb": max(1, int(round(SEED_SCAN_SIZE_MB * scale)))}
+    sc = scaled_sysctls(scale)
     sc.update(cfg.check_sysctl(sysctl))
     return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
             "cost": check_cost(cost), "cmdline": cfg.check_cmdline(cmdline)["text"],
             "cpu": check_cpu(cpu)}
+
+
+def scaled_sysctls(scale):
+    """The sysctls the scaling rule sets at `scale` (none at 1): the scan
+    size (rounded, at least 1 MB), the NUMA-balancing times (rounded, at
+    least 1 ms) and vm.min_free_kbytes (at least the kernel's floor, 128)."""
+    if scale == 1.0:
+        return {}
+    sc = {"kernel.numa_balancing_scan_size_mb": max(1, int(round(SEED_SCAN_SIZE_MB * scale)))}
+    for key, ms in SCALED_TIME_SYSCTLS.items():
+        sc[key] = max(1, int(round(ms * scale)))
+    sc["vm.min_free_kbytes"] = max(128, int(round(SEED_MIN_FREE_KBYTES * scale)))
+    return sc
 
 
 def check_cpu(cpu):
@@ -472,15 +502,26 @@ def scaling(mach, w, scale) -> dict:
                                                 f"{_mib(pages * 4096)})"})
         scaled.append({"what": "particles (-p): the run's length", "seed": f"{SEED_PARTICLES:,}",
                        "here": f"{d['particles']:,}"})
-    scaled.append({"what": "kernel.numa_balancing_scan_size_mb", "seed": str(SEED_SCAN_SIZE_MB),
-                   "here": str(mach.sysctl["kernel.numa_balancing_scan_size_mb"])})
+    full = dict(SCALED_TIME_SYSCTLS, **{"kernel.numa_balancing_scan_size_mb": SEED_SCAN_SIZE_MB,
+                                         "vm.min_free_kbytes": SEED_MIN_FREE_KBYTES})
+    for key in scaled_sysctls(0.5):                     # the keys the rule sets
+        scaled.append({"what": key, "seed": str(full[key]), "here": str(mach.sysctl[key])})
     not_scaled = [
         "how every counter is computed: each number is counted by the mirrored mechanism "
         "during this run, never multiplied or extrapolated",
         f"{mach.nr_cpus} CPUs and the workload's {w.nthreads} threads",
-        "every other sysctl (watermarks derive from the scaled node sizes by the kernel's "
-        "formulas), the emulated CPU and TLB sizes",
+        "the workload's time per lookup and per init page, and the kernel's cost per "
+        "operation (docs/cost-model.md)",
+        "every other sysctl and kernel constant (the other watermarks follow from the "
+        "node sizes and vm.min_free_kbytes by the kernel's formulas), the emulated CPU "
+        "and TLB sizes",
     ]
+    if scale != 1.0:
+        # memory and the kernel's times scale together: each per-page rate
+        # runs 1/scale times faster, so a virtual second here stands for
+        # 1/scale seconds of the full-size run
+        scaled.append({"what": "time: one full-size second is", "seed": "1 s",
+                       "here": f"{scale:g} virtual s (every per-page rate {1 / scale:g}x faster)"})
     return {"scale": scale, "scaled": scaled, "not_scaled": not_scaled}
 
 
@@ -735,4 +776,11 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         "version": kmm.__version__,
     }
     out["engagement"] = engagement(out)
+    if wdesc["workload"] == "xsbench":
+        from kmm.experiments.similarity import similarity, load_reference
+        ref = load_reference()
+        out["similarity"] = {k: similarity(runs[k], machine["sysctl"], wdesc, scale, ref)
+                             for k in kernels}
+        out["similarity_reference"] = None if ref is None else \
+            {"commit": ref["commit"], "command": ref["command"], "note": ref["note"]}
     return out

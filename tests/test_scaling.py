@@ -1,0 +1,68 @@
+"""The scaling rule (docs/run.md, "Scaling"): memory and the NUMA-balancing
+times scale together, so each dimensionless rate is the full size's."""
+import math
+
+import pytest
+
+from kmm.experiments import seed
+from kmm.experiments.similarity import construction
+
+
+def test_seed_min_free_kbytes_is_what_the_full_size_machine_boots_with():
+    """mm/page_alloc.c calculate_min_free_kbytes(): int_sqrt(lowmem_kbytes *
+    16) over the full-size machine's memory; the scaling rule scales it."""
+    m = seed.make_machine("baseline", 1.0)
+    assert m.sysctl["vm.min_free_kbytes"] == seed.SEED_MIN_FREE_KBYTES
+    lowmem_kbytes = sum(z["managed"] - z["high"] for z in m.zones()) * 4
+    assert math.isqrt(lowmem_kbytes * 16) == pytest.approx(seed.SEED_MIN_FREE_KBYTES, rel=0.01)
+
+
+def test_full_size_sets_no_sysctl_and_a_scaled_one_scales_the_times():
+    assert seed.scaled_sysctls(1.0) == {}
+    sc = seed.scaled_sysctls(0.1)
+    assert sc == {"kernel.numa_balancing_scan_size_mb": 26,
+                  "kernel.numa_balancing_scan_delay_ms": 100,
+                  "kernel.numa_balancing_scan_period_min_ms": 100,
+                  "kernel.numa_balancing_scan_period_max_ms": 6000,
+                  "kernel.numa_balancing_hot_threshold_ms": 100,
+                  "vm.min_free_kbytes": 1229}
+    # a sysctl the user gives wins over the rule
+    args = seed.machine_args(0.1, sysctl={"kernel.numa_balancing_hot_threshold_ms": 1000})
+    assert args["sysctl"]["kernel.numa_balancing_hot_threshold_ms"] == 1000
+    assert args["sysctl"]["kernel.numa_balancing_scan_delay_ms"] == 100
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.1, 0.2])
+def test_constructed_rates_match_the_full_size(scale):
+    """Scan windows per footprint, the scan floor against scan_period_min,
+    touches per page within a hot threshold and the watermarks as fractions
+    of node 0: within 10% of the full-size machine's (the rounding of the
+    scan size and of the node sizes to whole MiB is the difference)."""
+    def rates(f):
+        m = seed.make_machine("baseline", f)
+        w = seed.make_workload(seed.workload_params("xsbench", f, 1000))
+        z0 = [z for z in m.zones() if z["node"] == 0]
+        wm = {k: sum(z[k] for z in z0) for k in ("min", "low", "high")}
+        return construction(m.sysctl, w.describe(), sum(z["managed"] for z in z0), wm)
+    full, here = rates(1.0), rates(scale)
+    for key in ("scan_windows_per_rss", "scan_floor_per_period_min",
+                "touches_per_page_per_hot_threshold", "wmark_min_fraction", "wmark_gap_fraction"):
+        assert here[key] == pytest.approx(full[key], rel=0.10), key
+    # not kept: reclaim's batch is SWAP_CLUSTER_MAX pages at every size
+    assert here["kswapd_batch_fraction"] == pytest.approx(full["kswapd_batch_fraction"] / scale,
+                                                          rel=0.05)
+
+
+def test_vma_pid_reset_follows_the_scan_delay():
+    """kernel/sched/fair.c: VMA_PID_RESET_PERIOD is 4 * scan_delay (ms)."""
+    m = seed.make_machine("baseline", 0.1)
+    p = m.spawn(threads=1)
+    a = p.mmap(16)
+    for i in range(16):
+        p.threads[0].store(a + i * 4096)
+    m.advance(0.2)
+    t = p.threads[0]
+    assert t.task_tick_numa(200_000_000)
+    t.task_numa_work()
+    v = next(v for v in p.vmas() if v["start"] <= a < v["end"])["numab_state"]
+    assert v["next_pid_reset"] - v["next_scan"] == 4 * 100
