@@ -52,7 +52,40 @@ def header(result: dict) -> str:
     lines.append(time_line(m.get("cost", {"preset": "zero", "overridden": []})))
     lines.append("counted:  perf events from the workload's launch (perf stat -a), "
                  "/proc/vmstat since boot (cat /proc/vmstat)")
+    lines += similarity_lines(result)
     return "\n".join(lines)
+
+
+def _g(v):
+    return "n/a" if v is None else f"{v:.3g}"
+
+
+def similarity_lines(result: dict) -> list:
+    """The similarity block: each rate the scaling rule keeps, this run's
+    value beside the full-size run's (docs/run.md, "Scaling")."""
+    sim = result.get("similarity")
+    if not sim:
+        return []
+    kernels = list(sim)
+    ref = result.get("similarity_reference")
+    src = (f"the full-size run ({ref['command']}, {ref['commit']})" if ref
+           else "no full-size reference: measured rates have no full-size value")
+    span = result["runs"][kernels[0]]["virtual_s"] / result["scaling"]["scale"]
+    lines = [f"similarity: each rate here and in {src} over the same {span:.0f} s of "
+             f"full-size time; * = more than 10% off (docs/run.md)"]
+    rows = [[r["what"]] for r in sim[kernels[0]]]
+    cols = ["rate"]
+    for k in kernels:
+        cols += [f"{k} here", "full"]
+        for row, r in zip(rows, sim[k]):
+            row += [_g(r["here"]) + ("*" if r["kept"] is False else ""), _g(r["full"])]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    lines.append("  " + "  ".join(f"{c:<{widths[0]}}" if i == 0 else f"{c:>{widths[i]}}"
+                                  for i, c in enumerate(cols)))
+    for row in rows:
+        lines.append("  " + "  ".join(f"{v:<{widths[0]}}" if i == 0 else f"{v:>{widths[i]}}"
+                                      for i, v in enumerate(row)))
+    return lines
 
 
 def time_line(cost: dict) -> str:

@@ -1,0 +1,126 @@
+"""Dynamic similarity of a scaled run with the full-size one (docs/run.md,
+"Scaling").
+
+The scaling rule scales memory and the NUMA-balancing times by F, so each
+per-page rate runs 1/F times faster and a virtual second of a scaled run
+stands for 1/F seconds of the full-size run.  `similarity()` measures, for
+one kernel's run, the dimensionless rates that drive the counters and sets
+beside each the full-size run's value: by construction (from the
+configuration, the same formula at F = 1) or by measurement (from
+`full_size_reference.json`, the snapshots of a full-size `kmm run`, over
+the same stretch of full-size time).  Nothing here feeds back into a run.
+"""
+import json
+from pathlib import Path
+
+REFERENCE = Path(__file__).with_name("full_size_reference.json")
+TOL = 0.10                       # a rate more than 10% off the full size's is marked
+SWAP_CLUSTER_MAX = 32            # include/linux/swap.h: reclaim's batch, in pages
+MAX_SCAN_WINDOW = 2560           # kernel/sched/fair.c, MB/s
+
+# (key, what, source): "construction" rates follow from the configuration,
+# "measured" ones from the run's snapshots
+RATES = (
+    ("scan_windows_per_rss", "NUMA scan windows per XSBench footprint", "construction"),
+    ("scan_floor_per_period_min", "task_scan_min floor / scan_period_min", "construction"),
+    ("touches_per_page_per_hot_threshold",
+     "data-page touches per data page within one hot threshold", "construction"),
+    ("wmark_min_fraction", "node 0 WMARK_MIN / its pages", "construction"),
+    ("wmark_gap_fraction", "node 0 WMARK_HIGH - WMARK_MIN / its pages", "construction"),
+    ("kswapd_batch_fraction", "reclaim batch (SWAP_CLUSTER_MAX) / node 0 pages", "construction"),
+    ("scan_passes_per_s", "NUMA scan passes per full-size second", "measured"),
+    ("hint_faults_per_page_s", "hint faults per node 0 page per full-size second", "measured"),
+    ("promotions_per_page_s", "promotions per node 0 page per full-size second", "measured"),
+    ("demotions_per_page_s", "demotions per node 0 page per full-size second", "measured"),
+    ("migrc_pending_per_free", "migrc's pending pages / node 0 free pages (mean)", "measured"),
+)
+
+
+def construction(sysctl, workload, node0_pages, wmarks):
+    """The rates fixed by the configuration, at this run's sizes."""
+    scan_mb = sysctl["kernel.numa_balancing_scan_size_mb"]
+    data_pages = sum(r["pages"] for r in workload["regions"].values())
+    windows = MAX_SCAN_WINDOW // scan_mb if scan_mb < MAX_SCAN_WINDOW else 1
+    touches = sum(workload["expected_pages_per_lookup"].values())
+    lookups_per_s = workload["threads"] * 1e9 / workload["lookup_ns"]
+    return {
+        "scan_windows_per_rss": data_pages / (scan_mb * 256),
+        "scan_floor_per_period_min": (1000 / windows) / sysctl["kernel.numa_balancing_scan_period_min_ms"],
+        "touches_per_page_per_hot_threshold":
+            lookups_per_s * touches / data_pages * sysctl["kernel.numa_balancing_hot_threshold_ms"] / 1e3,
+        "wmark_min_fraction": wmarks["min"] / node0_pages,
+        "wmark_gap_fraction": (wmarks["high"] - wmarks["min"]) / node0_pages,
+        "kswapd_batch_fraction": SWAP_CLUSTER_MAX / node0_pages,
+    }
+
+
+def measured(snaps, t_end, scale):
+    """Rates over the snapshots up to virtual time t_end, per full-size
+    second (a virtual second here is 1/scale of them)."""
+    upto = [s for s in snaps if s["t"] <= t_end + 1e-9] or snaps[:1]
+    first, last = snaps[0], upto[-1]
+    full_s = (last["t"] - first["t"]) / scale
+    pages = last["node0_managed"]
+    if full_s <= 0:
+        return {k: None for k, _, src in RATES if src == "measured"}
+    d = lambda k: last.get(k, 0) - first.get(k, 0)
+    pend = [s["node0_migrc_pending"] / s["node0_free"] for s in upto if s.get("node0_free")]
+    return {
+        "scan_passes_per_s": d("numa_scan_seq") / full_s,
+        "hint_faults_per_page_s": d("numa_hint_faults") / pages / full_s,
+        "promotions_per_page_s": d("pgpromote_success") / pages / full_s,
+        "demotions_per_page_s": d("pgdemote_kswapd") / pages / full_s,
+        "migrc_pending_per_free": sum(pend) / len(pend) if pend else None,
+    }
+
+
+def load_reference(path=REFERENCE):
+    """The full-size run's record, or None when there is none."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def similarity(run, sysctl, workload, scale, reference=None):
+    """[{key, what, source, here, full, kept}] for one kernel's run: `run`
+    as in the run JSON (its snapshots), `sysctl` the machine's, `workload`
+    its describe().  `full` is None where the reference has no value."""
+    snaps = run["snapshots"]
+    first = snaps[0]
+    wm = {k: first["node0_" + k] for k in ("min", "low", "high")}
+    here = construction(sysctl, workload, first["node0_managed"], wm)
+    here.update(measured(snaps, snaps[-1]["t"], scale))
+    full = dict(reference["construction"]) if reference else {}
+    if reference:
+        kernel = run["kernel"] if run["kernel"] in reference["runs"] else "baseline"
+        ref_snaps = reference["runs"][kernel]["snapshots"]
+        # the same stretch of full-size time as this run covers
+        full.update(measured(ref_snaps, ref_snaps[0]["t"] + (snaps[-1]["t"] - first["t"]) / scale, 1.0))
+    out = []
+    for key, what, source in RATES:
+        h, f = here.get(key), full.get(key)
+        kept = None if h is None or f is None or f == 0 else abs(h / f - 1) <= TOL
+        out.append({"key": key, "what": what, "source": source, "here": h, "full": f, "kept": kept})
+    return out
+
+
+def make_reference(result, commit, note):
+    """The record `load_reference()` reads, from a full-size run's JSON."""
+    if result["scaling"]["scale"] != 1.0:
+        raise ValueError("the reference must come from a full-size run (--scale 1)")
+    keys = ("t", "node0_managed", "node0_free", "node0_min", "node0_low", "node0_high",
+            "node0_migrc_pending", "numa_scan_seq", "numa_hint_faults", "pgpromote_success",
+            "pgdemote_kswapd", "numa_pages_migrated", "nr_tlb_remote_flush",
+            "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all", "itlb.itlb_flush")
+    runs = {}
+    for k, run in result["runs"].items():
+        runs[k] = {"snapshots": [{key: s[key] for key in keys if key in s} for s in run["snapshots"]],
+                   "virtual_s": run["virtual_s"]}
+    first = result["runs"]["baseline"]["snapshots"][0]
+    wm = {k: first["node0_" + k] for k in ("min", "low", "high")}
+    return {"commit": commit, "note": note, "command": "kmm run --scale 1 --particles %d" %
+            result["workload"]["particles"],
+            "construction": construction(result["machine"]["sysctl"], result["workload"],
+                                         first["node0_managed"], wm),
+            "runs": runs}
