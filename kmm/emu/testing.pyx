@@ -194,7 +194,8 @@ from kmm.linux.mm.page_alloc cimport __alloc_pages
 from kmm.linux.mm.rmap cimport folio_referenced, set_tlb_ubc_flush_pending, fold_ubc_ro, try_to_unmap_flush
 from kmm.linux.arch.x86.include_.asm.pgtable_types cimport PAGE_READONLY, PAGE_SHARED
 from kmm.emu.hw.cpu cimport (tlb_entry, tlb_cpu, HW_PTE_PRESENT, HW_PTE_RW, HW_PTE_USER,
-                             HW_PTE_ACCESSED, HW_PTE_DIRTY, HW_PTE_PFN_MASK)
+                             HW_PTE_ACCESSED, HW_PTE_DIRTY, HW_PTE_PFN_MASK,
+                             PERF_DTLB_LOADS, PERF_DTLB_STORES)
 from kmm.emu.hw.tlb cimport (tlb_fill as hw_tlb_fill, tlb_lookup as hw_tlb_lookup,
                              tlb_probe as hw_tlb_probe, tlb_nr_live as hw_tlb_nr_live,
                              tlb_invlpg as hw_tlb_invlpg)
@@ -391,6 +392,7 @@ def tlb_lookup(Machine self, cpu, vaddr, write=False):
     self._check_cpu(cpu)
     _check_vaddr(self, vaddr)
     self._enter()
+    self.m.cpus[cpu].perf.ev[PERF_DTLB_STORES if write else PERF_DTLB_LOADS] += 1
     e = hw_tlb_lookup(cpu, vaddr, bool(write))
     if e == NULL:
         return None

@@ -32,7 +32,7 @@ from kmm.emu.debug.oracle cimport (oracle_check_access, oracle_walk_access, orac
 from kmm.emu.hw.tlb cimport tlb_entry, tlb_lookup, tlb_fill, tlb_fill_miss, tlb_fault_invalidate
 from kmm.emu.hw.hostmem cimport host_clock_ns
 from kmm.emu.hw.cost cimport kmm_charge
-from kmm.emu.hw.cpu cimport KMM_COST_FAULT
+from kmm.emu.hw.cpu cimport KMM_COST_FAULT, PERF_DTLB_LOADS, PERF_DTLB_STORES
 from kmm.linux.include_.linux.prefetch cimport prefetch, kmm_read_ahead
 
 
@@ -91,6 +91,9 @@ cdef inline int _access(int cpu, unsigned long addr, bint write, unsigned long *
         kmm_return_to_user(cpu)          # user code runs in user mode (if no entry is open)
         kernel_ran[0] = True
         walked = NULL
+    # dTLB-loads/-stores count retired accesses (MEM_INST_RETIRED.ALL_*):
+    # once, however many times a faulting access is re-executed
+    m.cpus[cpu].perf.ev[PERF_DTLB_STORES if write else PERF_DTLB_LOADS] += 1
     for attempt in range(8):
         e = tlb_lookup(cpu, addr, write)
         if e != NULL:

@@ -357,7 +357,9 @@ cdef void tlb_hw_free() noexcept nogil:
 
 cdef tlb_entry *tlb_lookup(int cpu, unsigned long vaddr, bint write) noexcept nogil:
     """A data access's translation lookup in the current PCID: the live
-    entry, or NULL when the CPU must walk the page tables."""
+    entry, or NULL when the CPU must walk the page tables.  (The access
+    itself, dTLB-loads/-stores, is counted once by its caller: a load that
+    faults looks up again when it is re-executed, but retires once.)"""
     cdef kmm_cpu *c = &KMM().cpus[cpu]
     cdef tlb_cpu *t = &c.hw_tlb
     cdef unsigned long long vpn = <unsigned long long>vaddr >> HW_PAGE_SHIFT
@@ -367,7 +369,6 @@ cdef tlb_entry *tlb_lookup(int cpu, unsigned long vaddr, bint write) noexcept no
     cdef tlb_entry *v
     cdef unsigned int i
     t.clock += 1
-    c.perf.ev[PERF_DTLB_STORES if write else PERF_DTLB_LOADS] += 1
     if t.mode == HW_TLB_UNBOUNDED:
         s = _hash_find(t, tag)
         if s != NULL and s.gen == gen:
