@@ -1,0 +1,31 @@
+"""A liveness hazard of the seed patch (2/3) that the emulator reaches at a
+small scale (docs/hazards.md, "Promotion stalls behind pending pages").
+
+The patch counts a zone's pending folios (source folios whose TLB flush is
+deferred) as free in __zone_watermark_ok() and zone_watermark_fast(), and
+frees them (migrc_flush_free_folios) only when get_page_from_freelist()
+finds a zone below its watermark, or in do_wp_page().  Once node 0's buddy
+lists are empty while its pending folios alone pass the watermarks,
+promotion's allocations (__GFP_THISNODE, no reclaim) fail in rmqueue()
+without ever failing a watermark, migrate_balanced_pgdat() sees a
+balanced node and kswapd stays asleep: nothing frees the pending folios
+and promotion stops for good.  Patch 3/3 pauses migrc under pressure."""
+from kmm.experiments import seed
+
+
+def test_promotion_stalls_behind_pending_folios_and_pause_avoids_it():
+    r = seed.run_seed_experiment(kernels=("migrc", "migrc+pause"), scale=0.05,
+                                 particles=400000, jobs=1)
+    s = r["runs"]["migrc"]["snapshots"]
+    mid, last = s[len(s) // 2], s[-1]
+    # node 0's buddy lists are empty, its pending folios pass WMARK_HIGH alone
+    assert last["node0_free"] == 0
+    assert last["node0_migrc_pending"] > last["node0_high"]
+    # hint faults go on; promotions, demotions and deferred flushes do not
+    assert last["numa_hint_faults"] > mid["numa_hint_faults"]
+    assert last["pgpromote_success"] == mid["pgpromote_success"]
+    assert last["pgdemote_kswapd"] == mid["pgdemote_kswapd"]
+    # with patch 3/3 the same run keeps promoting
+    p = r["runs"]["migrc+pause"]["snapshots"]
+    assert p[-1]["pgpromote_success"] > p[len(p) // 2]["pgpromote_success"]
+    assert p[-1]["node0_free"] > 0
