@@ -1,0 +1,74 @@
+"""Compare the key AFTER/BEFORE ratios of scaled runs under the scaling rule
+with the full-size run's over the same stretch of full-size time.
+
+    python tools/scaling_study.py --scales 0.05 0.1 0.2          # runs them (jobs 2)
+    python tools/scaling_study.py --from run_0.05.json run_0.1.json ...
+
+Each scaled run covers the full run's first 93 s (8,000,000 x F particles:
+the default run's span); the full-size side comes from the installed
+reference (kmm/experiments/full_size_reference.json), its snapshots cut at
+the same full-size second.  Prints one row per scale and one for the full
+size, with the load average.
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kmm.experiments import seed  # noqa: E402
+from kmm.experiments.similarity import load_reference  # noqa: E402
+
+KEYS = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received", "numa_pages_migrated",
+        "nr_tlb_local_flush_all", "itlb.itlb_flush")
+FULL_PARTICLES_SPAN = 8_000_000          # the default run's 800,000 at F = 0.1
+
+
+def at(snaps, t):
+    """The last snapshot at or before virtual time t."""
+    return [s for s in snaps if s["t"] <= t + 1e-9][-1]
+
+
+def ratios_of(result):
+    """(full-size seconds covered, {key: AFTER/BEFORE}) of a run's JSON."""
+    f = result["scaling"]["scale"]
+    span = result["runs"]["baseline"]["virtual_s"] / f
+    b, a = (result["runs"][k]["snapshots"][-1] for k in ("baseline", "migrc"))
+    return span, {k: seed.ratio(a[k], b[k]) for k in KEYS}
+
+
+def full_ratios(ref, span):
+    b = at(ref["runs"]["baseline"]["snapshots"], span)
+    a = at(ref["runs"]["migrc"]["snapshots"], span)
+    return {k: seed.ratio(a[k], b[k]) for k in KEYS}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scales", type=float, nargs="*", default=[0.05, 0.1, 0.2])
+    ap.add_argument("--from", dest="files", nargs="*", help="run JSONs instead of running")
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args(argv)
+    results = []
+    if a.files:
+        results = [json.loads(Path(p).read_text()) for p in a.files]
+    else:
+        for f in a.scales:
+            results.append(seed.run_seed_experiment(
+                scale=f, particles=int(round(FULL_PARTICLES_SPAN * f)), jobs=a.jobs))
+    ref = load_reference()
+    print(f"{'scale':>6} {'full s':>7}  " + "  ".join(f"{k[:22]:>22}" for k in KEYS))
+    for r in sorted(results, key=lambda r: r["scaling"]["scale"]):
+        span, rat = ratios_of(r)
+        print(f"{r['scaling']['scale']:>6g} {span:>7.0f}  " +
+              "  ".join(f"{rat[k] if rat[k] is not None else float('nan'):>22.3f}" for k in KEYS))
+        if ref:
+            fr = full_ratios(ref, span)
+            print(f"{'1':>6} {span:>7.0f}  " +
+                  "  ".join(f"{fr[k] if fr[k] is not None else float('nan'):>22.3f}" for k in KEYS))
+    print(f"load average: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
