@@ -68,11 +68,14 @@ def similarity_lines(result: dict) -> list:
         return []
     kernels = list(sim)
     ref = result.get("similarity_reference")
-    src = (f"the full-size run ({ref['command']}, {ref['commit']})" if ref
-           else "no full-size reference: measured rates have no full-size value")
     span = result["runs"][kernels[0]]["virtual_s"] / result["scaling"]["scale"]
-    lines = [f"similarity: each rate here and in {src} over the same {span:.0f} s of "
-             f"full-size time; * = more than 10% off (docs/run.md)"]
+    if ref:
+        src = (f"beside the full-size run's ({ref['command']}, commit {ref['commit']}) over "
+               f"the same {span:.0f} s of full-size time")
+    else:
+        src = "(no full-size reference is installed: the measured rates have no full-size value)"
+    lines = [f"similarity: the rates the scaling rule keeps, this run's {src}; * = more than "
+             f"10% off (docs/run.md, \"Scaling\")"]
     rows = [[r["what"]] for r in sim[kernels[0]]]
     cols = ["rate"]
     for k in kernels:
