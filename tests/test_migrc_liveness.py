@@ -29,3 +29,11 @@ def test_promotion_stalls_behind_pending_folios_and_pause_avoids_it():
     p = r["runs"]["migrc+pause"]["snapshots"]
     assert p[-1]["pgpromote_success"] > p[len(p) // 2]["pgpromote_success"]
     assert p[-1]["node0_free"] > 0
+    # the report says so, for the migrc run only
+    assert len(r["stalls"]) == 1 and r["stalls"][0].startswith("migrc: promotion stopped at ")
+
+
+def test_a_short_run_says_migrc_never_engaged():
+    r = seed.run_seed_experiment(particles=10000, jobs=1)
+    assert r["engagement"] and r["engagement"][0].startswith("migrc: migrc never engaged")
+    assert r["stalls"] == []

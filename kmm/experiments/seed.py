@@ -612,6 +612,28 @@ def engagement(result: dict) -> list:
     return lines
 
 
+def stalls(result: dict) -> list:
+    """One line per run whose promotion stopped for good behind migrc's
+    pending folios (docs/hazards.md, "Promotion stalls behind pending
+    pages"): at the end node 0's buddy lists are empty, its pending folios
+    alone pass WMARK_HIGH, and no page was promoted since the run's middle."""
+    lines = []
+    for k in result["kernels"]:
+        snaps = result["runs"][k]["snapshots"]
+        last = snaps[-1]
+        if not last.get("node0_migrc_pending") or len(snaps) < 4:
+            continue
+        since = [sn for sn in snaps if sn["pgpromote_success"] == last["pgpromote_success"]][0]
+        if last["node0_free"] == 0 and last["node0_migrc_pending"] > last["node0_high"] and \
+                since["t"] <= snaps[len(snaps) // 2]["t"]:
+            lines.append(f"{k}: promotion stopped at {since['t']:.2f} virtual s and never resumed: "
+                         f"node 0's free lists are empty while {last['node0_migrc_pending']:,} "
+                         f"folios wait for migrc's deferred flush, which count as free "
+                         f"(WMARK_HIGH {last['node0_high']:,}), so no watermark check fails and "
+                         f"nothing flushes them (docs/hazards.md)")
+    return lines
+
+
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
                kconfig=None, cost=None, cmdline=None, cpu=None, progress=None,
                snapshot_every=None):
@@ -776,6 +798,7 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         "version": kmm.__version__,
     }
     out["engagement"] = engagement(out)
+    out["stalls"] = stalls(out)
     if wdesc["workload"] == "xsbench":
         from kmm.experiments.similarity import similarity, load_reference
         ref = load_reference()

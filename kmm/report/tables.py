@@ -218,6 +218,7 @@ def comparison(result: dict) -> str:
     name_w = max(len(c) for c, _ in rows + tail)
     widths = [max(len(col), *(len(r[i]) for _, r in rows + tail)) for i, col in enumerate(cols)]
     out = [f"Not engaged: {line}" for line in result.get("engagement", [])]
+    out += [f"Stalled: {line}" for line in result.get("stalls", [])]
     if ratio_kernels:
         out.append("Comparison: " + "; ".join(
             f"{SHORT[k]}/BEFORE = {k} / baseline" for k in ratio_kernels)
