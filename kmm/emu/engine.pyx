@@ -37,9 +37,12 @@ start -- is a workload bug: it raises KmmStateError instead of spinning.
 The same machine seed and workload seed give the same run, bit for bit.
 """
 
+from kmm.emu import tracing as _tracing
 import math as _math
 import time as _time
 
+from kmm.linux.include_.kmm.trace cimport KMM_SITE_NUMA_SCAN
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
 from kmm.linux.include_.kmm.machine cimport kmm_machine, KMM
 from kmm.linux.include_.linux.jiffies cimport TICK_NSEC
 from kmm.linux.include_.linux.mmzone cimport pglist_data
@@ -129,7 +132,7 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
     cdef Thread th
     cdef pglist_data *pgdat
     cdef task_struct *curr
-    cdef int nid, t, cpu, saved = m.cpu
+    cdef int nid, t, cpu, site, saved = m.cpu
     cdef int nr_running[64]                  # NR_CPUS: runnable tasks per CPU
     cdef bint busy[64]                       # a workload thread runs there
     cdef bint placed[8]                      # MAX_NUMNODES: kswapds that run this tick
@@ -140,7 +143,9 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
         if curr == th.task:
             kmm_entry(th.cpu)                # the tick's interrupt
             if task_tick_numa(curr):
+                site = kmm_site_enter(KMM_SITE_NUMA_SCAN)
                 task_numa_work(curr)         # task_work on return to user mode
+                kmm_site_exit(site)
             kmm_exit(th.cpu)
     for cpu in range(m.nr_cpu_ids):
         nr_running[cpu] = 0
@@ -379,7 +384,17 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
             "snapshots": snaps,
             "finished": running == 0,
             "done_fraction": w.done_fraction(),
+            "attribution": _tracing.attribution(mach),
+            # /proc/interrupts' TLB row: irq_tlb_count, bumped where
+            # flush_tlb_func() counts a receipt
+            "interrupts_tlb": mach.vm_events_per_cpu("nr_tlb_remote_flush_received"),
         }
+        if _tracing.enabled(mach):
+            # read out before the workload's threads exit: their names
+            events, dropped = _tracing.read(mach)
+            # the workload's threads have no comm of their own: its name
+            comms = {pid: c or type(w).__name__ for pid, c in _tracing.comms(mach).items()}
+            result["trace"] = {"events": events, "dropped": dropped, "comms": comms}
     finally:
         if proc.alive:
             proc.exit()                # also when an access or the workload fails

@@ -268,6 +268,8 @@ cdef class Machine:
         # another machine's operation: give the current machine back after.
         kmm_set_current(m)
         self._tlb_free()
+        if m.trace.ring != NULL:
+            free(m.trace.ring)                  # kmm/emu/tracing.pyx
         free_all_mms()
         for i in range(m.nr_files):
             free(m.files[i])

@@ -11,6 +11,8 @@ truncate_setsize, task_numa_work, ...) on the right CPU.
 
 from libc.stdlib cimport calloc, free, realloc
 
+from kmm.linux.include_.kmm.trace cimport KMM_SITE_NUMA_SCAN, KMM_SITE_MUNMAP, KMM_SITE_MPROTECT, KMM_SITE_FORK
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
 from kmm.emu.machine cimport Machine
 from kmm.linux.include_.linux.mm_types cimport (page, mm_struct, vm_area_struct, address_space, file,
                                                 MM_ANONPAGES, MM_FILEPAGES)
@@ -339,7 +341,9 @@ cdef class Thread:
                                 f"on CPU {self.cpu}; call run() first")
         before = mach.vmstat()["numa_pte_updates"]
         with mach.on_cpu(self.cpu):
+            site = kmm_site_enter(KMM_SITE_NUMA_SCAN)
             task_numa_work(self.task)
+            kmm_site_exit(site)
         mach._after()
         return mach.vmstat()["numa_pte_updates"] - before
 
@@ -470,7 +474,9 @@ cdef class Process:
         self._check_range(addr, npages)
         c = self._syscall_cpu(cpu)
         with self.machine.on_cpu(c):
+            site = kmm_site_enter(KMM_SITE_MUNMAP)
             rc = do_vmi_munmap(self.mm, addr, npages * 4096)
+            kmm_site_exit(site)
         self.machine._after()
         if rc:
             raise KmmStateError(f"munmap({addr:#x}, {npages} pages) failed with {errno_name(rc)}")
@@ -560,7 +566,9 @@ cdef class Process:
         self._check_range(addr, npages)
         c = self._syscall_cpu(cpu)
         with self.machine.on_cpu(c):
+            site = kmm_site_enter(KMM_SITE_MPROTECT)
             rc = do_mprotect_pkey(self.mm, addr, npages * 4096, p, -1)
+            kmm_site_exit(site)
         self.machine._after()
         if rc:
             raise KmmStateError(f"mprotect({addr:#x}, {npages} pages, {prot!r}) failed with "

@@ -3,6 +3,8 @@ creates is kept in the machine's task table and freed with the machine),
 mm_alloc/mmput, and the address-space half of fork(): dup_mm -> dup_mmap ->
 vm_area_dup, anon_vma_fork (mm/rmap.c), copy_page_range (mm/memory.c)."""
 
+from kmm.linux.include_.kmm.trace cimport KMM_SITE_MUNMAP, KMM_SITE_FORK
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport ENOMEM
 from libc.stdlib cimport calloc, realloc, free
 from kmm.linux.include_.kmm.machine cimport KMM, kmm_machine
@@ -78,10 +80,13 @@ cdef mm_struct *mm_alloc() noexcept nogil:
 
 cdef void mmput(mm_struct *mm) noexcept nogil:
     """kernel/fork.c: drop a user of mm; the last one tears it down."""
+    cdef int site
     mm.mm_users -= 1
     if mm.mm_users > 0:
         return
+    site = kmm_site_enter(KMM_SITE_MUNMAP)
     exit_mmap(mm)
+    kmm_site_exit(site)
     free_all_pgtables(mm)
     mmdrop(mm)
 
@@ -195,10 +200,14 @@ cdef mm_struct *dup_mm(mm_struct *oldmm) noexcept nogil:
     """kernel/fork.c: a new mm that copies oldmm (allocate_mm, mm_init,
     dup_mmap).  NULL when memory runs out (the half-built mm is torn
     down)."""
+    cdef int site, rc
     cdef mm_struct *mm = mm_alloc()
     if mm == NULL:
         return NULL
-    if dup_mmap(mm, oldmm):
+    site = kmm_site_enter(KMM_SITE_FORK)
+    rc = dup_mmap(mm, oldmm)
+    kmm_site_exit(site)
+    if rc:
         mm.mm_users = 1
         mmput(mm)
         return NULL

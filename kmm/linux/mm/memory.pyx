@@ -7,6 +7,9 @@ there is no fault-around (fault_around_bytes = PAGE_SIZE), no swap, no
 userfaultfd and no THP.
 """
 
+from kmm.linux.include_.kmm.trace cimport KMM_SITE_MIGRC_WP
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
+from kmm.linux.include_.trace.events.migrc cimport trace_kmm_numa_hint_fault
 from kmm.linux.include_.uapi.asm_generic.errno_base cimport ENOMEM
 from kmm.linux.mm.internal cimport migrc_hunk, migrc_unpend_if_pending, MIGRC_HUNK_MEMORY_C_1
 from kmm.linux.mm.migrate cimport (migrc_flush_free_folios, migrc_fix_flush, MIGRC_FIX_HANDLE_MM_FAULT,
@@ -399,6 +402,7 @@ cdef vm_fault_t do_wp_page(vm_fault *vmf) noexcept nogil:
     page if this mapping owns it exclusively, copy it otherwise."""
     cdef vm_area_struct *vma = vmf.vma
     cdef folio *f = NULL
+    cdef int site
     vmf.page = vm_normal_page(vma, vmf.address, vmf.orig_pte)
     if vmf.page != NULL:
         f = page_folio(vmf.page)
@@ -406,7 +410,9 @@ cdef vm_fault_t do_wp_page(vm_fault *vmf) noexcept nogil:
     # other CPUs may still read its old copy through a deferred-flush
     # translation: flush and free everything migrc holds first.
     if migrc_hunk(MIGRC_HUNK_MEMORY_C_1) and f != NULL and migrc_unpend_if_pending(f):
+        site = kmm_site_enter(KMM_SITE_MIGRC_WP)
         migrc_flush_free_folios(NULL)
+        kmm_site_exit(site)
     if vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
         if vmf.page == NULL:
             return VM_FAULT_SIGBUS
@@ -510,12 +516,14 @@ cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
             writable = False
             # migrate to the requested node
             if migrate_misplaced_page(p, vma, target_nid):
+                trace_kmm_numa_hint_fault(vmf.address, page_nid, True)
                 page_nid = target_nid
                 flags |= TNF_MIGRATED
                 task_numa_fault(last_cpupid, page_nid, 1, flags)
                 return 0
             flags |= TNF_MIGRATE_FAIL
             if not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+                trace_kmm_numa_hint_fault(vmf.address, page_nid, False)
                 task_numa_fault(last_cpupid, page_nid, 1, flags)      # goto out
                 return 0
 
@@ -526,6 +534,7 @@ cdef vm_fault_t do_numa_page(vm_fault *vmf) noexcept nogil:
     if writable:
         pte = pte_mkwrite(pte)
     ptep_modify_prot_commit(vma.vm_mm, vmf.address, vmf.pte, old_pte, pte)
+    trace_kmm_numa_hint_fault(vmf.address, page_nid, False)
     if page_nid != NUMA_NO_NODE:
         task_numa_fault(last_cpupid, page_nid, 1, flags)
     return 0

@@ -25,6 +25,11 @@ functions (mm/migrate.c#1) go before putback_movable_pages().
 """
 
 from libc.stdlib cimport malloc, free
+from kmm.linux.include_.kmm.trace cimport (KMM_SITE_DEMOTION, KMM_SITE_PROMOTION,
+                                          KMM_SITE_MIGRATE_OTHER)
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
+from kmm.linux.include_.trace.events.migrate cimport trace_mm_migrate_pages
+from kmm.linux.include_.trace.events.migrc cimport trace_migrc_flush_free_folios
 from kmm.linux.include_.kmm.machine cimport KMM, NODE_DATA, kmm_machine, get_current
 from kmm.linux.include_.kmm.interleave cimport (kmm_point, KMM_POINT_MIGRATE_UNMAPPED, KMM_POINT_MIGRATE_FLUSHED,
                                          KMM_POINT_MIGRC_BEFORE_FLUSH)
@@ -202,6 +207,7 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
     cdef list_head *nxt
     cdef folio *f
     cdef int nid
+    cdef long nr_freed
     INIT_LIST_HEAD(&folios)
     if nodes == NULL:
         all_nodes = (1ULL << m.nr_node_ids) - 1     # node_possible_map
@@ -225,6 +231,7 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
     kmm_point(KMM_POINT_MIGRC_BEFORE_FLUSH)           # emulator-only interleaving point
     m.kmm_migrc_flushes += 1                    # emulator stat
     arch_tlbbatch_flush(&arch)
+    nr_freed = 0
     if m.kconfig.CONFIG_MIGRC_FIXES:
         m.migrc_inflight_cnt -= 1
         if m.migrc_inflight_cnt == 0:
@@ -235,7 +242,9 @@ cdef bint migrc_flush_free_folios(nodemask_t *nodes) noexcept nogil:
         f = list_entry_folio(pos)
         folio_zone(f).migrc_pending_nr -= 1
         folio_put(f)
+        nr_freed += 1
         pos = nxt
+    trace_migrc_flush_free_folios(nr_freed, m.cpus[m.cpu].kmm_site)
     return True
 
 
@@ -1009,6 +1018,9 @@ cdef int migrate_pages(list_head *from_, new_folio_t get_new_folio, free_folio_t
     cdef list_head ret_folios
     cdef list_head split_folios
     cdef migrate_pages_stats stats
+    cdef int site = kmm_site_enter(KMM_SITE_DEMOTION if reason == MR_DEMOTION else
+                                   KMM_SITE_PROMOTION if reason == MR_NUMA_MISPLACED else
+                                   KMM_SITE_MIGRATE_OTHER)
     INIT_LIST_HEAD(&folios)
     INIT_LIST_HEAD(&ret_folios)
     INIT_LIST_HEAD(&split_folios)
@@ -1063,8 +1075,10 @@ cdef int migrate_pages(list_head *from_, new_folio_t get_new_folio, free_folio_t
     count_vm_events(THP_MIGRATION_SUCCESS, stats.nr_thp_succeeded)
     count_vm_events(THP_MIGRATION_FAIL, stats.nr_thp_failed)
     count_vm_events(THP_MIGRATION_SPLIT, stats.nr_thp_split)
+    trace_mm_migrate_pages(stats.nr_succeeded, stats.nr_failed_pages, mode, reason)
     if ret_succeeded != NULL:
         ret_succeeded[0] = stats.nr_succeeded
+    kmm_site_exit(site)
     return rc_gather
 
 

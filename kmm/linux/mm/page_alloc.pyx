@@ -7,6 +7,8 @@ no CMA, no high-atomic reserves, no OOM killer (an allocation that would
 OOM-kill fails instead).
 """
 
+from kmm.linux.include_.kmm.trace cimport KMM_SITE_MIGRC_ALLOC
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
 from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
 from kmm.emu.hw.cost cimport kmm_charge
 from kmm.emu.hw.cpu cimport KMM_COST_PAGE_ALLOC, KMM_COST_PAGE_FREE
@@ -606,6 +608,7 @@ cdef page *get_page_from_freelist(gfp_t gfp_mask, unsigned int order, int alloc_
     cdef zone *zn
     cdef page *p
     cdef unsigned long mark
+    cdef int site
     z = next_zones_zonelist(z, ac.highest_zoneidx, ac.nodemask)
     while z.zone != NULL:
         zn = z.zone
@@ -614,7 +617,9 @@ cdef page *get_page_from_freelist(gfp_t gfp_mask, unsigned int order, int alloc_
             if migrc_hunk(MIGRC_HUNK_PAGE_ALLOC_C_4):
                 # mm/page_alloc.c#4: free the held source folios, then look
                 # at the zone again with the updated counters
+                site = kmm_site_enter(KMM_SITE_MIGRC_ALLOC)
                 migrc_flush_free_folios(ac.nodemask)
+                kmm_site_exit(site)
                 if zone_watermark_fast(zn, order, mark, ac.highest_zoneidx, alloc_flags, gfp_mask):
                     p = rmqueue(ac.preferred_zoneref.zone, zn, order, gfp_mask, alloc_flags,
                                 ac.migratetype)
@@ -670,6 +675,7 @@ cdef page *__alloc_pages_slowpath(gfp_t gfp_mask, unsigned int order,
     would OOM-kill, this returns NULL.  With patch 3/3 (CONFIG_MIGRC_PAUSE),
     a failed attempt after retry: pauses migrc and frees every held folio;
     migrc resumes when the allocation ends (got_pg / nopage)."""
+    cdef int site
     cdef bint can_direct_reclaim = (gfp_mask & __GFP_DIRECT_RECLAIM) != 0
     cdef unsigned int alloc_flags = gfp_to_alloc_flags(gfp_mask, order)
     cdef page *p = NULL
@@ -690,7 +696,9 @@ cdef page *__alloc_pages_slowpath(gfp_t gfp_mask, unsigned int order,
         if KMM().kconfig.CONFIG_MIGRC and KMM().kconfig.CONFIG_MIGRC_PAUSE and not paused:
             migrc_pause()                           # patch 3/3
             paused = True
+            site = kmm_site_enter(KMM_SITE_MIGRC_ALLOC)
             migrc_flush_free_folios(NULL)
+            kmm_site_exit(site)
         if not can_direct_reclaim:
             break                                   # nopage
         # __alloc_pages_direct_reclaim

@@ -6,6 +6,9 @@ when one exists (no swap device is modelled), clean unmapped page-cache
 folios are dropped.
 """
 
+from kmm.linux.include_.kmm.trace cimport KMM_SITE_RECLAIM
+from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
+from kmm.linux.include_.trace.events.vmscan cimport trace_mm_vmscan_kswapd_wake, trace_mm_vmscan_kswapd_sleep
 from kmm.linux.include_.linux.jiffies cimport jiffies, time_before, HZ
 from kmm.linux.include_.linux.vm_event_item cimport KSWAPD_LOW_WMARK_HIT_QUICKLY, KSWAPD_HIGH_WMARK_HIT_QUICKLY
 from kmm.emu.hw.cost cimport kmm_charge
@@ -402,6 +405,7 @@ cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
     demoted when a lower tier exists; with no swap, anon folios that cannot
     be demoted are activated; clean unmapped file folios are dropped."""
     cdef list_head ret_folios, demote_folios, free_folios
+    cdef int site
     cdef unsigned int nr_reclaimed = 0, pgactivate = 0
     cdef bint do_demote_pass = can_demote(pgdat.node_id, sc)
     cdef folio *f
@@ -452,7 +456,9 @@ cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
                 do_demote_pass = False
                 continue
         break
+    site = kmm_site_enter(KMM_SITE_RECLAIM)
     try_to_unmap_flush()
+    kmm_site_exit(site)
     while not list_empty(&free_folios):           # free_unref_page_list()
         f = lru_to_folio(&free_folios)
         list_del(&f.lru)
@@ -691,6 +697,7 @@ cdef inline void _kswapd_balance_request(pglist_data *pgdat) noexcept nogil:
     """The kswapd() loop's top: take the requested order and zone (the last
     balance's zone if none was asked), reset the request, balance."""
     cdef int highest_zoneidx = kswapd_highest_zoneidx(pgdat, pgdat.kmm_kswapd_zoneidx)
+    trace_mm_vmscan_kswapd_wake(pgdat.node_id, highest_zoneidx, pgdat.kswapd_order)
     kmm_balance_pgdat_start(pgdat, pgdat.kswapd_order, highest_zoneidx)
     pgdat.kswapd_order = 0
     pgdat.kswapd_highest_zoneidx = MAX_NR_ZONES
@@ -723,6 +730,7 @@ cdef bint kmm_kswapd_step(pglist_data *pgdat) noexcept nogil:
         elif pgdat.kmm_kswapd_nap_until and not time_before(jiffies(), pgdat.kmm_kswapd_nap_until):
             pgdat.kmm_kswapd_nap_until = 0
             if _kswapd_may_sleep(pgdat):
+                trace_mm_vmscan_kswapd_sleep(pgdat.node_id)
                 return False                                   # schedule(): sleeps until woken
             count_vm_event(KSWAPD_HIGH_WMARK_HIT_QUICKLY)
         else:

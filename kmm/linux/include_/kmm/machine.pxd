@@ -15,6 +15,7 @@ from kmm.emu.hw.cpu cimport tlb_cpu, perf_counts, cpu_time
 from kmm.linux.arch.x86.include_.asm.tlbbatch cimport arch_tlbflush_unmap_batch
 from kmm.linux.include_.linux.gfp_types cimport gfp_t
 from kmm.linux.include_.linux.fault_inject cimport fail_page_alloc_t
+from kmm.linux.include_.kmm.trace cimport kmm_trace_state
 
 
 # include/linux/vmstat.h: struct vm_event_state, one per CPU.
@@ -38,6 +39,7 @@ cdef struct kmm_cpu:
     perf_counts perf
     cpu_time kmm_time                        # the cost model's accounting (kmm/emu/hw/cost.pxd)
     int kmm_kernel_depth                     # kernel entries not yet left (arch/x86/entry/entry_64.pxd)
+    int kmm_site                             # KMM_SITE_*: the kernel path this CPU works for (flush attribution)
 
 
 # One use of a stale or dangling TLB translation (kmm/emu/debug/oracle.pyx).
@@ -183,6 +185,10 @@ cdef struct kmm_machine:
     unsigned long kmm_fail_page_alloc_injected
     kmm_fail_site kmm_fail_page_alloc_sites[16]      # KMM_FAIL_SITES
     int kmm_fail_page_alloc_nr_sites
+    # tracing (kmm/linux/kernel/trace/trace.pyx) and flush attribution:
+    # per KMM_SITE_* the nr_tlb_* counts it caused (KMM_ATTR_*)
+    kmm_trace_state trace
+    unsigned long kmm_attr[11][4]            # [KMM_NR_SITES][KMM_NR_ATTR]
 
 
 cdef inline kmm_machine *KMM() noexcept nogil:

@@ -34,6 +34,13 @@ from kmm.linux.include_.linux.mm cimport page_to_pfn
 from kmm.linux.arch.x86.include_.asm.page_types cimport PAGE_SHIFT
 from kmm.linux.include_.linux.sched cimport task_struct
 from kmm.linux.include_.linux.vmstat cimport count_vm_tlb_event, count_vm_tlb_events
+from kmm.linux.include_.kmm.trace cimport (TLB_FLUSH_ON_TASK_SWITCH, TLB_REMOTE_SHOOTDOWN,
+                                          TLB_LOCAL_SHOOTDOWN, TLB_LOCAL_MM_SHOOTDOWN,
+                                          TLB_REMOTE_SEND_IPI, KMM_CSD_FLUSH_TLB_FUNC,
+                                          KMM_CSD_DO_FLUSH_TLB_ALL, KMM_ATTR_SENT, KMM_ATTR_RECEIVED,
+                                          KMM_ATTR_LOCAL_ALL, KMM_ATTR_LOCAL_ONE)
+from kmm.linux.include_.trace.events.tlb cimport trace_tlb_flush
+from kmm.linux.include_.trace.events.csd cimport trace_csd_function_entry
 from kmm.linux.include_.linux.vm_event_item cimport (NR_TLB_REMOTE_FLUSH, NR_TLB_REMOTE_FLUSH_RECEIVED,
                                               NR_TLB_LOCAL_FLUSH_ALL, NR_TLB_LOCAL_FLUSH_ONE)
 from kmm.linux.kernel.smp cimport on_each_cpu_cond_mask, on_each_cpu_mask
@@ -129,6 +136,14 @@ cdef void leave_mm(int cpu) noexcept nogil:
     switch_mm(NULL, &m.init_mm, NULL)
 
 
+cdef inline void _attr(int site, int col, unsigned long n) noexcept nogil:
+    """Emulator: charge a counted nr_tlb_* event to the kernel path that
+    caused it (flush attribution; counted exactly when vmstat counts)."""
+    cdef kmm_machine *m = KMM()
+    if m.kconfig.CONFIG_DEBUG_TLBFLUSH:
+        m.kmm_attr[site][col] += n
+
+
 cdef void switch_mm(mm_struct *prev, mm_struct *next, task_struct *tsk) noexcept nogil:
     """arch/x86/mm/tlb.c: switch_mm_irqs_off with interrupts saved (a no-op
     here)."""
@@ -192,8 +207,10 @@ cdef void switch_mm_irqs_off(mm_struct *prev, mm_struct *next, task_struct *tsk)
         ts.ctxs[new_asid].ctx_id = next.context.ctx_id
         ts.ctxs[new_asid].tlb_gen = next_tlb_gen
         load_new_mm_cr3(next.pgd, new_asid, 0, True)
+        trace_tlb_flush(TLB_FLUSH_ON_TASK_SWITCH, -1)
     else:
         load_new_mm_cr3(next.pgd, new_asid, 0, False)
+        trace_tlb_flush(TLB_FLUSH_ON_TASK_SWITCH, 0)
 
     ts.loaded_mm = next
     ts.loaded_mm_asid = new_asid
@@ -246,7 +263,10 @@ cdef void flush_tlb_func(void *info) noexcept nogil:
     cdef unsigned long addr
 
     if not local:
+        # kernel/smp.c csd_do_func() traces the call before running it
+        trace_csd_function_entry(KMM_CSD_FLUSH_TLB_FUNC, f.initiating_cpu)
         count_vm_tlb_event(NR_TLB_REMOTE_FLUSH_RECEIVED)
+        _attr(f.kmm_site, KMM_ATTR_RECEIVED, 1)
         # A remote CPU may have switched away from the mm meanwhile.
         if f.mm != NULL and f.mm != loaded_mm:
             return
@@ -288,13 +308,18 @@ cdef void flush_tlb_func(void *info) noexcept nogil:
             addr += 1UL << f.stride_shift
         if local:
             count_vm_tlb_events(NR_TLB_LOCAL_FLUSH_ONE, nr_invalidate)
+            _attr(f.kmm_site, KMM_ATTR_LOCAL_ONE, nr_invalidate)
     else:
         nr_invalidate = TLB_FLUSH_ALL
         flush_tlb_local()
         if local:
             count_vm_tlb_event(NR_TLB_LOCAL_FLUSH_ALL)
+            _attr(f.kmm_site, KMM_ATTR_LOCAL_ALL, 1)
 
     ts.ctxs[loaded_mm_asid].tlb_gen = mm_tlb_gen
+    trace_tlb_flush(TLB_REMOTE_SHOOTDOWN if not local else
+                    TLB_LOCAL_SHOOTDOWN if f.mm == NULL else TLB_LOCAL_MM_SHOOTDOWN,
+                    <long>nr_invalidate)
 
 
 cdef bint tlb_is_not_lazy(int cpu, void *data) noexcept nogil:
@@ -308,6 +333,9 @@ cdef void native_flush_tlb_multi(const cpumask_t *cpumask, const flush_tlb_info 
     included if it is there); counted once per call, whoever ends up receiving
     it."""
     count_vm_tlb_event(NR_TLB_REMOTE_FLUSH)
+    _attr(info.kmm_site, KMM_ATTR_SENT, 1)
+    trace_tlb_flush(TLB_REMOTE_SEND_IPI, -1 if info.end == TLB_FLUSH_ALL else
+                    <long>((info.end - info.start) >> 12))
     # Freed page tables must not stay reachable through a lazy CPU's
     # paging-structure caches, so then every CPU of the mask is hit.
     if info.freed_tables:
@@ -339,6 +367,7 @@ cdef flush_tlb_info *get_flush_tlb_info(mm_struct *mm, unsigned long start, unsi
     info.freed_tables = freed_tables
     info.new_tlb_gen = new_tlb_gen
     info.initiating_cpu = smp_processor_id()
+    info.kmm_site = c.kmm_site
     return info
 
 
@@ -378,7 +407,9 @@ cdef void flush_tlb_mm_range(mm_struct *mm, unsigned long start, unsigned long e
 
 cdef void do_flush_tlb_all(void *info) noexcept nogil:
     """arch/x86/mm/tlb.c: the flush_tlb_all IPI handler."""
+    trace_csd_function_entry(KMM_CSD_DO_FLUSH_TLB_ALL, -1)
     count_vm_tlb_event(NR_TLB_REMOTE_FLUSH_RECEIVED)
+    _attr(this_cpu().kmm_site, KMM_ATTR_RECEIVED, 1)
     __flush_tlb_all()
 
 
@@ -391,6 +422,7 @@ cdef void flush_tlb_all() noexcept nogil:
     for cpu in range(m.nr_cpu_ids):
         cpumask_set_cpu(cpu, &online)
     count_vm_tlb_event(NR_TLB_REMOTE_FLUSH)
+    _attr(this_cpu().kmm_site, KMM_ATTR_SENT, 1)
     on_each_cpu_mask(&online, do_flush_tlb_all, NULL, True)
 
 

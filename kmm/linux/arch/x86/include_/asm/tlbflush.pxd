@@ -59,6 +59,7 @@ cdef struct flush_tlb_info:
     unsigned int initiating_cpu
     unsigned char stride_shift
     unsigned char freed_tables
+    int kmm_site                     # emulator: KMM_SITE_* of the requester (attribution)
 
 
 cdef inline mm_struct *LOADED_MM_SWITCHING() noexcept nogil:
