@@ -233,6 +233,19 @@ def add_run_parser(sub):
                    help="override one operation's cost in ns (repeatable), e.g. copy_page=650")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     p.add_argument("--plot", metavar="PATH", help="write the figure to PATH (.png or .svg; needs matplotlib)")
+    p.add_argument("--trace", metavar="PATH",
+                   help="write each kernel's tracepoints as ftrace text (trace-cmd report's "
+                        "lines) to PATH (PATH.KERNEL.EXT with several kernels; docs/tracing.md)")
+    p.add_argument("--perfetto", metavar="PATH",
+                   help="write each kernel's timeline as a Perfetto-readable trace (Chrome JSON)")
+    p.add_argument("--trace-events", metavar="LIST",
+                   help="comma-separated events to trace (default all), e.g. tlb:tlb_flush,"
+                        "migrate:mm_migrate_pages")
+    p.add_argument("--trace-window", metavar="T0:T1",
+                   help="trace only between T0 and T1 virtual seconds")
+    p.add_argument("--attribution", action="store_true",
+                   help="print the flush attribution table (which kernel path caused each "
+                        "nr_tlb_* count) and the /proc/interrupts TLB row per kernel")
     p.add_argument("--jobs", type=_int_type("jobs", 1, exp.MAX_JOBS), metavar="N",
                    help=f"kernels run at a time, each in its own process, 1..{exp.MAX_JOBS} "
                         f"(default: one per core, at most one per kernel; 1 = one after the "
@@ -316,7 +329,19 @@ def check_run_args(args):
         args.cpu_dict = exp.check_cpu(cpu)
     except kmm.KmmConfigError as e:
         fail("--cpu", e)
-    check_outputs(p, ("--json", args.json), ("--plot", args.plot))
+    check_outputs(p, ("--json", args.json), ("--plot", args.plot), ("--trace", args.trace),
+                  ("--perfetto", args.perfetto))
+    from kmm.emu import tracing
+    if (args.trace_events or args.trace_window) and not (args.trace or args.perfetto):
+        fail("--trace-events" if args.trace_events else "--trace-window",
+             "needs --trace PATH or --perfetto PATH (a file to write)")
+    for opt, check, value in (("--trace-events", tracing.check_events, args.trace_events),
+                              ("--trace-window", tracing.check_window, args.trace_window)):
+        if value is not None:
+            try:
+                check(value)
+            except kmm.KmmConfigError as e:
+                fail(opt, str(e).split(": ", 1)[1])
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
     args.kernels = kernels
@@ -344,7 +369,8 @@ def cmd_run(args) -> int:
               particles=args.particles, lookups=args.lookups, size=args.size, threads=args.threads,
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
               kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs, cmdline=args.cmdline,
-              cpu=args.cpu_dict)
+              cpu=args.cpu_dict, trace=args.trace, perfetto=args.perfetto,
+              trace_events=args.trace_events, trace_window=args.trace_window)
     print_expected_wall(args)
     if bar is not None:
         with bar:
@@ -352,7 +378,13 @@ def cmd_run(args) -> int:
     else:
         result = run_seed_experiment(**kw)
     sys.stdout.write(report(result))
+    if args.attribution:
+        from kmm.report.tables import attribution_table
+        sys.stdout.write("\n" + attribution_table(result))
     sys.stdout.flush()
+    for k in result["kernels"]:
+        for path in result["runs"][k].get("trace", {}).get("files", []):
+            print(f"kmm: wrote {path}", file=sys.stderr)
     if args.json:
         write_output("--json", args.json, json.dumps(result, indent=1, default=list) + "\n")
     if args.plot:

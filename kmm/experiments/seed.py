@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import math
+from pathlib import Path
 import os
 import time
 
@@ -635,13 +636,13 @@ def stalls(result: dict) -> list:
 
 
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
-               kconfig=None, cost=None, cmdline=None, cpu=None, progress=None,
+               kconfig=None, cost=None, cmdline=None, cpu=None, trace=None, progress=None,
                snapshot_every=None):
     """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
     the engine.  Returns (run dict, machine facts, workload facts, scaling),
     all plain data: the machine and the workload are freed on return."""
     out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu,
-                      progress, snapshot_every)
+                      trace, progress, snapshot_every)
     # The Machine sits in reference cycles (its Oracle and Processes point
     # back at it), which only the cycle collector frees: collect now, so its
     # memory is returned before the next kernel's machine boots.
@@ -649,10 +650,34 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
     return out
 
 
+def check_out_path(what, path):
+    """None, or a path whose directory exists (checked before any run)."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise KmmConfigError(f"{what}: {path!r}; expected a file path")
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise KmmConfigError(f"{what}: {path!r}: directory {str(parent)!r} does not exist")
+    return str(path)
+
+
+def trace_path(path, kernel, per_kernel):
+    """The file of one kernel's trace: `path`, or with the kernel's name
+    before the suffix when several kernels run (trace.txt -> trace.migrc.txt)."""
+    if not per_kernel:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{kernel}{p.suffix}"))
+
+
 def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu,
-                progress, snapshot_every):
+                trace, progress, snapshot_every):
     from kmm.emu.engine import run as engine_run
+    from kmm.emu import tracing
     mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost, cmdline, cpu)
+    if trace:
+        tracing.start(mach, trace.get("events"), trace.get("window"))
     w = make_workload(wparams)
     expected = expected_virtual_s(w)
     if duration is not None:
@@ -695,7 +720,22 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "perf_all": perf_all,
         "vmstat_all": vm_all,
         "snapshots": r["snapshots"],
+        "attribution": r["attribution"],
+        "interrupts_tlb": r["interrupts_tlb"],
     }
+    if trace and "trace" in r:
+        from kmm.report import ftrace, perfetto
+        t = r["trace"]
+        title = f"{kernel} ({KERNEL_TITLES[kernel]})"
+        run["trace"] = {"events": int(len(t["events"])), "dropped": int(t["dropped"]), "files": []}
+        for key, writer in (("path", ftrace.write), ("perfetto", perfetto.write)):
+            if trace.get(key):
+                path = trace_path(trace[key], kernel, trace.get("per_kernel"))
+                if key == "path":
+                    writer(path, t, title, wparams["kind"])
+                else:
+                    writer(path, run, t, title)
+                run["trace"]["files"].append(path)
     if progress is not None:
         progress.finish(kernel, run)
     facts_m = {
@@ -719,7 +759,8 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
 def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="xsbench",
                         particles=None, lookups=None, size=None, threads=None, duration=None,
                         seed=0, sysctl=None, kconfig=None, cost=None, progress=None,
-                        snapshot_every=None, jobs=None, cmdline=None, cpu=None):
+                        snapshot_every=None, jobs=None, cmdline=None, cpu=None,
+                        trace=None, trace_events=None, trace_window=None, perfetto=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
@@ -748,7 +789,16 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     cost = check_cost(cost)
     cmdline = cfg.check_cmdline(cmdline)["text"]
     cpu = check_cpu(cpu)
-    args = (scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu)
+    tr = None
+    if trace is not None or perfetto is not None:
+        from kmm.emu import tracing
+        tr = {"path": check_out_path("trace", trace), "perfetto": check_out_path("perfetto", perfetto),
+              "events": sorted(tracing.EVENTS[i] for i in range(len(tracing.EVENTS))
+                               if tracing.check_events(trace_events) >> i & 1),
+              "window": tracing.check_window(trace_window), "per_kernel": len(kernels) > 1}
+    elif trace_events is not None or trace_window is not None:
+        raise KmmConfigError("trace_events / trace_window: need trace or perfetto (a file to write)")
+    args = (scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu, tr)
     if jobs == 1:
         done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
                 for k in kernels}

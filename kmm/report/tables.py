@@ -253,3 +253,30 @@ def report(result: dict) -> str:
         parts.append(run_block(result["runs"][k], result["workload"]["command"]))
     parts.append(comparison(result))
     return "\n\n".join(parts) + "\n"
+
+
+def attribution_table(result: dict) -> str:
+    """Per kernel, which kernel path caused each nr_tlb_* count (the rows sum
+    to /proc/vmstat's), and the TLB row of /proc/interrupts per CPU."""
+    cols = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all",
+            "nr_tlb_local_flush_one")
+    heads = ("flushes sent", "IPIs received", "local full", "local one")
+    out = []
+    for k in result["kernels"]:
+        run = result["runs"][k]
+        att = run.get("attribution") or {}
+        width = max([len("total (/proc/vmstat)")] + [len(s) for s in att])
+        out.append(f"Flush attribution, {k}: the kernel path each nr_tlb_* count came from "
+                   f"(docs/tracing.md)")
+        out.append(f"  {'site':<{width}}  " + "  ".join(f"{h:>14}" for h in heads))
+        for site, row in att.items():
+            out.append(f"  {site:<{width}}  " + "  ".join(f"{row[c]:>14,}" for c in cols))
+        out.append(f"  {'total (/proc/vmstat)':<{width}}  " +
+                   "  ".join(f"{run['vmstat_all'][c]:>14,}" for c in cols))
+        tlb = run.get("interrupts_tlb")
+        if tlb:
+            out.append(f"/proc/interrupts, {k}:")
+            out.append("       " + "".join(f"{'CPU' + str(i):>10}" for i in range(len(tlb))))
+            out.append("  TLB: " + "".join(f"{n:>10}" for n in tlb) + "   TLB shootdowns")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,60 @@
+"""A run's trace (kmm/emu/tracing.pyx) as text in trace-cmd report's line
+format, `TASK-PID [CPU] TIMESTAMP: EVENT: FIELDS`, each event's fields
+printed as its kernel TP_printk prints them (docs/tracing.md).  The
+timestamp is virtual time in seconds."""
+import numpy as np
+
+from kmm.emu import tracing
+
+TLB_FLUSH_REASONS = ("flush on task switch", "remote shootdown", "local shootdown",
+                     "local mm shootdown", "remote ipi send")
+MIGRATE_MODES = ("MIGRATE_ASYNC", "MIGRATE_SYNC_LIGHT", "MIGRATE_SYNC", "MIGRATE_SYNC_NO_COPY")
+MIGRATE_REASONS = ("compaction", "memory_failure", "memory_hotplug", "syscall_or_cpuset",
+                   "mempolicy_mbind", "numa_misplaced", "contig_range", "longterm_pin",
+                   "demotion")
+CSD_FUNCS = {1: "flush_tlb_func", 2: "do_flush_tlb_all"}
+
+
+def fields(tp, a, b, c):
+    """One event's fields, as the kernel prints them."""
+    name = tracing.EVENTS[tp]
+    if name == "tlb_flush":
+        return f"pages:{b} reason:{TLB_FLUSH_REASONS[a]} ({a})"
+    if name == "csd_function_entry":
+        return f"func={CSD_FUNCS.get(a, a)}, csd=0000000000000000"
+    if name == "mm_migrate_pages":
+        mode, reason = c >> 8, c & 0xff
+        return (f"nr_succeeded={a} nr_failed={b} nr_thp_succeeded=0 nr_thp_failed=0 "
+                f"nr_thp_split=0 mode={MIGRATE_MODES[mode]} reason={MIGRATE_REASONS[reason]}")
+    if name == "mm_vmscan_kswapd_wake":
+        return f"nid={a} order={c}"
+    if name == "mm_vmscan_kswapd_sleep":
+        return f"nid={a}"
+    if name == "numa_hint_fault":
+        return f"addr=0x{a & 0xffffffffffffffff:x} page_nid={b} migrated={c}"
+    if name == "migrc_flush_free_folios":
+        return f"nr_folios={a} caller={tracing.SITES[b]}"
+    return f"a={a} b={b} c={c}"
+
+
+def lines(trace, workload_name="task"):
+    """Yield the trace's lines in recording order."""
+    comms = trace["comms"]
+    ev = trace["events"]
+    for e in ev[np.argsort(ev["seq"], kind="stable")]:
+        pid = int(e["pid"])
+        comm = comms.get(pid) or (workload_name if pid else "<idle>")
+        sec = int(e["ts_ns"]) / 1e9
+        name = tracing.EVENTS[e["tp"]]
+        yield (f"{comm:>16}-{pid:<7d} [{int(e['cpu']):03d}] {sec:12.6f}: {name}: "
+               f"{fields(int(e['tp']), int(e['a']), int(e['b']), int(e['c']))}")
+
+
+def write(path, trace, title, workload_name="task"):
+    """Write one kernel's trace to `path` (a header line naming the kernel
+    and what was dropped, then the events)."""
+    with open(path, "w") as f:
+        f.write(f"# kmm trace: {title}; {len(trace['events'])} events, "
+                f"{trace['dropped']} dropped (ring full); virtual time in s\n")
+        for ln in lines(trace, workload_name):
+            f.write(ln + "\n")
