@@ -231,6 +231,8 @@ def snapshot(Machine mach):
     snap["ipis_received_per_cpu"] = mach.vm_events_per_cpu("nr_tlb_remote_flush_received")
     z0 = [z for z in mach.zones() if z["node"] == 0]
     snap["node0_free"] = sum(z["free"] for z in z0)
+    snap["free_per_node"] = [sum(z["free"] for z in mach.zones() if z["node"] == nid)
+                             for nid in range(len(mach.node_specs))]
     snap["node0_managed"] = sum(z["managed"] for z in z0)
     snap["node0_migrc_pending"] = sum(z["migrc_pending_nr"] for z in z0)
     snap["numa_scan_seq"] = max([p.numa_scan["seq"] for p in mach.processes] or [0])

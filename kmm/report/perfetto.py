@@ -2,8 +2,8 @@
 (the format ui.perfetto.dev and trace_processor_shell open directly; no
 dependency, and a test reads it back with json).  One track per CPU with
 its flushes sent and received, hint faults, migrations, kswapd and migrc
-events as instants; counter tracks from the run's snapshots: node 0's free
-pages, migrc's pending pages, promotions and demotions per second."""
+events as instants; counter tracks from the run's snapshots: free pages
+per node, migrc's pending pages, promotions and demotions per second."""
 import json
 
 import numpy as np
@@ -40,8 +40,8 @@ def events(run, trace, title):
     for prev, s in zip(snaps, snaps[1:]):
         dt = s["t"] - prev["t"]
         ts = s["t"] * 1e6
-        out.append({"ph": "C", "pid": PID, "ts": ts, "name": "node 0 free pages",
-                    "args": {"free": s["node0_free"]}})
+        out.append({"ph": "C", "pid": PID, "ts": ts, "name": "free pages per node",
+                    "args": {f"node {i}": n for i, n in enumerate(s["free_per_node"])}})
         out.append({"ph": "C", "pid": PID, "ts": ts, "name": "migrc pending pages",
                     "args": {"pending": s.get("node0_migrc_pending", 0)}})
         if dt > 0:

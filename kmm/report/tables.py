@@ -144,6 +144,10 @@ def vmstat_block(run: dict) -> str:
 def run_block(run: dict, command: str) -> str:
     title = run["title"]
     lines = [title, "-" * 42, perf_block(run, command), vmstat_block(run)]
+    if run.get("interrupts_tlb"):
+        # /proc/interrupts' TLB row: the shootdowns each CPU received
+        lines.append("$ grep TLB: /proc/interrupts\n TLB: " +
+                     " ".join(f"{n:>10}" for n in run["interrupts_tlb"]) + "   TLB shootdowns")
     done = "finished" if run["finished"] else "stopped at the --duration cap"
     lines.append(f"(oracle: {run['oracle_violations']} TLB-coherence violation(s); {done} after "
                  f"{run['virtual_s']:.3f} virtual s in {run['wall_s']:.1f} s wall)")
