@@ -341,7 +341,7 @@ def check_run_args(args):
             try:
                 check(value)
             except kmm.KmmConfigError as e:
-                fail(opt, str(e).split(": ", 1)[1])
+                fail(opt, str(e))
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
     args.kernels = kernels

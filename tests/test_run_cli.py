@@ -91,6 +91,10 @@ BAD = [
     (["--cpu", "itlb_per_structure=3"], "--cpu", "cpu.itlb_per_structure: 3; accepted: 1, 2"),
     (["--cpu", "x86_bug_cpu_meltdown=0"], "--cpu", "x86_bug_l1tf=1 needs cpu.x86_bug_cpu_meltdown=1"),
     (["--cpu", "bogus=1"], "--cpu", "unknown key 'bogus'"),
+    (["--trace", "t.txt", "--trace-events", "tlb:bogus"], "--trace-events", "'tlb:bogus': unknown"),
+    (["--trace", "t.txt", "--trace-window", "3:1"], "--trace-window", "expected 0 <= T0 < T1"),
+    (["--trace-window", "0:1"], "--trace-window", "needs --trace PATH or --perfetto PATH"),
+    (["--perfetto", "/nonexistent/dir/t.json"], "--perfetto", "does not exist"),
 ]
 
 
