@@ -73,7 +73,7 @@ SNAPSHOT_PERF = ("itlb.itlb_flush", "tlb_flush.dtlb_thread", "tlb_flush.stlb_any
 
 
 cdef int run_tick(Machine mach, Workload w, list threads, double *budget, double *ran,
-                  bint *done, bint *waited) except -1:
+                  bint *done, bint *waited, unsigned long *kswapd_rr) except -1:
     """One tick of every started thread; returns how many have not finished.
     waited[t]: thread t spent the whole tick at a barrier (its first fill()
     returned FILL_WAIT)."""
@@ -120,22 +120,23 @@ cdef int run_tick(Machine mach, Workload w, list threads, double *budget, double
             ran[t] -= <unsigned long long>ran[t]
         if not done[t]:
             running += 1
+        # the threads' shares of the tick run one after the other, but on
+        # the machine they run at the same time: a kswapd that a promotion
+        # woke runs its share of the tick in slices between them, as soon
+        # as it has CPU time, not after the whole tick
+        kswapd_slice(mach, threads, done, waited, kswapd_rr, len(threads))
     return running
 
 
-cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
-                      unsigned long *kswapd_rr) except *:
-    """Scheduler ticks on every CPU with a thread, then every kswapd that is
-    awake runs its share of the tick; a CPU with no thread to run absorbs
+cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited) except *:
+    """Scheduler ticks on every CPU with a thread (kswapd ran its share of
+    the tick in slices, kswapd_slice); a CPU with no thread to run absorbs
     the kernel time that landed on it."""
     cdef kmm_machine *m = mach.m
     cdef Thread th
-    cdef pglist_data *pgdat
     cdef task_struct *curr
-    cdef int nid, t, cpu, site, saved = m.cpu
-    cdef int nr_running[64]                  # NR_CPUS: runnable tasks per CPU
+    cdef int t, cpu, site, saved = m.cpu
     cdef bint busy[64]                       # a workload thread runs there
-    cdef bint placed[8]                      # MAX_NUMNODES: kswapds that run this tick
     cdef long long t0 = host_clock_ns()
     for th in threads:
         m.cpu = th.cpu
@@ -148,17 +149,32 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
                 kmm_site_exit(site)
             kmm_exit(th.cpu)
     for cpu in range(m.nr_cpu_ids):
-        nr_running[cpu] = 0
         busy[cpu] = False
     for t in range(len(threads)):
         if not (done[t] or waited[t]):
-            cpu = (<Thread>threads[t]).cpu
-            nr_running[cpu] += 1
-            busy[cpu] = True
+            busy[(<Thread>threads[t]).cpu] = True
+    for cpu in range(m.nr_cpu_ids):
+        if not busy[cpu]:
+            m.cpus[cpu].kmm_time.pending_ns = 0
+    m.cpu = saved
+    m.kmm_host_kernel_ns += host_clock_ns() - t0
+
+
+cdef void kswapd_slice(Machine mach, list threads, bint *done, bint *waited,
+                       unsigned long *kswapd_rr, int nslices) except *:
+    """One of a tick's nslices: every kswapd with work is placed on a CPU of
+    its node if it has none (woken from sleep), gets 1/nslices of its fair
+    share of that CPU for a tick (TICK_NSEC / runnable tasks there), and
+    runs while its share lasts (kswapd_preempt).  Over a tick a kswapd gets
+    the same CPU time as one grant per tick would give it, but a kswapd
+    woken early in the tick starts early, as the scheduler would wake it."""
+    cdef kmm_machine *m = mach.m
+    cdef pglist_data *pgdat
+    cdef int nid, t, cpu, nr_running, saved = m.cpu
+    cdef long long t0 = host_clock_ns()
     for nid in range(m.nr_node_ids):
         pgdat = m.node_data[nid]
-        placed[nid] = kmm_kswapd_runnable(pgdat)
-        if not placed[nid]:
+        if not kmm_kswapd_runnable(pgdat):
             continue
         if pgdat.kmm_kswapd_cpu < 0:         # wakes from sleep: placed on a CPU of its node
             cpus = mach.node_cpus(nid) or list(range(m.nr_cpu_ids))
@@ -167,17 +183,14 @@ cdef void kernel_tick(Machine mach, list threads, bint *done, bint *waited,
             # a sleeper keeps its lag as EEVDF clamps it (entity_lag()); the
             # fluid share banks no credit while asleep, so only a debt
             pgdat.kmm_kswapd_vruntime_ns = min(0, entity_lag(pgdat.kmm_kswapd_vruntime_ns))
-        nr_running[pgdat.kmm_kswapd_cpu] += 1
-    for nid in range(m.nr_node_ids):
-        pgdat = m.node_data[nid]
-        if placed[nid]:
-            cpu = pgdat.kmm_kswapd_cpu
-            pgdat.kmm_kswapd_vruntime_ns += TICK_NSEC // nr_running[cpu]
-            if pgdat.kmm_kswapd_vruntime_ns > 0:
-                kswapd_preempt(m, pgdat, cpu, False)
-    for cpu in range(m.nr_cpu_ids):
-        if not busy[cpu]:
-            m.cpus[cpu].kmm_time.pending_ns = 0
+        cpu = pgdat.kmm_kswapd_cpu
+        nr_running = 1
+        for t in range(len(threads)):
+            if not (done[t] or waited[t]) and (<Thread>threads[t]).cpu == cpu:
+                nr_running += 1
+        pgdat.kmm_kswapd_vruntime_ns += TICK_NSEC // nr_running // nslices
+        if pgdat.kmm_kswapd_vruntime_ns > 0:
+            kswapd_preempt(m, pgdat, cpu, False)
     m.cpu = saved
     m.kmm_host_kernel_ns += host_clock_ns() - t0
 
@@ -353,7 +366,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
                     threads.append(proc.add_thread(t))
                 mach._enter()
                 stuck = 0
-            running = run_tick(mach, w, threads, budget, ran, done, waited)
+            running = run_tick(mach, w, threads, budget, ran, done, waited, kswapd_rr)
             m.clock_ns += TICK_NSEC
             progressed = False
             for t in range(len(threads)):
@@ -365,7 +378,7 @@ def run(machine, workload, until=None, progress=None, snapshot_every=0.1):
                     _no_progress(w, threads, done)
             else:
                 stuck = 0
-            kernel_tick(mach, threads, done, waited, kswapd_rr)
+            kernel_tick(mach, threads, done, waited)
             if progress is not None and m.clock_ns >= next_progress:
                 progress((m.clock_ns - start_ns) / 1e9, w.done_fraction())
                 next_progress += 100000000
