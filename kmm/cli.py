@@ -138,34 +138,7 @@ def _key_value(s):
         raise argparse.ArgumentTypeError(f"{s!r} is not KEY=VALUE")
     return key.strip(), value.strip()
 
-
-def check_output_path(path) -> str | None:
-    """Why `path` cannot take an output file, or None.  Checked before
-    anything runs, so a run is never lost to a bad path: the directory must
-    exist, the path must not be a directory, and the file must open for
-    writing and take a write (probing with an empty write; /proc files open
-    but refuse it).  A file the probe creates is removed again."""
-    if not path:
-        return "an empty path; give a file name"
-    if os.path.isdir(path):
-        return f"{path!r} is a directory; give a file name"
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        return f"cannot write {path!r}: directory {parent!r} does not exist"
-    existed = os.path.lexists(path)
-    try:
-        # O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of blocking
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
-        try:
-            os.write(fd, b"")
-        finally:
-            os.close(fd)
-    except OSError as e:
-        return f"cannot write {path!r}: {e.strerror or e}"
-    finally:
-        if not existed and os.path.lexists(path):
-            os.unlink(path)
-    return None
+check_output_path = cfg.check_output_path
 
 
 def check_outputs(parser, *options):

@@ -651,14 +651,15 @@ def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0,
 
 
 def check_out_path(what, path):
-    """None, or a path whose directory exists (checked before any run)."""
+    """None, or a path that can take an output file (checked before any
+    run: kmm/emu/config.py check_output_path)."""
     if path is None:
         return None
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
+    if not isinstance(path, (str, os.PathLike)):
         raise KmmConfigError(f"{what}: {path!r}; expected a file path")
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise KmmConfigError(f"{what}: {path!r}: directory {str(parent)!r} does not exist")
+    why = cfg.check_output_path(str(path))
+    if why:
+        raise KmmConfigError(f"{what}: {why}")
     return str(path)
 
 
