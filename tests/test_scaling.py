@@ -5,6 +5,7 @@ import math
 import pytest
 
 from kmm.experiments import seed
+from kmm.emu.sysctl import numa_scan_floor_ms
 from kmm.experiments.similarity import construction
 
 
@@ -43,7 +44,8 @@ def test_constructed_rates_match_the_full_size(scale):
         w = seed.make_workload(seed.workload_params("xsbench", f, 1000))
         z0 = [z for z in m.zones() if z["node"] == 0]
         wm = {k: sum(z[k] for z in z0) for k in ("min", "low", "high")}
-        return construction(m.sysctl, w.describe(), sum(z["managed"] for z in z0), wm)
+        facts = {"sysctl": m.sysctl, "numa_scan_floor_ms": numa_scan_floor_ms(m)}
+        return construction(facts, w.describe(), sum(z["managed"] for z in z0), wm)
     full, here = rates(1.0), rates(scale)
     for key in ("scan_windows_per_rss", "scan_floor_per_period_min",
                 "touches_per_page_per_hot_threshold", "wmark_min_fraction", "wmark_gap_fraction"):
@@ -51,6 +53,14 @@ def test_constructed_rates_match_the_full_size(scale):
     # not kept: reclaim's batch is SWAP_CLUSTER_MAX pages at every size
     assert here["kswapd_batch_fraction"] == pytest.approx(full["kswapd_batch_fraction"] / scale,
                                                           rel=0.05)
+
+
+def test_scan_floor_is_max_scan_window_over_the_scan_size():
+    """kernel/sched/fair.c task_scan_min(): floor = 1000 / (MAX_SCAN_WINDOW
+    2560 MB/s // scan_size_mb) ms: 100 ms at 256 MB, 10 ms at 26 MB
+    (98 windows: 1000 // 98), 5 ms at 13 MB (196 windows)."""
+    for f, floor in ((1.0, 100), (0.1, 10), (0.05, 5)):
+        assert numa_scan_floor_ms(seed.make_machine("baseline", f)) == floor
 
 
 def test_vma_pid_reset_follows_the_scan_delay():

@@ -7,6 +7,7 @@ kmm/emu/config.py check_sysctl_value), as proc_dointvec_minmax would."""
 from kmm.emu.machine cimport Machine
 from kmm.linux.include_.kmm.machine cimport kmm_machine
 from kmm.linux.kernel.sched.core cimport sysctl_numa_balancing
+from kmm.linux.kernel.sched.fair cimport kmm_task_scan_floor
 from kmm.linux.mm.page_alloc cimport (min_free_kbytes_sysctl_handler,
                                       watermark_scale_factor_sysctl_handler,
                                       lowmem_reserve_ratio_sysctl_handler)
@@ -28,6 +29,14 @@ def read(Machine mach):
         "kernel.numa_balancing_scan_size_mb": m.sysctl_numa_balancing_scan_size,
         "vm.demotion_enabled": bool(m.numa_demotion_enabled),
     }
+
+
+def numa_scan_floor_ms(Machine mach):
+    """The floor of task_scan_min() these sysctls give (ms): the NUMA
+    scanner never scans faster than MAX_SCAN_WINDOW MB/s
+    (kernel/sched/fair.c, kmm_task_scan_floor)."""
+    mach._enter()
+    return kmm_task_scan_floor()
 
 
 def write(Machine mach, key, v):

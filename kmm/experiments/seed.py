@@ -29,6 +29,7 @@ import time
 
 import kmm
 from kmm.emu import config as cfg
+from kmm.emu import sysctl as _sysctl
 from kmm.emu.config import KmmConfigError
 
 # ---------------------------------------------------------------------------
@@ -743,6 +744,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "preset": "seed",
         "nodes": [{"cpus": n.cpus, "mem_bytes": n.mem_bytes} for n in mach.node_specs],
         "sysctl": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mach.sysctl.items()},
+        "numa_scan_floor_ms": _sysctl.numa_scan_floor_ms(mach),   # task_scan_min()'s floor
         "cpu": dict(mach.cpu),
         "cmdline": mach.cmdline["text"],
         "pti": mach.pti,
@@ -853,7 +855,7 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     if wdesc["workload"] == "xsbench":
         from kmm.experiments.similarity import similarity, load_reference
         ref = load_reference()
-        out["similarity"] = {k: similarity(runs[k], machine["sysctl"], wdesc, scale, ref)
+        out["similarity"] = {k: similarity(runs[k], machine, wdesc, scale, ref)
                              for k in kernels}
         out["similarity_reference"] = None if ref is None else \
             {"commit": ref["commit"], "command": ref["command"], "note": ref["note"]}

@@ -16,7 +16,6 @@ from pathlib import Path
 REFERENCE = Path(__file__).with_name("full_size_reference.json")
 TOL = 0.10                       # a rate more than 10% off the full size's is marked
 SWAP_CLUSTER_MAX = 32            # include/linux/swap.h: reclaim's batch, in pages
-MAX_SCAN_WINDOW = 2560           # kernel/sched/fair.c, MB/s
 
 # (key, what, source): "construction" rates follow from the configuration,
 # "measured" ones from the run's snapshots
@@ -36,16 +35,19 @@ RATES = (
 )
 
 
-def construction(sysctl, workload, node0_pages, wmarks):
-    """The rates fixed by the configuration, at this run's sizes."""
+def construction(machine, workload, node0_pages, wmarks):
+    """The rates fixed by the configuration, at this run's sizes: `machine`
+    as in the run JSON (its sysctls and task_scan_min()'s floor, which the
+    mirror computed: kmm.emu.sysctl.numa_scan_floor_ms)."""
+    sysctl = machine["sysctl"]
     scan_mb = sysctl["kernel.numa_balancing_scan_size_mb"]
     data_pages = sum(r["pages"] for r in workload["regions"].values())
-    windows = MAX_SCAN_WINDOW // scan_mb if scan_mb < MAX_SCAN_WINDOW else 1
     touches = sum(workload["expected_pages_per_lookup"].values())
     lookups_per_s = workload["threads"] * 1e9 / workload["lookup_ns"]
     return {
         "scan_windows_per_rss": data_pages / (scan_mb * 256),
-        "scan_floor_per_period_min": (1000 / windows) / sysctl["kernel.numa_balancing_scan_period_min_ms"],
+        "scan_floor_per_period_min":
+            machine["numa_scan_floor_ms"] / sysctl["kernel.numa_balancing_scan_period_min_ms"],
         "touches_per_page_per_hot_threshold":
             lookups_per_s * touches / data_pages * sysctl["kernel.numa_balancing_hot_threshold_ms"] / 1e3,
         "wmark_min_fraction": wmarks["min"] / node0_pages,
@@ -82,14 +84,15 @@ def load_reference(path=REFERENCE):
         return None
 
 
-def similarity(run, sysctl, workload, scale, reference=None):
+def similarity(run, machine, workload, scale, reference=None):
     """[{key, what, source, here, full, kept}] for one kernel's run: `run`
-    as in the run JSON (its snapshots), `sysctl` the machine's, `workload`
-    its describe().  `full` is None where the reference has no value."""
+    and `machine` as in the run JSON (its snapshots; the sysctls and the
+    scan floor), `workload` its describe().  `full` is None where the
+    reference has no value."""
     snaps = run["snapshots"]
     first = snaps[0]
     wm = {k: first["node0_" + k] for k in ("min", "low", "high")}
-    here = construction(sysctl, workload, first["node0_managed"], wm)
+    here = construction(machine, workload, first["node0_managed"], wm)
     here.update(measured(snaps, snaps[-1]["t"], scale))
     full = dict(reference["construction"]) if reference else {}
     if reference:
@@ -121,6 +124,6 @@ def make_reference(result, commit, note):
     wm = {k: first["node0_" + k] for k in ("min", "low", "high")}
     return {"commit": commit, "note": note, "command": "kmm run --scale 1 --particles %d" %
             result["workload"]["particles"],
-            "construction": construction(result["machine"]["sysctl"], result["workload"],
+            "construction": construction(result["machine"], result["workload"],
                                          first["node0_managed"], wm),
             "runs": runs}

@@ -8,6 +8,7 @@ cdef void task_numa_fault(int last_cpupid, int mem_node, int pages, int flags) n
 cdef void task_numa_work(task_struct *p) noexcept nogil
 cdef bint task_tick_numa(task_struct *curr) noexcept nogil
 cdef void init_numa_balancing(unsigned long clone_flags, task_struct *p) noexcept nogil
+cdef unsigned int kmm_task_scan_floor() noexcept nogil
 cdef unsigned int task_scan_min(task_struct *p) noexcept nogil
 cdef unsigned int task_scan_start(task_struct *p) noexcept nogil
 cdef unsigned int task_scan_max(task_struct *p) noexcept nogil

@@ -363,17 +363,21 @@ cdef unsigned int task_nr_scan_windows(task_struct *p) noexcept nogil:
     return <unsigned int>(rss // nr_scan_pages)
 
 
-cdef unsigned int task_scan_min(task_struct *p) noexcept nogil:
-    """Never scan faster than MAX_SCAN_WINDOW MB/s, nor cover the RSS more
-    often than scan_period_min."""
+cdef unsigned int kmm_task_scan_floor() noexcept nogil:
+    """task_scan_min()'s floor (ms), split out so that the emulator can
+    report it: never scan faster than MAX_SCAN_WINDOW MB/s."""
     cdef unsigned int scan_size = KMM().sysctl_numa_balancing_scan_size
     cdef unsigned int windows = 1
-    cdef unsigned int floor, scan
     if scan_size < MAX_SCAN_WINDOW:
         windows = MAX_SCAN_WINDOW // scan_size
-    floor = 1000 // windows
-    scan = KMM().sysctl_numa_balancing_scan_period_min // task_nr_scan_windows(p)
-    return max(floor, scan)
+    return 1000 // windows
+
+
+cdef unsigned int task_scan_min(task_struct *p) noexcept nogil:
+    """Never scan faster than MAX_SCAN_WINDOW MB/s (the floor), nor cover
+    the RSS more often than scan_period_min."""
+    cdef unsigned int scan = KMM().sysctl_numa_balancing_scan_period_min // task_nr_scan_windows(p)
+    return max(kmm_task_scan_floor(), scan)
 
 
 cdef unsigned int task_scan_start(task_struct *p) noexcept nogil:
