@@ -24,9 +24,8 @@ def traced(tmp_path_factory):
 
 
 def _events(r, d, kernel):
-    """Re-run nothing: read the kernel's events back from a fresh traced
-    machine run is costly, so the module keeps the files and this parses
-    the ftrace text."""
+    """The kernel's trace lines, read back from the ftrace file the module's
+    run wrote (the header line dropped)."""
     return (d / f"t.{kernel}.txt").read_text().splitlines()[1:]
 
 
