@@ -5,7 +5,7 @@ import math
 import pytest
 
 from kmm.experiments import seed
-from kmm.emu.sysctl import numa_scan_floor_ms
+from kmm.emu.sysctl import numa_scan_floor_ms, swap_cluster_max
 from kmm.experiments.similarity import construction
 
 
@@ -44,13 +44,15 @@ def test_constructed_rates_match_the_full_size(scale):
         w = seed.make_workload(seed.workload_params("xsbench", f, 1000))
         z0 = [z for z in m.zones() if z["node"] == 0]
         wm = {k: sum(z[k] for z in z0) for k in ("min", "low", "high")}
-        facts = {"sysctl": m.sysctl, "numa_scan_floor_ms": numa_scan_floor_ms(m)}
+        facts = {"sysctl": m.sysctl, "numa_scan_floor_ms": numa_scan_floor_ms(m),
+                 "swap_cluster_max": swap_cluster_max()}
         return construction(facts, w.describe(), sum(z["managed"] for z in z0), wm)
     full, here = rates(1.0), rates(scale)
     for key in ("scan_windows_per_rss", "scan_floor_per_period_min",
                 "touches_per_page_per_hot_threshold", "wmark_min_fraction", "wmark_gap_fraction"):
         assert here[key] == pytest.approx(full[key], rel=0.10), key
     # not kept: reclaim's batch is SWAP_CLUSTER_MAX pages at every size
+    assert swap_cluster_max() == 32                       # include/linux/swap.h
     assert here["kswapd_batch_fraction"] == pytest.approx(full["kswapd_batch_fraction"] / scale,
                                                           rel=0.05)
 

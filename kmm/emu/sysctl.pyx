@@ -8,6 +8,7 @@ from kmm.emu.machine cimport Machine
 from kmm.linux.include_.kmm.machine cimport kmm_machine
 from kmm.linux.kernel.sched.core cimport sysctl_numa_balancing
 from kmm.linux.kernel.sched.fair cimport kmm_task_scan_floor
+from kmm.linux.include_.linux.swap cimport SWAP_CLUSTER_MAX
 from kmm.linux.mm.page_alloc cimport (min_free_kbytes_sysctl_handler,
                                       watermark_scale_factor_sysctl_handler,
                                       lowmem_reserve_ratio_sysctl_handler)
@@ -37,6 +38,13 @@ def numa_scan_floor_ms(Machine mach):
     (kernel/sched/fair.c, kmm_task_scan_floor)."""
     mach._enter()
     return kmm_task_scan_floor()
+
+
+def swap_cluster_max():
+    """Reclaim's batch in pages (include/linux/swap.h SWAP_CLUSTER_MAX), a
+    constant, not a sysctl: reported beside the sysctls because the
+    scaling rule leaves it at the kernel's size (docs/run.md)."""
+    return SWAP_CLUSTER_MAX
 
 
 def write(Machine mach, key, v):

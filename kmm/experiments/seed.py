@@ -745,6 +745,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "nodes": [{"cpus": n.cpus, "mem_bytes": n.mem_bytes} for n in mach.node_specs],
         "sysctl": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mach.sysctl.items()},
         "numa_scan_floor_ms": _sysctl.numa_scan_floor_ms(mach),   # task_scan_min()'s floor
+        "swap_cluster_max": _sysctl.swap_cluster_max(),           # reclaim's batch (pages)
         "cpu": dict(mach.cpu),
         "cmdline": mach.cmdline["text"],
         "pti": mach.pti,

@@ -15,7 +15,6 @@ from pathlib import Path
 
 REFERENCE = Path(__file__).with_name("full_size_reference.json")
 TOL = 0.10                       # a rate more than 10% off the full size's is marked
-SWAP_CLUSTER_MAX = 32            # include/linux/swap.h: reclaim's batch, in pages
 
 # (key, what, source): "construction" rates follow from the configuration,
 # "measured" ones from the run's snapshots
@@ -27,7 +26,7 @@ RATES = (
     ("wmark_min_fraction", "node 0 WMARK_MIN / its pages", "construction"),
     ("wmark_gap_fraction", "node 0 WMARK_HIGH - WMARK_MIN / its pages", "construction"),
     ("kswapd_batch_fraction", "reclaim batch (SWAP_CLUSTER_MAX) / node 0 pages", "construction"),
-    ("scan_passes_per_s", "NUMA scan passes per full-size second", "measured"),
+    ("scan_ptes_per_page_s", "NUMA scan PTE updates per node 0 page per full-size second", "measured"),
     ("hint_faults_per_page_s", "hint faults per node 0 page per full-size second", "measured"),
     ("promotions_per_page_s", "promotions per node 0 page per full-size second", "measured"),
     ("demotions_per_page_s", "demotions per node 0 page per full-size second", "measured"),
@@ -37,8 +36,9 @@ RATES = (
 
 def construction(machine, workload, node0_pages, wmarks):
     """The rates fixed by the configuration, at this run's sizes: `machine`
-    as in the run JSON (its sysctls and task_scan_min()'s floor, which the
-    mirror computed: kmm.emu.sysctl.numa_scan_floor_ms)."""
+    as in the run JSON (its sysctls, and what the mirror computed or
+    defines: task_scan_min()'s floor, kmm.emu.sysctl.numa_scan_floor_ms,
+    and reclaim's batch, kmm.emu.sysctl.swap_cluster_max)."""
     sysctl = machine["sysctl"]
     scan_mb = sysctl["kernel.numa_balancing_scan_size_mb"]
     data_pages = sum(r["pages"] for r in workload["regions"].values())
@@ -52,7 +52,7 @@ def construction(machine, workload, node0_pages, wmarks):
             lookups_per_s * touches / data_pages * sysctl["kernel.numa_balancing_hot_threshold_ms"] / 1e3,
         "wmark_min_fraction": wmarks["min"] / node0_pages,
         "wmark_gap_fraction": (wmarks["high"] - wmarks["min"]) / node0_pages,
-        "kswapd_batch_fraction": SWAP_CLUSTER_MAX / node0_pages,
+        "kswapd_batch_fraction": machine["swap_cluster_max"] / node0_pages,
     }
 
 
@@ -68,7 +68,9 @@ def measured(snaps, t_end, scale):
     d = lambda k: last.get(k, 0) - first.get(k, 0)
     pend = [s["node0_migrc_pending"] / s["node0_free"] for s in upto if s.get("node0_free")]
     return {
-        "scan_passes_per_s": d("numa_scan_seq") / full_s,
+        # numa_pte_updates, not numa_scan_seq: a default run covers two or
+        # three scan passes, too few to compare as a count
+        "scan_ptes_per_page_s": d("numa_pte_updates") / pages / full_s,
         "hint_faults_per_page_s": d("numa_hint_faults") / pages / full_s,
         "promotions_per_page_s": d("pgpromote_success") / pages / full_s,
         "demotions_per_page_s": d("pgdemote_kswapd") / pages / full_s,
@@ -113,7 +115,7 @@ def make_reference(result, commit, note):
     if result["scaling"]["scale"] != 1.0:
         raise ValueError("the reference must come from a full-size run (--scale 1)")
     keys = ("t", "node0_managed", "node0_free", "node0_min", "node0_low", "node0_high",
-            "node0_migrc_pending", "numa_scan_seq", "numa_hint_faults", "pgpromote_success",
+            "node0_migrc_pending", "numa_scan_seq", "numa_pte_updates", "numa_hint_faults", "pgpromote_success",
             "pgdemote_kswapd", "numa_pages_migrated", "nr_tlb_remote_flush",
             "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all", "itlb.itlb_flush")
     runs = {}
