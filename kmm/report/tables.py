@@ -39,8 +39,12 @@ def header(result: dict) -> str:
         f"cpu:      {guest_cpu_line(m)}",
         f"workload: {w['command']}  (emulated {w['kind']}: docs/workloads.md)",
         f"kernels:  {', '.join(result['kernels'])} (the same mirrored code under their kconfig)",
-        f"scaled (scale {s['scale']:g}):",
     ]
+    ablated = {k: v for k, v in m.get("ablated", {}).items() if v}
+    for k, hunks in ablated.items():
+        lines.append(f"ablated:  on {k}, seed-patch hunk(s) switched off: {', '.join(hunks)} "
+                     f"(the baseline is whole)")
+    lines.append(f"scaled (scale {s['scale']:g}):")
     width = max(len(x["what"]) for x in s["scaled"])
     for x in s["scaled"]:
         lines.append(f"  {x['what']:<{width}}  seed {x['seed']:<12} here {x['here']}")
