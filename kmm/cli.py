@@ -196,6 +196,18 @@ def add_run_parser(sub):
     p.add_argument("--cpu", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="set an option of the emulated CPU model (repeatable), e.g. "
                         "cr3_noflush_counts=all (the flush events' options: docs/tlb.md)")
+    p.add_argument("--tier-ratio", metavar="1:N",
+                   help="fast:slow memory: node 0 = 8 GiB / N in front of the seed's 8 GiB node 1 "
+                        "(full size, scaled by --scale), e.g. 1:4, 1:8 (the seed's), 1:16")
+    p.add_argument("--node-mem", type=_key_value, action="append", default=[], metavar="N=SIZE",
+                   help="node N's memory at full size (scaled by --scale), N 0 or 1, e.g. 0=2G "
+                        "(repeatable; the seed's: 0=1G, 1=8G)")
+    p.add_argument("--cpus", type=_int_type("cpus", 1, exp.MAX_CPUS), metavar="N",
+                   help=f"node 0's CPUs, 1..{exp.MAX_CPUS} (default 16, the seed's); the "
+                        f"workload's threads default to it")
+    p.add_argument("--ablate", action="append", type=_ablate_hunk, metavar="HUNK",
+                   help="switch this seed-patch hunk off on the CONFIG_MIGRC kernels (the "
+                        "baseline stays whole), e.g. mm/memory.c#1 (repeatable)")
     p.add_argument("--workload", default="xsbench", metavar="W",
                    help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
     p.add_argument("--cost", default=None, metavar="PRESET",
@@ -258,9 +270,28 @@ def check_run_args(args):
             exp.kernel_kconfig(k, kconfig)
         except kmm.KmmConfigError as e:
             fail("--kconfig", e)
+    mems = {}
+    for node, size in args.node_mem:
+        if node not in ("0", "1"):
+            fail("--node-mem", f"node {node!r}; accepted: 0 or 1 (the seed machine's two nodes)")
+        if node in mems:
+            fail("--node-mem", f"node {node} given twice")
+        mems[node] = size
+    args.topology = {"node0_mem": mems.get("0"), "node1_mem": mems.get("1"), "cpus": args.cpus,
+                     "tier_ratio": args.tier_ratio}
+    try:
+        exp.check_topology(scale=args.scale, **args.topology)
+    except kmm.KmmConfigError as e:
+        what = str(e).split(":", 1)[0]
+        fail({"tier_ratio": "--tier-ratio", "cpus": "--cpus"}.get(what, "--node-mem"),
+             str(e).split(": ", 1)[1])
+    try:
+        exp.check_kernels_ablate(kernels, args.ablate)
+    except kmm.KmmConfigError as e:
+        fail("--ablate", str(e).split(": ", 1)[1])
     try:
         wp = exp.workload_params(args.workload, args.scale, args.particles, args.lookups, args.size,
-                                 args.threads, args.seed)
+                                 args.threads, args.seed, args.cpus)
     except kmm.KmmConfigError as e:
         what = str(e).split(":", 1)[0]
         fail("--" + what if what in ("particles", "lookups", "size", "threads") else "--workload",
@@ -343,7 +374,8 @@ def cmd_run(args) -> int:
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
               kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs, cmdline=args.cmdline,
               cpu=args.cpu_dict, trace=args.trace, perfetto=args.perfetto,
-              trace_events=args.trace_events, trace_window=args.trace_window)
+              trace_events=args.trace_events, trace_window=args.trace_window,
+              ablate=args.ablate, **args.topology)
     print_expected_wall(args)
     if bar is not None:
         with bar:
