@@ -647,7 +647,7 @@ def execute(calls, on_result, workers=None, scheduler=None, serial=False) -> dic
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         try:
@@ -655,10 +655,11 @@ def execute(calls, on_result, workers=None, scheduler=None, serial=False) -> dic
         except (OSError, TimeoutError) as e:
             raise KmmConfigError(f"scheduler: cannot connect to {scheduler!r}: {e}") from None
     try:
-        info = {"workers": len(client.scheduler_info(n_workers=-1)["workers"])
-                if scheduler is not None else workers,
-                "cluster": f"LocalCluster ({workers} processes x 1 thread)" if cluster is not None
-                else f"scheduler {scheduler}"}
+        if cluster is not None:
+            info = {"workers": workers, "cluster": f"LocalCluster ({workers} processes x 1 thread)"}
+        else:
+            n = len(client.scheduler_info(n_workers=-1)["workers"])
+            info = {"workers": n, "cluster": f"scheduler {scheduler} ({n} worker{'s' * (n != 1)})"}
         futures = {client.submit(fn, *args, pure=False): tag for tag, fn, args in calls}
         try:
             for f in as_completed(futures):
@@ -833,7 +834,8 @@ def run_seeds(kwargs: dict, seeds, workers=None, scheduler=None, serial=False, p
     per kernel and seed; the first seed's kernels in one task that returns
     the whole result) -> the first seed's result, with
     "ratios_across_seeds" {kernel: {counter: mean_ci() + values}} and
-    "across_seeds" {"seeds", "workers", "cluster", "wall_s"}."""
+    "across_seeds" {"seeds", "level", "workers", "cluster", "wall_s", and per
+    kernel the seeds whose run "stalled" or was "not_engaged"}."""
     kwargs = dict(kwargs)
     kernels = exp.check_kernels(kwargs.pop("kernels", exp.DEFAULT_KERNELS))
     kwargs.pop("jobs", None)
@@ -873,8 +875,12 @@ def run_seeds(kwargs: dict, seeds, workers=None, scheduler=None, serial=False, p
             if k != "baseline":
                 across[k] = ratio_stats([(per_seed[s][k], per_seed[s]["baseline"]) for s in seeds])
     result["ratios_across_seeds"] = across
-    result["across_seeds"] = {"seeds": seeds, "level": LEVEL, "workers": info["workers"],
-                              "cluster": info["cluster"], "wall_s": time.perf_counter() - wall0}
+    result["across_seeds"] = {
+        "seeds": seeds, "level": LEVEL, "workers": info["workers"], "cluster": info["cluster"],
+        "wall_s": time.perf_counter() - wall0,
+        # the report's warnings, per kernel: the seeds whose run stalled or never engaged
+        "stalled": {k: [s for s in seeds if per_seed[s][k]["stalled"]] for k in kernels},
+        "not_engaged": {k: [s for s in seeds if per_seed[s][k]["not_engaged"]] for k in kernels}}
     return result
 
 

@@ -267,13 +267,27 @@ def sweep_figure(result: dict, counters, x=None):
     nseeds = len(result["seeds"])
     fig.suptitle(f"kmm sweep: AFTER/BEFORE against {x}; mean over {nseeds} seed"
                  f"{'s' * (nseeds > 1)}, bars: 95% confidence interval", fontsize=10)
+    from kmm.experiments.sweep import run_key
+    rows = {r["run_key"]: r for r in result["runs"]}
     for i, counter in enumerate(counters):
         ax = fig.add_subplot(1, len(counters), i + 1)
         lines = {}
+        stalled = [[], []]                  # the per-seed ratios: (x, y) of runs that stalled
+        normal = [[], []]
         for c, per_kernel in zip(result["configs"], result["ratios"]):
             for k, stats in per_kernel.items():
                 label = k + "".join(f", {o}={c[o]}" for o in others)
                 lines.setdefault(label, (k, []))[1].append((c[x], stats[counter]))
+                xpos = c[x] if numeric else xs.index(c[x])
+                for s, v in zip(result["seeds"], stats[counter]["values"]):
+                    if v is not None:
+                        dest = stalled if rows[run_key(c, k, s)].get("stalled") else normal
+                        dest[0].append(xpos)
+                        dest[1].append(v)
+        ax.scatter(*normal, s=12, color="black", alpha=0.45, zorder=3, label="one seed")
+        if stalled[0]:
+            ax.scatter(*stalled, s=18, marker="x", color="black", alpha=0.6, zorder=3,
+                       label="one seed, promotion stalled")
         for j, (label, (k, pts)) in enumerate(lines.items()):
             px = [p if numeric else xs.index(p) for p, _ in pts]
             ys = [st["mean"] for _, st in pts]

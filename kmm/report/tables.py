@@ -250,6 +250,12 @@ def comparison(result: dict) -> str:
                        f"seed, for seeds {seeds[0]}..{seeds[-1]}: mean ± 95% confidence half-width "
                        f"(Student's t; n = the seeds where it is defined); the blocks and the other "
                        f"columns are seed {seeds[0]}'s (docs/sweep.md)")
+            for what, key in (("Stalled", "stalled"), ("Not engaged", "not_engaged")):
+                for k, which in result["across_seeds"].get(key, {}).items():
+                    if which:
+                        out.append(f"{what} across seeds: {k} in {len(which)} of {nseeds} seeds "
+                                   f"({', '.join(map(str, which))}); the mean mixes those runs "
+                                   f"with the others")
     else:
         out.append("Comparison: no baseline run, so no AFTER/BEFORE; seed AFTER/BEFORE = the "
                    "seed's published numbers (reference data, not emulated)")
@@ -379,9 +385,9 @@ def sweep_table(result: dict, counters) -> str:
         for counter in counters:
             vals = [_count(r, counter) for r in base_runs]
             vals = [v for v in vals if v is not None]
-            cells.append("n/a" if not vals else _plain(round(sum(vals) / len(vals), 3)
-                                                         if isinstance(vals[0], float) else
-                                                         round(sum(vals) / len(vals))))
+            mean = sum(vals) / len(vals) if vals else None
+            cells.append("n/a" if mean is None else f"{mean:.3f}" if isinstance(vals[0], float)
+                         else f"{round(mean):,}")
         rows.append(cells)
     if "baseline" in result["kernels"]:
         out.append("")
