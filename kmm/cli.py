@@ -1,6 +1,7 @@
 """The kmm command line: `kmm run` (the seed experiment: BEFORE/AFTER on the
-emulated seed machine), `kmm info` (build facts), `kmm study PATCH
-[--html OUT]` (each hunk of a patch next to its mirror), `kmm hazards
+emulated seed machine), `kmm sweep` (the same over a grid of configurations
+and seeds, on Dask: docs/sweep.md), `kmm info` (build facts), `kmm study
+PATCH [--html OUT]` (each hunk of a patch next to its mirror), `kmm hazards
 [--json PATH]` (the hazard catalogue, docs/hazards.md) and `kmm help
 [COMMAND]`.  The CLI only parses and calls: the experiment is
 kmm/experiments/seed.py, the printing kmm/report/.  Every option is checked
@@ -196,6 +197,18 @@ def add_run_parser(sub):
     p.add_argument("--cpu", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="set an option of the emulated CPU model (repeatable), e.g. "
                         "cr3_noflush_counts=all (the flush events' options: docs/tlb.md)")
+    p.add_argument("--tier-ratio", metavar="1:N",
+                   help="fast:slow memory: node 0 = 8 GiB / N in front of the seed's 8 GiB node 1 "
+                        "(full size, scaled by --scale), e.g. 1:4, 1:8 (the seed's), 1:16")
+    p.add_argument("--node-mem", type=_key_value, action="append", default=[], metavar="N=SIZE",
+                   help="node N's memory at full size (scaled by --scale), N 0 or 1, e.g. 0=2G "
+                        "(repeatable; the seed's: 0=1G, 1=8G)")
+    p.add_argument("--cpus", type=_int_type("cpus", 1, exp.MAX_CPUS), metavar="N",
+                   help=f"node 0's CPUs, 1..{exp.MAX_CPUS} (default 16, the seed's); the "
+                        f"workload's threads default to it")
+    p.add_argument("--ablate", action="append", type=_ablate_hunk, metavar="HUNK",
+                   help="switch this seed-patch hunk off on the CONFIG_MIGRC kernels (the "
+                        "baseline stays whole), e.g. mm/memory.c#1 (repeatable)")
     p.add_argument("--workload", default="xsbench", metavar="W",
                    help="xsbench (default), gups, or trace:PATH (a .csv or .npy page trace)")
     p.add_argument("--cost", default=None, metavar="PRESET",
@@ -222,7 +235,12 @@ def add_run_parser(sub):
     p.add_argument("--jobs", type=_int_type("jobs", 1, exp.MAX_JOBS), metavar="N",
                    help=f"kernels run at a time, each in its own process, 1..{exp.MAX_JOBS} "
                         f"(default: one per core, at most one per kernel; 1 = one after the "
-                        f"other in this process); the counters do not depend on it")
+                        f"other in this process); with --seeds, the Dask worker processes "
+                        f"(default: one per core); the counters do not depend on it")
+    p.add_argument("--seeds", type=_int_type("seeds", 1, 1000), metavar="N",
+                   help="also run seeds SEED+1..SEED+N-1 (on a local Dask cluster, --jobs "
+                        "workers) and print beside each ratio its mean ± 95%% confidence "
+                        "half-width over the N seeds (docs/sweep.md); the blocks are SEED's")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run, _parser=p)
     return p
@@ -258,9 +276,28 @@ def check_run_args(args):
             exp.kernel_kconfig(k, kconfig)
         except kmm.KmmConfigError as e:
             fail("--kconfig", e)
+    mems = {}
+    for node, size in args.node_mem:
+        if node not in ("0", "1"):
+            fail("--node-mem", f"node {node!r}; accepted: 0 or 1 (the seed machine's two nodes)")
+        if node in mems:
+            fail("--node-mem", f"node {node} given twice")
+        mems[node] = size
+    args.topology = {"node0_mem": mems.get("0"), "node1_mem": mems.get("1"), "cpus": args.cpus,
+                     "tier_ratio": args.tier_ratio}
+    try:
+        exp.check_topology(scale=args.scale, **args.topology)
+    except kmm.KmmConfigError as e:
+        what = str(e).split(":", 1)[0]
+        fail({"tier_ratio": "--tier-ratio", "cpus": "--cpus"}.get(what, "--node-mem"),
+             str(e).split(": ", 1)[1])
+    try:
+        exp.check_kernels_ablate(kernels, args.ablate)
+    except kmm.KmmConfigError as e:
+        fail("--ablate", str(e).split(": ", 1)[1])
     try:
         wp = exp.workload_params(args.workload, args.scale, args.particles, args.lookups, args.size,
-                                 args.threads, args.seed)
+                                 args.threads, args.seed, args.cpus)
     except kmm.KmmConfigError as e:
         what = str(e).split(":", 1)[0]
         fail("--" + what if what in ("particles", "lookups", "size", "threads") else "--workload",
@@ -315,9 +352,21 @@ def check_run_args(args):
                 check(value)
             except kmm.KmmConfigError as e:
                 fail(opt, str(e))
+    if args.seeds is not None:
+        from kmm.experiments import sweep as sw
+        try:
+            sw.check_available()
+        except kmm.KmmConfigError as e:
+            fail("--seeds", e)
+        for opt, v in (("--trace", args.trace), ("--perfetto", args.perfetto)):
+            if v is not None:
+                fail(opt, "traces one run: it does not go with --seeds")
+        if args.seed + args.seeds - 1 >= 2**64:
+            fail("--seeds", f"seeds {args.seed}..{args.seed + args.seeds - 1} pass 2**64-1")
     args.sysctl_dict = sysctl
     args.kconfig_dict = kconfig
     args.kernels = kernels
+    args.workers = args.jobs                  # --seeds: Dask workers (None: one per core)
     args.jobs = exp.check_jobs(args.jobs, len(kernels))
     args.expected_wall_s = exp.expected_run_wall_s(kernels, args.jobs, wp, args.duration)
 
@@ -333,6 +382,20 @@ def print_expected_wall(args):
               f"{args.jobs} job{'s' * (args.jobs > 1)})", file=sys.stderr, flush=True)
 
 
+def run_across_seeds(args, kw):
+    """kmm run --seeds N: the same runs for seeds SEED..SEED+N-1 on Dask
+    (kmm/experiments/sweep.py run_seeds)."""
+    from kmm.experiments import sweep as sw
+    from kmm.report import progress as prog
+    kw = {k: v for k, v in kw.items() if k not in ("trace", "perfetto", "trace_events", "trace_window")}
+    seeds = range(args.seed, args.seed + args.seeds)
+    bar = prog.SweepProgress() if prog.enabled(args.quiet) else None
+    if bar is not None:
+        with bar:
+            return sw.run_seeds(kw, seeds, args.workers, progress=bar)
+    return sw.run_seeds(kw, seeds, args.workers)
+
+
 def cmd_run(args) -> int:
     from kmm.experiments.seed import run_seed_experiment
     from kmm.report import progress as prog
@@ -343,13 +406,17 @@ def cmd_run(args) -> int:
               duration=args.duration, seed=args.seed, sysctl=args.sysctl_dict,
               kconfig=args.kconfig_dict, cost=args.cost_dict, jobs=args.jobs, cmdline=args.cmdline,
               cpu=args.cpu_dict, trace=args.trace, perfetto=args.perfetto,
-              trace_events=args.trace_events, trace_window=args.trace_window)
-    print_expected_wall(args)
-    if bar is not None:
-        with bar:
-            result = run_seed_experiment(progress=bar, **kw)
+              trace_events=args.trace_events, trace_window=args.trace_window,
+              ablate=args.ablate, **args.topology)
+    if args.seeds is not None:
+        result = run_across_seeds(args, kw)
     else:
-        result = run_seed_experiment(**kw)
+        print_expected_wall(args)
+        if bar is not None:
+            with bar:
+                result = run_seed_experiment(progress=bar, **kw)
+        else:
+            result = run_seed_experiment(**kw)
     sys.stdout.write(report(result))
     if args.attribution:
         from kmm.report.tables import attribution_table
@@ -462,6 +529,149 @@ def cmd_hazards(args) -> int:
     return 0
 
 
+# -- kmm sweep ---------------------------------------------------------------------
+
+SWEEP_DESCRIPTION = """\
+Run the seed experiment over a grid of configurations and seeds, on Dask
+(docs/sweep.md).  A configuration sets any option of `kmm run` (scale,
+workload and its options, node sizes, tier_ratio, cpus, sysctls, kconfig,
+cost, cmdline, ablated hunks); each configuration runs the baseline and the
+chosen kernels with each seed, one Dask task per run, on a LocalCluster
+(one worker per core) or the cluster at --scheduler.  Rows stream into
+OUT/runs.jsonl as runs finish, and a run already there is not run again;
+OUT/runs.csv (one row per run: the configuration, every counter, the wall
+time) and OUT/summary.csv (per configuration, kernel and counter: the
+AFTER/BEFORE ratio's mean over the seeds and 95% confidence interval) are
+written at the end, and the summary is printed.  Every key and value is
+checked before anything runs; a bad one exits 2 naming it."""
+
+
+def add_sweep_parser(sub):
+    from kmm.experiments import sweep as sw
+    p = sub.add_parser("sweep", help="the seed experiment over a grid of configurations and seeds, on Dask",
+                       description=SWEEP_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", nargs="?", metavar="SPEC",
+                   help="a .yaml or .toml file with base: (fixed values), grid: (key: [values]) "
+                        "and/or points: (a list of configurations)")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a grid key and its values (repeatable; the configurations are the "
+                        "cartesian product), e.g. tier_ratio=1:4,1:8,1:16 or seed=0,1,2")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_",
+                   help="a fixed value (repeatable), e.g. scale=0.05 or duration=2")
+    p.add_argument("--seeds", type=_int_type("seeds", 1, sw.MAX_SEEDS), metavar="N",
+                   help="run seeds S..S+N-1 (S: the fixed seed, default 0)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the output directory (created if missing): runs.jsonl, runs.csv, "
+                        "summary.csv; runs already in DIR/runs.jsonl are not run again")
+    p.add_argument("--workers", type=_int_type("workers", 1, sw.MAX_WORKERS), metavar="N",
+                   help="worker processes of the local Dask cluster (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers "
+                        "must import the same kmm)")
+    p.add_argument("--plot", metavar="PATH",
+                   help="write a figure of the ratios against the first varied key, with 95%% "
+                        "confidence bars (.png or .svg; needs matplotlib)")
+    p.add_argument("--counter", action="append", metavar="NAME",
+                   help="a counter to print and plot (repeatable); default: the printed table's "
+                        f"{', '.join(sw.DEFAULT_PRINTED)}, and the figure's "
+                        f"{', '.join(sw.DEFAULT_COUNTERS)}")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.set_defaults(func=cmd_sweep, _parser=p)
+    return p
+
+
+def check_sweep_args(args):
+    from kmm.experiments import sweep as sw
+    from kmm.report import plots
+    p = args._parser
+    try:
+        vary = [sw.parse_vary(v) for v in args.vary]
+        set_ = [sw.parse_set(v) for v in args.set_]
+        args.study = sw.parse_spec(args.spec, vary, set_, args.seeds)
+    except kmm.KmmConfigError as e:            # the message names the key (or the spec file)
+        p.error(str(e))
+    for c in args.counter or ():
+        if c not in sw.SUMMARY_COUNTERS:
+            p.error(f"argument --counter: {c!r}; accepted: {', '.join(sw.SUMMARY_COUNTERS)}")
+    if args.plot is not None:
+        try:
+            plots.check_path(args.plot)
+            plots.check_available()
+        except kmm.KmmConfigError as e:
+            p.error(f"argument --plot: {str(e).split(': ', 1)[1]}")
+        if not args.study["varied"]:
+            p.error("argument --plot: nothing varies between the configurations (only seeds or "
+                    "kernels): the figure plots a ratio against a varied key")
+    try:
+        sw.check_available()
+    except kmm.KmmConfigError as e:
+        p.error(str(e))
+    try:
+        args.workers_n = sw.check_workers(args.workers, args.scheduler)
+    except kmm.KmmConfigError as e:
+        p.error(f"argument {'--workers' if args.workers is not None else '--scheduler'}: "
+                f"{str(e).split(': ', 1)[1]}")
+    check_outputs(p, ("--plot", args.plot))
+    try:
+        args.outdir = sw.check_out(args.out)
+    except kmm.KmmConfigError as e:
+        p.error(f"argument --out: {str(e).split(': ', 1)[1]}")
+
+
+def _duration(s):
+    return f"{max(1, round(s))} s" if s < 90 else f"{round(s / 60)} min"
+
+
+def cmd_sweep(args) -> int:
+    from kmm.experiments import sweep as sw
+    from kmm.report import progress as prog
+    from kmm.report.tables import sweep_table
+    check_sweep_args(args)
+    study = args.study
+    varied = study["varied"]
+
+    def label(row):
+        return ", ".join([f"{k}={row[k]}" for k in varied] + [row["kernel"], f"seed {row['seed']}"])
+    todo = sw.plan(study)
+    done = sw.read_rows(args.outdir.jsonl)
+    pending = {key for key, *_ in todo if key not in done}
+    workers = args.workers_n or 1
+    est = sw.expected_wall_s(study, pending, workers)
+    print(f"kmm sweep: {len(study['configs'])} configuration(s) x {len(study['seeds'])} seed(s) x "
+          f"{len(study['kernels'])} kernel(s): {len(todo)} runs, {len(todo) - len(pending)} already "
+          f"in {args.outdir.jsonl}"
+          + (f"; expected wall time ~{_duration(est)} on {workers} worker(s)"
+             if est is not None and pending and args.scheduler is None else ""),
+          file=sys.stderr, flush=True)
+    if args.quiet:
+        bar = None
+    elif prog.enabled():
+        bar = prog.SweepProgress(label)
+    else:
+        bar = sw.LineProgress(label=label)
+    if isinstance(bar, prog.SweepProgress):
+        with bar:
+            result = sw.sweep(study, args.out, args.workers_n, args.scheduler, progress=bar)
+    else:
+        result = sw.sweep(study, args.out, args.workers_n, args.scheduler, progress=bar)
+    sys.stdout.write(sweep_table(result, args.counter or sw.DEFAULT_PRINTED))
+    sys.stdout.flush()
+    if result["foreign"]:
+        print(f"kmm: {result['foreign']} run(s) in {args.outdir.jsonl} are not runs of this spec: "
+              f"kept there, left out of the tables", file=sys.stderr)
+    for f in result["files"]:
+        print(f"kmm: wrote {f}", file=sys.stderr)
+    if args.plot:
+        from kmm.report import plots
+        try:
+            plots.save_sweep(result, args.plot, args.counter or sw.DEFAULT_COUNTERS)
+        except OSError as e:
+            raise cfg.KmmConfigError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
+        print(f"kmm: wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 # -- kmm, kmm help ---------------------------------------------------------------
 
 def make_parser():
@@ -482,6 +692,7 @@ def make_parser():
     p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
     p.set_defaults(func=cmd_study, _parser=p)
     add_hazards_parser(sub)
+    add_sweep_parser(sub)
     p = sub.add_parser("help", help="this help, or a command's: kmm help COMMAND")
     p.add_argument("command", nargs="?", metavar="COMMAND", choices=[c for c in sub.choices if c != "help"],
                    help="the command to describe")

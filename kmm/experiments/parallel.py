@@ -62,10 +62,10 @@ def _child_init():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _child_run(q, kernel, args, snapshot_every):
+def _child_run(q, kernel, args, snapshot_every, kwargs):
     from kmm.experiments.seed import run_kernel
     return run_kernel(kernel, *args, progress=_QueueProgress(q) if q is not None else None,
-                      snapshot_every=snapshot_every)
+                      snapshot_every=snapshot_every, **kwargs)
 
 
 def _drain(q, progress, updates):
@@ -89,8 +89,8 @@ def _stop(pool):
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_kernels(kernels, jobs, args, snapshot_every=None, progress=None) -> dict:
-    """{kernel: run_kernel(kernel, *args, ...)} for each kernel, `jobs` at a
+def run_kernels(kernels, jobs, args, snapshot_every=None, progress=None, kwargs=None) -> dict:
+    """{kernel: run_kernel(kernel, *args, **kwargs, ...)} for each kernel, `jobs` at a
     time in child processes.  The first child error (in kernel order among
     those done together) is raised as it is, after the other children are
     stopped; Ctrl-C stops them too."""
@@ -102,7 +102,7 @@ def run_kernels(kernels, jobs, args, snapshot_every=None, progress=None) -> dict
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1,
                                   initializer=_child_init)
     try:
-        futures = {pool.submit(_child_run, q, k, args, snapshot_every): k for k in kernels}
+        futures = {pool.submit(_child_run, q, k, args, snapshot_every, kwargs or {}): k for k in kernels}
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, timeout=POLL_S if q is not None else None,

@@ -246,23 +246,115 @@ def _seed_preset_nodes():
     return [(n["cpus"], cfg.parse_size(n["mem"])) for n in cfg.PRESETS["seed"]["nodes"]]
 
 
+# -- the topology: the seed machine's two nodes, resized ------------------------
+#
+# node0_mem / node1_mem are full-size sizes (scale 1), scaled by `scale` as
+# the preset's are; cpus is node 0's CPU count (node 1 stays CPU-less);
+# tier_ratio "1:N" keeps node 1 at the seed's 8 GiB and gives node 0 8 GiB / N
+# (rounded down to whole MiB): how much fast memory in front of a fixed slow
+# tier.  XSBench large at the seed's size needs ~5.6 GiB, so shrinking the
+# slow tier instead would not hold the workload.  docs/sweep.md.
+MAX_CPUS = 16                       # the seed machine's; XSBench's threads run one per CPU
+MAX_TIER_RATIO = 1024
+
+
+def scaled_node_mib(mem_bytes, scale):
+    """A full-size node size at `scale`, in whole MiB (rounded down)."""
+    return int(mem_bytes / _MIB * scale)
+
+
+def parse_tier_ratio(tier_ratio) -> int:
+    """'1:N' -> N (a whole number, 1..MAX_TIER_RATIO)."""
+    what = (f"tier_ratio: {tier_ratio!r}; accepted: '1:N' with N a whole number in "
+            f"1..{MAX_TIER_RATIO} (node 0 = 8 GiB / N in front of the seed's 8 GiB node 1), "
+            f"e.g. '1:4', '1:8' (the seed), '1:16'")
+    if not isinstance(tier_ratio, str):
+        raise KmmConfigError(what)
+    one, sep, n = tier_ratio.strip().partition(":")
+    if sep != ":" or one.strip() != "1" or not n.strip().isdigit():
+        raise KmmConfigError(what)
+    n = int(n)
+    if not 1 <= n <= MAX_TIER_RATIO:
+        raise KmmConfigError(what)
+    return n
+
+
+def check_topology(node0_mem=None, node1_mem=None, cpus=None, tier_ratio=None,
+                   scale=DEFAULT_SCALE) -> list:
+    """The seed machine's nodes at full size, [(cpus, bytes), (0, bytes)],
+    with node 0's and node 1's memory, node 0's CPUs or the tier ratio
+    changed (None keeps the seed's).  Each node must keep at least 4 MiB at
+    `scale`.  tier_ratio with node0_mem or node1_mem is refused."""
+    scale = check_scale(scale)
+    (cpus0, mem0), (cpus1, mem1) = _seed_preset_nodes()
+    if tier_ratio is not None:
+        given = [k for k, v in (("node0_mem", node0_mem), ("node1_mem", node1_mem)) if v is not None]
+        if given:
+            raise KmmConfigError(f"tier_ratio: sets node 0's size from node 1's (8 GiB / N); it "
+                                 f"cannot be given with {' and '.join(given)}")
+        mem0 = mem1 // parse_tier_ratio(tier_ratio) // _MIB * _MIB
+    if node0_mem is not None:
+        mem0 = cfg.parse_size(node0_mem, "node0_mem")
+    if node1_mem is not None:
+        mem1 = cfg.parse_size(node1_mem, "node1_mem")
+    if cpus is not None:
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or not 1 <= cpus <= MAX_CPUS:
+            raise KmmConfigError(f"cpus: {cpus!r}; accepted: 1..{MAX_CPUS} (node 0's CPUs; node 1 "
+                                 f"has none, as the seed's)")
+        cpus0 = cpus
+    for i, mem in enumerate((mem0, mem1)):
+        if scaled_node_mib(mem, scale) < cfg.MIN_NODE_BYTES // _MIB:
+            what = "tier_ratio" if i == 0 and tier_ratio is not None else f"node{i}_mem"
+            raise KmmConfigError(f"{what}: node {i} would have {_mib(mem)} at full size, "
+                                 f"{scaled_node_mib(mem, scale)} MiB at scale {scale:g}; a node "
+                                 f"needs at least 4 MiB (one MAX_ORDER block)")
+    cfg.parse_nodes([{"cpus": cpus0, "mem": mem0}, {"cpus": cpus1, "mem": mem1}])
+    return [(cpus0, mem0), (cpus1, mem1)]
+
+
+def kernel_ablate(kernel, ablate):
+    """The hunks switched off on `kernel`'s machine: `ablate` on a kernel
+    with CONFIG_MIGRC, none on the baseline (the reference stays whole)."""
+    return list(ablate or ()) if KERNELS[kernel]["CONFIG_MIGRC"] else []
+
+
+def check_kernels_ablate(kernels, ablate) -> list:
+    """`ablate` checked (hunk ids, kmm/emu/config.py ABLATABLE) against the
+    kernels: at least one must have CONFIG_MIGRC."""
+    if ablate is None:
+        return []
+    if isinstance(ablate, str) or not isinstance(ablate, (list, tuple)):
+        raise KmmConfigError(f"ablate: {ablate!r}; expected a list of hunk ids like ['mm/memory.c#1']")
+    cfg.check_ablate(list(ablate), {"CONFIG_MIGRC": True})
+    if ablate and not any(KERNELS[k]["CONFIG_MIGRC"] for k in kernels):
+        raise KmmConfigError(f"ablate: {list(ablate)!r} switches off seed-patch hunks, which only a "
+                             f"kernel with CONFIG_MIGRC has; kernels: {', '.join(kernels)} "
+                             f"(accepted with migrc, migrc+pause)")
+    return list(ablate)
+
+
 def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
-                 cmdline=None, cpu=None) -> dict:
+                 cmdline=None, cpu=None, nodes=None, ablate=None) -> dict:
     """Arguments of Machine.preset('seed', ...) at `scale`: each node's
     memory scaled (rounded down to whole MiB), the NUMA scan size scaled
     (rounded, at least 1 MB) unless `sysctl` sets it; `sysctl` merges over
     the preset's (tiering mode, demotion on); `cost` is the cost model
     (kmm/emu/hw/costs.py; default DEFAULT_COST, the seed's KVM guest);
     `cmdline` the kernel command line (e.g. 'nopti'); `cpu` merges over the
-    preset's CPU model (e.g. the flush events' options)."""
+    preset's CPU model (e.g. the flush events' options); `nodes` the
+    full-size nodes from check_topology() (default: the preset's); `ablate`
+    seed-patch hunks to switch off (needs CONFIG_MIGRC in `kconfig`)."""
     scale = check_scale(scale)
-    nodes = [{"cpus": cpus, "mem": f"{max(4, int(mem / _MIB * scale))}M"}
-             for cpus, mem in _seed_preset_nodes()]
+    nodes = [{"cpus": cpus, "mem": f"{max(4, scaled_node_mib(mem, scale))}M"}
+             for cpus, mem in (nodes or _seed_preset_nodes())]
     sc = scaled_sysctls(scale)
     sc.update(cfg.check_sysctl(sysctl))
-    return {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
+    args = {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
             "cost": check_cost(cost), "cmdline": cfg.check_cmdline(cmdline)["text"],
             "cpu": check_cpu(cpu)}
+    if ablate:
+        args["ablate"] = list(ablate)
+    return args
 
 
 def scaled_sysctls(scale):
@@ -295,8 +387,10 @@ def check_cost(cost):
 
 
 def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
-                 cmdline=None, cpu=None):
-    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost, cmdline, cpu)
+                 cmdline=None, cpu=None, nodes=None, ablate=None):
+    """`kernel`'s seed machine; `ablate` applies only if it has CONFIG_MIGRC."""
+    args = machine_args(scale, sysctl, kernel_kconfig(kernel, kconfig), seed, cost, cmdline, cpu,
+                        nodes, kernel_ablate(kernel, ablate))
     return kmm.Machine.preset("seed", **args)
 
 
@@ -313,28 +407,34 @@ def _parse_workload(workload):
 
 
 def workload_params(workload="xsbench", scale=DEFAULT_SCALE, particles=None, lookups=None,
-                    size=None, threads=None, seed=0) -> dict:
+                    size=None, threads=None, seed=0, cpus=None) -> dict:
     """The workload's parameters after defaults; refuses options that do
-    not apply to the workload."""
+    not apply to the workload.  `cpus` is node 0's CPU count (None: the
+    seed's 16): the threads default to it, as XSBench's OpenMP threads
+    default to the CPUs, and may not exceed it (the engine runs one thread
+    per CPU)."""
     kind, path = _parse_workload(workload)
     scale = check_scale(scale)
     if kind != "xsbench":
         for name, v in (("particles", particles), ("lookups", lookups), ("size", size)):
             if v is not None:
                 raise KmmConfigError(f"{name}: applies to the xsbench workload only, not {kind}")
+    ncpus = DEFAULT_THREADS if cpus is None else cpus
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 16:
-            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..16 (the seed machine's CPUs)")
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= ncpus:
+            which = "the seed machine's CPUs" if cpus is None else f"node 0's CPUs: cpus={cpus}"
+            raise KmmConfigError(f"threads: {threads!r}; accepted: 1..{ncpus} ({which})")
+    default_threads = ncpus
     if kind == "xsbench":
         from kmm.workloads.xsbench import DEFAULT_LOOKUPS
         return {"kind": kind, "size": size or "large", "scale": scale,
                 "particles": DEFAULT_PARTICLES if particles is None else particles,
                 "lookups": DEFAULT_LOOKUPS if lookups is None else lookups,
-                "threads": DEFAULT_THREADS if threads is None else threads, "seed": seed}
+                "threads": default_threads if threads is None else threads, "seed": seed}
     if kind == "gups":
         table = max(8, int(GUPS_TABLE_BYTES * scale) // 4096 * 4096)
         return {"kind": kind, "table": table, "updates": int(table // 8 * GUPS_UPDATES_PER_WORD),
-                "threads": DEFAULT_THREADS if threads is None else threads, "seed": seed}
+                "threads": default_threads if threads is None else threads, "seed": seed}
     if not os.path.exists(path):
         raise KmmConfigError(f"workload: trace file {path!r} does not exist")
     return {"kind": kind, "path": path, "threads": threads, "seed": seed}
@@ -638,12 +738,14 @@ def stalls(result: dict) -> list:
 
 def run_kernel(kernel, scale=DEFAULT_SCALE, wparams=None, duration=None, seed=0, sysctl=None,
                kconfig=None, cost=None, cmdline=None, cpu=None, trace=None, progress=None,
-               snapshot_every=None):
-    """One run: a fresh seed machine with `kernel`'s kconfig, the workload,
-    the engine.  Returns (run dict, machine facts, workload facts, scaling),
-    all plain data: the machine and the workload are freed on return."""
+               snapshot_every=None, nodes=None, ablate=None):
+    """One run: a fresh seed machine with `kernel`'s kconfig (on `nodes`,
+    check_topology(), and with `ablate`'s hunks off if the kernel has
+    CONFIG_MIGRC), the workload, the engine.  Returns (run dict, machine
+    facts, workload facts, scaling), all plain data: the machine and the
+    workload are freed on return."""
     out = _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu,
-                      trace, progress, snapshot_every)
+                      trace, progress, snapshot_every, nodes, ablate)
     # The Machine sits in reference cycles (its Oracle and Processes point
     # back at it), which only the cycle collector frees: collect now, so its
     # memory is returned before the next kernel's machine boots.
@@ -674,10 +776,10 @@ def trace_path(path, kernel, per_kernel):
 
 
 def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu,
-                trace, progress, snapshot_every):
+                trace, progress, snapshot_every, nodes, ablate):
     from kmm.emu.engine import run as engine_run
     from kmm.emu import tracing
-    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost, cmdline, cpu)
+    mach = make_machine(kernel, scale, sysctl, kconfig, seed, cost, cmdline, cpu, nodes, ablate)
     if trace:
         tracing.start(mach, trace.get("events"), trace.get("window"))
     w = make_workload(wparams)
@@ -706,6 +808,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "kernel": kernel,
         "title": KERNEL_TITLES[kernel],
         "kconfig": {k: v for k, v in mach.kconfig.items()},
+        "ablated": mach.ablated,
         "perf": {e: perf_all[e] for e in PERF_EVENTS},
         "perf_after_init": None if start is None else
         {e: perf_all[e] - start[e] for e in PERF_EVENTS if isinstance(start[e], int)},
@@ -764,11 +867,18 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
                         particles=None, lookups=None, size=None, threads=None, duration=None,
                         seed=0, sysctl=None, kconfig=None, cost=None, progress=None,
                         snapshot_every=None, jobs=None, cmdline=None, cpu=None,
-                        trace=None, trace_events=None, trace_window=None, perfetto=None):
+                        trace=None, trace_events=None, trace_window=None, perfetto=None,
+                        node0_mem=None, node1_mem=None, cpus=None, tier_ratio=None, ablate=None):
     """Run the seed experiment once per kernel, same seed, and return the
     JSON-able result: machine, workload, scaling, runs[kernel], ratios
     (each non-baseline kernel's AFTER/BEFORE against baseline), seed_ratios,
     seed (the reference data and its source), version.
+
+    The machine is the seed's unless `node0_mem`, `node1_mem` (full-size
+    sizes such as '2G', scaled by `scale`), `cpus` (node 0's CPUs) or
+    `tier_ratio` ('1:N': node 0 = 8 GiB / N) change it (check_topology);
+    `ablate` lists seed-patch hunks to switch off on the kernels with
+    CONFIG_MIGRC (the baseline, the reference, stays whole).
 
     `jobs` kernels run at a time, each in its own process (default: one per
     core, at most one per kernel); jobs=1 runs them here, one after the
@@ -788,7 +898,10 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     sysctl = cfg.check_sysctl(sysctl)
     for k in kernels:                       # refuse a bad kconfig before any run
         kernel_kconfig(k, kconfig)
-    wparams = workload_params(workload, scale, particles, lookups, size, threads, seed)
+    nodes = check_topology(node0_mem, node1_mem, cpus, tier_ratio, scale)
+    ablate = check_kernels_ablate(kernels, ablate)
+    wparams = workload_params(workload, scale, particles, lookups, size, threads, seed,
+                              None if cpus is None else nodes[0][0])
     wall0 = time.perf_counter()
     cost = check_cost(cost)
     cmdline = cfg.check_cmdline(cmdline)["text"]
@@ -803,12 +916,13 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     elif trace_events is not None or trace_window is not None:
         raise KmmConfigError("trace_events / trace_window: need trace or perfetto (a file to write)")
     args = (scale, wparams, duration, seed, sysctl, kconfig, cost, cmdline, cpu, tr)
+    topo = {"nodes": nodes, "ablate": ablate}
     if jobs == 1:
-        done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every)
+        done = {k: run_kernel(k, *args, progress=progress, snapshot_every=snapshot_every, **topo)
                 for k in kernels}
     else:
         from kmm.experiments.parallel import run_kernels
-        done = run_kernels(kernels, jobs, args, snapshot_every, progress)
+        done = run_kernels(kernels, jobs, args, snapshot_every, progress, topo)
     runs = {k: d[0] for k, d in done.items()}
     _, machine, wdesc, scal = done[kernels[-1]]
     ratios, ratios_half, conv = {}, {}, {}
@@ -831,6 +945,7 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
                     ratios[k][STORES_AFTER_INIT] = ratio(a["perf_after_init"]["dTLB-store-misses"],
                                                          b["perf_after_init"]["dTLB-store-misses"])
     machine["kconfig"] = {k: runs[k]["kconfig"] for k in kernels}
+    machine["ablated"] = {k: runs[k]["ablated"] for k in kernels}
     out = {
         "experiment": "seed",
         "machine": machine,
@@ -855,7 +970,9 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     out["stalls"] = stalls(out)
     if wdesc["workload"] == "xsbench":
         from kmm.experiments.similarity import similarity, load_reference
-        ref = load_reference()
+        # the full-size reference ran on the seed's machine, whole kernels:
+        # another topology or an ablated hunk has no full-size value to set beside
+        ref = load_reference() if nodes == _seed_preset_nodes() and not ablate else None
         out["similarity"] = {k: similarity(runs[k], machine, wdesc, scale, ref)
                              for k in kernels}
         out["similarity_reference"] = None if ref is None else \

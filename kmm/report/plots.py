@@ -235,3 +235,85 @@ def save(result: dict, path) -> pathlib.Path:
     fig = figure(result)
     fig.savefig(p, dpi=110)
     return p
+
+
+# -- kmm sweep ---------------------------------------------------------------------
+
+def _x_values(configs, key):
+    """The distinct values of `key` in the configurations' order, and
+    whether they are all numbers (a numeric axis) or not (categories)."""
+    xs = list(dict.fromkeys(c[key] for c in configs))
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    return xs, numeric
+
+
+def sweep_figure(result: dict, counters, x=None):
+    """One panel per counter: its AFTER/BEFORE (mean over the seeds, bars:
+    95% confidence interval) against the varied parameter `x` (default: the
+    first varied key), a line per non-baseline kernel and per value of the
+    other varied keys; the seed's published ratio dashed."""
+    check_available()
+    from matplotlib.figure import Figure
+    from kmm.experiments.seed import seed_ratios
+    varied = result["varied"]
+    if not varied:
+        raise KmmConfigError("plot: nothing varies between the configurations: the figure plots "
+                             "a ratio against a varied parameter")
+    x = x or varied[0]
+    others = [v for v in varied if v != x]
+    xs, numeric = _x_values(result["configs"], x)
+    seed = seed_ratios()
+    fig = Figure(figsize=(4.6 * len(counters), 3.9), layout="constrained")
+    nseeds = len(result["seeds"])
+    fig.suptitle(f"kmm sweep: AFTER/BEFORE against {x}; mean over {nseeds} seed"
+                 f"{'s' * (nseeds > 1)}, bars: 95% confidence interval", fontsize=10)
+    from kmm.experiments.sweep import run_key
+    rows = {r["run_key"]: r for r in result["runs"]}
+    for i, counter in enumerate(counters):
+        ax = fig.add_subplot(1, len(counters), i + 1)
+        lines = {}
+        stalled = [[], []]                  # the per-seed ratios: (x, y) of runs that stalled
+        normal = [[], []]
+        for c, per_kernel in zip(result["configs"], result["ratios"]):
+            for k, stats in per_kernel.items():
+                label = k + "".join(f", {o}={c[o]}" for o in others)
+                lines.setdefault(label, (k, []))[1].append((c[x], stats[counter]))
+                xpos = c[x] if numeric else xs.index(c[x])
+                for s, v in zip(result["seeds"], stats[counter]["values"]):
+                    if v is not None:
+                        dest = stalled if rows[run_key(c, k, s)].get("stalled") else normal
+                        dest[0].append(xpos)
+                        dest[1].append(v)
+        ax.scatter(*normal, s=12, color="black", alpha=0.45, zorder=3, label="one seed")
+        if stalled[0]:
+            ax.scatter(*stalled, s=18, marker="x", color="black", alpha=0.6, zorder=3,
+                       label="one seed, promotion stalled")
+        for j, (label, (k, pts)) in enumerate(lines.items()):
+            px = [p if numeric else xs.index(p) for p, _ in pts]
+            ys = [st["mean"] for _, st in pts]
+            err = [[0 if st["ci95_low"] is None else st["mean"] - st["ci95_low"] for _, st in pts],
+                   [0 if st["ci95_high"] is None else st["ci95_high"] - st["mean"] for _, st in pts]]
+            keep = [n for n, y in enumerate(ys) if y is not None]
+            ax.errorbar([px[n] for n in keep], [ys[n] for n in keep],
+                        yerr=[[err[0][n] for n in keep], [err[1][n] for n in keep]],
+                        marker="o", capsize=4, lw=1.5, label=label,
+                        color=COLORS.get(k) if len(lines) <= len(COLORS) and not others else None)
+        if seed.get(counter) is not None:
+            ax.axhline(seed[counter], color=SEED_COLOR, ls="--", lw=1, label="seed (published)")
+        ax.axhline(1.0, color="black", lw=0.6, alpha=0.5)
+        if not numeric:
+            ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+            ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.set_xlabel(x)
+        ax.set_ylabel("AFTER/BEFORE")
+        ax.set_title(counter, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def save_sweep(result: dict, path, counters, x=None) -> pathlib.Path:
+    p = check_path(path)
+    fig = sweep_figure(result, counters, x)
+    fig.savefig(p, dpi=90)
+    return p

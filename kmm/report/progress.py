@@ -62,3 +62,40 @@ class RichProgress:
         if expected:
             return f"{v:6.1f}/{expected:.1f} virtual s"
         return f"{v:6.1f} virtual s"
+
+
+class SweepProgress:
+    """A rich progress bar over a sweep's runs: done/total, wall time, ETA,
+    and the run that finished last; use as a context manager.  The
+    protocol of kmm/experiments/sweep.py: start(total, done), advance(row),
+    finish()."""
+
+    def __init__(self, label=None):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        self._progress = Progress(
+            TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("wall"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=Console(stderr=True),
+        )
+        self._label = label or (lambda row: f"{row['kernel']} seed {row['seed']}")
+        self._task = None
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._progress.__exit__(*exc)
+
+    def start(self, total, done):
+        self._task = self._progress.add_task("runs", total=total, completed=done,
+                                             last=f"({done} from the output)" if done else "")
+
+    def advance(self, row):
+        self._progress.update(self._task, advance=1, last=f"done: {self._label(row)}")
+
+    def finish(self):
+        pass

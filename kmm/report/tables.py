@@ -39,8 +39,12 @@ def header(result: dict) -> str:
         f"cpu:      {guest_cpu_line(m)}",
         f"workload: {w['command']}  (emulated {w['kind']}: docs/workloads.md)",
         f"kernels:  {', '.join(result['kernels'])} (the same mirrored code under their kconfig)",
-        f"scaled (scale {s['scale']:g}):",
     ]
+    ablated = {k: v for k, v in m.get("ablated", {}).items() if v}
+    for k, hunks in ablated.items():
+        lines.append(f"ablated:  on {k}, seed-patch hunk(s) switched off: {', '.join(hunks)} "
+                     f"(the baseline is whole)")
+    lines.append(f"scaled (scale {s['scale']:g}):")
     width = max(len(x["what"]) for x in s["scaled"])
     for x in s["scaled"]:
         lines.append(f"  {x['what']:<{width}}  seed {x['seed']:<12} here {x['here']}")
@@ -177,18 +181,25 @@ def comparison(result: dict) -> str:
     runs = result["runs"]
     vals = {k: counters(runs[k]) for k in kernels}
     ratio_kernels = [k for k in kernels if k in result["ratios"]]
+    # kmm run --seeds N: each ratio's mean ± 95% half-width (n) over the seeds
+    across = result.get("ratios_across_seeds")
+    nseeds = len(result.get("across_seeds", {}).get("seeds", ()))
+    per = 3 if across is not None else 2
     cols = [f"{SHORT[k]} ({k})" for k in kernels]
     for k in ratio_kernels:
         cols += [f"{SHORT[k]}/BEFORE", "2nd half"]
+        if across is not None:
+            cols.append(f"{nseeds} seeds: mean ± CI (n)")
     cols.append("seed AFTER/BEFORE")
     half = result.get("ratios_second_half", {})
     conv = result.get("converged", {})
 
     def ratio_cells(k, c):
+        extra = [mean_ci_cell(across[k].get(c))] if across is not None else []
         if c == ELAPSED and capped:
-            return ["capped", ""]
+            return ["capped", ""] + (["capped"] if extra else [])
         mark = "*" if conv.get(k, {}).get(c) is False else ""
-        return [_ratio(result["ratios"][k][c]) + mark, _ratio(half.get(k, {}).get(c))]
+        return [_ratio(result["ratios"][k][c]) + mark, _ratio(half.get(k, {}).get(c))] + extra
     capped = not all(runs[k]["finished"] for k in kernels)
     notes = result.get("notes", {})
     marks = {}                       # reason -> its footnote number, in row order
@@ -206,6 +217,8 @@ def comparison(result: dict) -> str:
             row = [_num(runs[k]["perf_after_init"]["dTLB-store-misses"]) for k in kernels]
             for k in ratio_kernels:
                 row += [_ratio(result["ratios"][k].get(STORES_AFTER_INIT)), ""]
+                if across is not None:
+                    row.append(mean_ci_cell(across[k].get(STORES_AFTER_INIT)))
             rows.append(("  after init (run phase)", row + ["n/a"]))
     if capped:
         # the same virtual time for every kernel: compare the work done in it,
@@ -213,12 +226,14 @@ def comparison(result: dict) -> str:
         row = [f"{runs[k]['done_fraction']:.6f}" for k in kernels]
         for k in ratio_kernels:
             row += [_ratio(result["ratios"][k].get(TIME_PER_WORK)), ""]
+            if across is not None:
+                row.append(mean_ci_cell(across[k].get(TIME_PER_WORK)))
         row.append(_ratio(result["seed_ratios"][ELAPSED]))
         rows.append(("work done (ratio: time per work)", row))
     tail = [("oracle violations", [str(runs[k]["oracle_violations"]) for k in kernels]
-             + [""] * (2 * len(ratio_kernels) + 1)),
+             + [""] * (per * len(ratio_kernels) + 1)),
             ("wall time (s)", [f"{runs[k]['wall_s']:.1f}" for k in kernels]
-             + [""] * (2 * len(ratio_kernels) + 1))]
+             + [""] * (per * len(ratio_kernels) + 1))]
     name_w = max(len(c) for c, _ in rows + tail)
     widths = [max(len(col), *(len(r[i]) for _, r in rows + tail)) for i, col in enumerate(cols)]
     out = [f"Not engaged: {line}" for line in result.get("engagement", [])]
@@ -229,6 +244,18 @@ def comparison(result: dict) -> str:
             + "; 2nd half = the same over the second half of virtual time, and * marks a ratio "
               f"that differs from it by more than {CONVERGED_TOL:.0%} (not converged); "
               "seed AFTER/BEFORE = the seed's published numbers (reference data, not emulated)")
+        if across is not None:
+            seeds = result["across_seeds"]["seeds"]
+            out.append(f"{nseeds} seeds: the same ratio, kernel against baseline with the same "
+                       f"seed, for seeds {seeds[0]}..{seeds[-1]}: mean ± 95% confidence half-width "
+                       f"(Student's t; n = the seeds where it is defined); the blocks and the other "
+                       f"columns are seed {seeds[0]}'s (docs/sweep.md)")
+            for what, key in (("Stalled", "stalled"), ("Not engaged", "not_engaged")):
+                for k, which in result["across_seeds"].get(key, {}).items():
+                    if which:
+                        out.append(f"{what} across seeds: {k} in {len(which)} of {nseeds} seeds "
+                                   f"({', '.join(map(str, which))}); the mean mixes those runs "
+                                   f"with the others")
     else:
         out.append("Comparison: no baseline run, so no AFTER/BEFORE; seed AFTER/BEFORE = the "
                    "seed's published numbers (reference data, not emulated)")
@@ -284,3 +311,96 @@ def attribution_table(result: dict) -> str:
             out.append("  TLB: " + "".join(f"{n:>10}" for n in tlb) + "   TLB shootdowns")
         out.append("")
     return "\n".join(out)
+
+
+# -- kmm sweep, kmm run --seeds ---------------------------------------------------
+
+def mean_ci_cell(st) -> str:
+    """'mean ± half (n)' of a ratio across seeds (kmm/experiments/sweep.py
+    mean_ci); '± n/a' with one seed, 'n/a' with none."""
+    if st is None or st.get("mean") is None:
+        return "n/a"
+    half = "n/a" if st.get("half") is None else f"{st['half']:.3f}"
+    return f"{st['mean']:.3f} ± {half} ({st['n']})"
+
+
+def _plain(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _grid(cols, rows, left=1):
+    """Plain-text columns: the first `left` left-aligned, the rest right."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
+
+    def line(cells):
+        return "  ".join(f"{v:<{w}}" if i < left else f"{v:>{w}}"
+                         for i, (v, w) in enumerate(zip(cells, widths))).rstrip()
+    head = line(cols)
+    return [head, "-" * len(head)] + [line(r) for r in rows]
+
+
+def sweep_table(result: dict, counters) -> str:
+    """The sweep's summary: per configuration and non-baseline kernel, each
+    counter's AFTER/BEFORE as mean ± 95% CI half-width (n seeds), the runs
+    that stalled; then the baseline's counts (mean over the seeds)."""
+    from kmm.experiments.sweep import run_key
+    varied = result["varied"]
+    nconf, nseeds, nk = len(result["configs"]), len(result["seeds"]), len(result["kernels"])
+    seeds = result["seeds"]
+    seed_text = (f"seeds {seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1))
+                 and len(seeds) > 1 else f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}")
+    out = [f"kmm sweep: {nconf} configuration{'s' * (nconf > 1)} x {nseeds} seed{'s' * (nseeds > 1)} "
+           f"x {nk} kernel{'s' * (nk > 1)} ({', '.join(result['kernels'])}): {len(result['runs'])} runs, "
+           f"{result['ran']} run now and {result['reused']} read back from the output; "
+           f"{result['cluster']}; {result['wall_s']:.1f} s wall"]
+    base = ", ".join(f"{k}={_plain(v)}" for k, v in result.get("base", {}).items())
+    out.append(f"fixed:  {base or 'the defaults of kmm run'}; {seed_text}")
+    rows_by_key = {r["run_key"]: r for r in result["runs"]}
+    cols = list(varied) + ["kernel"] + list(counters) + ["stalled"]
+    rows = []
+    for c, per_kernel in zip(result["configs"], result["ratios"]):
+        for k, stats in per_kernel.items():
+            cells = [_plain(c[v]) for v in varied] + [k]
+            for counter in counters:
+                cells.append(mean_ci_cell(stats[counter]))
+            runs = [rows_by_key[run_key(c, k, s)] for s in seeds]
+            cells.append(f"{sum(1 for r in runs if r.get('stalled'))}/{len(runs)}")
+            rows.append(cells)
+    if rows:
+        out.append(f"AFTER/BEFORE per seed (the kernel against the baseline, same seed): mean ± 95% "
+                   f"confidence half-width (n seeds; Student's t); stalled = runs whose promotion "
+                   f"stopped behind migrc's pending pages (docs/hazards.md)")
+        out += _grid(cols, rows, left=len(varied) + 1)
+    cols = list(varied) + ["kernel"] + list(counters)
+    rows = []
+    for c in result["configs"]:
+        base_runs = [rows_by_key[run_key(c, "baseline", s)] for s in seeds]
+        cells = [_plain(c[v]) for v in varied] + ["baseline"]
+        for counter in counters:
+            vals = [_count(r, counter) for r in base_runs]
+            vals = [v for v in vals if v is not None]
+            mean = sum(vals) / len(vals) if vals else None
+            cells.append("n/a" if mean is None else f"{mean:.3f}" if isinstance(vals[0], float)
+                         else f"{round(mean):,}")
+        rows.append(cells)
+    if "baseline" in result["kernels"]:
+        out.append("")
+        out.append("BEFORE: the baseline's counts, mean over the seeds (time per work: virtual s "
+                   "per whole run)")
+        out += _grid(cols, rows, left=len(varied) + 1)
+    return "\n".join(out) + "\n"
+
+
+def _count(row, counter):
+    from kmm.experiments.seed import ELAPSED, TIME_PER_WORK
+    if counter in (ELAPSED,):
+        return row.get("virtual_s")
+    if counter == TIME_PER_WORK:
+        return row["virtual_s"] / row["done_fraction"] if row.get("done_fraction") else None
+    return row.get(counter)
