@@ -612,11 +612,11 @@ def check_sweep_args(args):
     except kmm.KmmConfigError as e:
         p.error(f"argument {'--workers' if args.workers is not None else '--scheduler'}: "
                 f"{str(e).split(': ', 1)[1]}")
-    check_outputs(p, ("--plot", args.plot))
     try:
         args.outdir = sw.check_out(args.out)
     except kmm.KmmConfigError as e:
         p.error(f"argument --out: {str(e).split(': ', 1)[1]}")
+    check_outputs(p, ("--plot", args.plot))     # after --out exists: the figure may go in it
 
 
 def _duration(s):

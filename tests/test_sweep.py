@@ -179,17 +179,17 @@ def test_confidence_interval_by_hand():
 @pytest.fixture(scope="module")
 def dask_sweep(tmp_path_factory):
     """The 2 x 2 x 2 study through `kmm sweep` on a 2-worker LocalCluster,
-    with its figure."""
+    with its figure inside the output directory, which --out creates."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
     d = tmp_path_factory.mktemp("sweep")
     out, err = io.StringIO(), io.StringIO()
     argv = ["sweep", "--out", str(d / "out"), "--set", "scale=0.02", "--set", "duration=0.3",
             "--vary", "tier_ratio=1:8,1:16", "--vary", "seed=0,1", "--workers", "2",
-            "--plot", str(d / "f.png"), "--quiet"]
+            "--plot", str(d / "out" / "f.png"), "--quiet"]
     with redirect_stdout(out), redirect_stderr(err):
         rc = cli.main(argv)
-    return {"rc": rc, "out": out.getvalue(), "err": err.getvalue(), "dir": d / "out", "png": d / "f.png"}
+    return {"rc": rc, "out": out.getvalue(), "err": err.getvalue(), "dir": d / "out", "png": d / "out" / "f.png"}
 
 
 @pytest.fixture(scope="module")
