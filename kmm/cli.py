@@ -44,6 +44,7 @@ def build_facts() -> dict:
     default_cpu = Machine(nodes=[{"cpus": 1, "mem": "64M"}])
     return {
         "version": kmm.__version__,
+        "source_fingerprint": kmm.source_fingerprint(),
         "modules": modules,
         "all_compiled": all(m["compiled"] for m in modules.values()),
         "sizeof_struct_page": SIZEOF_STRUCT_PAGE,
@@ -71,7 +72,7 @@ def cmd_info(args) -> int:
         json.dump(facts, sys.stdout, indent=2, default=list)
         print()
         return 0 if facts["all_compiled"] else 1
-    print(f"kmm {facts['version']}")
+    print(f"kmm {facts['version']} (sources {facts['source_fingerprint']})")
     print(f"sizeof(struct page) = {facts['sizeof_struct_page']} bytes")
     print("modules:")
     for name, m in facts["modules"].items():

@@ -254,6 +254,29 @@ def test_resumption_runs_only_the_missing_runs(serial_sweep, tmp_path):
     assert third["ran"] == 0 and third["reused"] == 8 and third["runs"] == again["runs"]
 
 
+def test_runs_of_other_sources_are_refused(serial_sweep, tmp_path, monkeypatch):
+    """Rows carry kmm.source_fingerprint(); a file written by other sources
+    is refused before anything runs, and so is a run that comes back from a
+    worker with other sources (here: this process pretends to be another
+    build)."""
+    import kmm
+    serial, sdir = serial_sweep
+    assert {r["kmm_source"] for r in serial["runs"]} == {kmm.source_fingerprint()}
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "runs.jsonl").write_text((sdir / "runs.jsonl").read_text())
+    mine = kmm.source_fingerprint()
+    monkeypatch.setattr(kmm, "_fingerprint", "0123456789abcdef")
+    with pytest.raises(kmm.KmmConfigError, match=f"holds runs of kmm sources {mine} .*"
+                                                 "this process runs 0123456789abcdef"):
+        sw.sweep(GRID, out=d, serial=True)
+    monkeypatch.setattr(kmm, "_fingerprint", mine)
+    monkeypatch.setattr(sw, "run_one", lambda kwargs, kernel, seed: {"kmm_source": "feedfacefeedface"})
+    with pytest.raises(kmm.KmmConfigError, match=f"workers: a worker runs kmm sources feedfacefeedface "
+                                                 f".*this process runs {mine}"):
+        sw.sweep(GRID, serial=True)
+
+
 # -- kmm run --seeds ---------------------------------------------------------------------
 
 def test_run_seeds_prints_confidence_intervals(tmp_path, capsys):

@@ -965,6 +965,7 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
         "notes": {c: {"modelled": s, "reason": why} for c, (s, why) in ROW_NOTES.items()},
         "wall_s": time.perf_counter() - wall0,
         "version": kmm.__version__,
+        "source": kmm.source_fingerprint(),     # the sources that ran (kmm sweep checks it)
     }
     out["engagement"] = engagement(out)
     out["stalls"] = stalls(out)

@@ -29,7 +29,9 @@ times (WALL_COLUMNS).
 Resumption: each finished run is appended to OUT/runs.jsonl at once (one
 JSON object a line, flushed), under its key (run_key(): the JSON of the
 full configuration, kernel and seed, sorted keys); a run whose key is
-already in the file is not run again.
+already in the file is not run again.  Each row carries the fingerprint of
+the sources that ran it (kmm.source_fingerprint()); rows of other sources,
+in the file or from a worker, are refused rather than mixed.
 """
 
 from __future__ import annotations
@@ -509,10 +511,23 @@ def measurements(result: dict, kernel: str) -> dict:
     ct = run.get("cpu_time") or {}
     row["kernel_share"] = ct.get("kernel_share")
     row["kswapd_share"] = ct.get("kswapd_share")
+    row["kmm_source"] = result["source"]     # where it ran: kmm.source_fingerprint()
     row["wall_s"] = run["wall_s"]
     row["cpu_s"] = run["cpu_s"]
     row["kernel_wall_s"] = run["kernel_wall_s"]
     return json.loads(json.dumps(row))         # as read back from runs.jsonl
+
+
+def check_source(row_source, where):
+    """Runs of different kmm sources do not mix: KmmConfigError unless
+    `row_source` is this process's kmm.source_fingerprint()."""
+    import kmm
+    mine = kmm.source_fingerprint()
+    if row_source != mine:
+        what = "unknown sources (an older kmm)" if row_source is None else \
+            f"kmm sources {row_source} (kmm.source_fingerprint())"
+        raise KmmConfigError(f"{where} {what}; this process runs {mine}: results of different "
+                             f"code would mix")
 
 
 def run_one(kwargs: dict, kernel: str, seed: int) -> dict:
@@ -748,6 +763,8 @@ def sweep(study, out=None, workers=None, scheduler=None, serial=False, progress=
     o = check_out(out)
     todo = plan(study)
     rows = read_rows(o.jsonl) if o is not None else {}
+    for row in rows.values():
+        check_source(row.get("kmm_source"), f"out: {str(o.jsonl)!r} holds runs of")
     wanted = {key for key, *_ in todo}
     reused = sum(1 for key in rows if key in wanted)
     pending = [(key, c, k, s) for key, c, k, s in todo if key not in rows]
@@ -757,6 +774,7 @@ def sweep(study, out=None, workers=None, scheduler=None, serial=False, progress=
 
     def on_result(tag, meas):
         key, c, k, s = tag
+        check_source(meas["kmm_source"], "workers: a worker runs")
         row = dict(c, kernel=k, seed=s, **meas, run_key=key)
         rows[key] = row
         if jf is not None:
@@ -851,6 +869,8 @@ def run_seeds(kwargs: dict, seeds, workers=None, scheduler=None, serial=False, p
 
     def on_result(tag, value):
         what, s, k = tag
+        check_source(value["source"] if what == "full" else value["kmm_source"],
+                     "workers: a worker runs")
         if what == "full":
             full["result"] = value
             for k in kernels:
