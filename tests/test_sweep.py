@@ -36,6 +36,7 @@ def read_csv(path):
 # -- the spec --------------------------------------------------------------------------
 
 BAD = [
+    (123, r"spec: 123; expected a dict \(base/grid/points\) or the path"),
     ({"grid": {"tier": ["1:4"]}}, r"unknown key 'tier'; accepted: tier_ratio, .*cpu\.KEY"),
     ({"base": {"CONFIG_MIGRC": "y"}}, r"CONFIG_MIGRC: is set by the kernel choice; vary the key 'kernel'"),
     ({"grid": {"tier_ratio": ["1:4", "4:1"]}}, r"tier_ratio: '4:1'; accepted: '1:N'"),

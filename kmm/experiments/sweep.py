@@ -303,6 +303,9 @@ def parse_spec(spec=None, vary=(), set_=(), seeds=None) -> dict:
     command line and win over the file's grid and base; `seeds` N runs
     seeds S..S+N-1 (S: the base's seed, default 0).  Nothing runs here; a
     bad spec raises KmmConfigError."""
+    if spec is not None and not isinstance(spec, (dict, str, os.PathLike)):
+        raise KmmConfigError(f"spec: {spec!r}; expected a dict (base/grid/points) or the path "
+                             f"of a .yaml, .yml or .toml file")
     doc = spec if isinstance(spec, dict) else load_spec_file(spec) if spec is not None else {}
     if not isinstance(doc, dict):
         raise KmmConfigError(f"spec: expected a mapping with {', '.join(SPEC_SECTIONS)}, got {doc!r}")
