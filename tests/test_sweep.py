@@ -278,6 +278,24 @@ def test_runs_of_other_sources_are_refused(serial_sweep, tmp_path, monkeypatch):
         sw.sweep(GRID, serial=True)
 
 
+def test_workers_of_other_sources_or_none_are_refused_before_any_task(monkeypatch):
+    """The workers are probed before any task: a LocalCluster's worker runs
+    the installed sources, which differ from what this process pretends to
+    run; a scheduler with no worker is refused rather than waited on."""
+    from dask.distributed import Client, LocalCluster
+    import kmm
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        sw.check_workers_source(client, "test")                   # same sources: fine
+        monkeypatch.setattr(kmm, "_fingerprint", "0123456789abcdef")
+        with pytest.raises(kmm.KmmConfigError, match=r"workers: worker tcp://\S+ runs kmm sources "
+                                                     r"\w+; this process runs 0123456789abcdef"):
+            sw.check_workers_source(client, "test")
+    with LocalCluster(n_workers=0, dashboard_address=":0") as cluster, Client(cluster) as client:
+        with pytest.raises(kmm.KmmConfigError, match="scheduler: test has no worker"):
+            sw.check_workers_source(client, "test")
+
+
 # -- kmm run --seeds ---------------------------------------------------------------------
 
 def test_run_seeds_prints_confidence_intervals(tmp_path, capsys):

@@ -90,6 +90,10 @@ DEFAULT_COUNTERS = ("nr_tlb_remote_flush", "numa_pages_migrated")
 DEFAULT_PRINTED = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received", "numa_pages_migrated",
                    "itlb.itlb_flush", "dTLB-store-misses", exp.TIME_PER_WORK)
 MAX_WORKERS = exp.MAX_JOBS
+# With --scheduler: how long the sweep waits with no worker connected
+# before it gives up (a cluster whose workers all died would wait forever).
+NO_WORKERS_TIMEOUT_S = 60.0
+POLL_S = 5.0
 MAX_SEEDS = 10_000
 SPEC_SECTIONS = ("base", "grid", "points")
 
@@ -661,7 +665,7 @@ def execute(calls, on_result, workers=None, scheduler=None, serial=False) -> dic
             on_result(tag, fn(*args))
         return {"workers": 1, "cluster": "serial (this process)"}
     import logging
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -673,15 +677,15 @@ def execute(calls, on_result, workers=None, scheduler=None, serial=False) -> dic
         except (OSError, TimeoutError) as e:
             raise KmmConfigError(f"scheduler: cannot connect to {scheduler!r}: {e}") from None
     try:
+        check_workers_source(client, scheduler or "the local cluster")
+        n = len(client.scheduler_info(n_workers=-1)["workers"])
         if cluster is not None:
             info = {"workers": workers, "cluster": f"LocalCluster ({workers} processes x 1 thread)"}
         else:
-            n = len(client.scheduler_info(n_workers=-1)["workers"])
             info = {"workers": n, "cluster": f"scheduler {scheduler} ({n} worker{'s' * (n != 1)})"}
         futures = {client.submit(fn, *args, pure=False): tag for tag, fn, args in calls}
         try:
-            for f in as_completed(futures):
-                on_result(futures[f], f.result())
+            _collect(client, futures, on_result)
         finally:
             client.cancel(list(futures))
         return info
@@ -689,6 +693,57 @@ def execute(calls, on_result, workers=None, scheduler=None, serial=False) -> dic
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def check_workers_source(client, where):
+    """Before any task: every worker must run this process's kmm sources.
+    The probe is defined here, so Dask ships it by value: it runs on a
+    worker whatever kmm that worker has (a worker without this module would
+    otherwise die unpickling the first task, and the sweep wait for good).
+    No worker connected is refused too."""
+    import kmm
+
+    def probe():
+        try:
+            import kmm as k
+        except ImportError:
+            return "no kmm"
+        f = getattr(k, "source_fingerprint", None)
+        return f() if f is not None else "unknown sources (an older kmm)"
+    found = client.run(probe)
+    if not found:
+        raise KmmConfigError(f"scheduler: {where} has no worker; start workers first "
+                             f"(dask worker ADDRESS --nthreads 1)")
+    mine = kmm.source_fingerprint()
+    for worker, src in sorted(found.items()):
+        if src != mine:
+            raise KmmConfigError(f"workers: worker {worker} runs {src if ' ' in src else 'kmm sources ' + src}"
+                                 f"; this process runs {mine}: install the same kmm on every worker")
+
+
+def _collect(client, futures, on_result):
+    """on_result(tag, value) for each future as it finishes; gives up
+    (KmmConfigError) once no worker has been connected for
+    NO_WORKERS_TIMEOUT_S (every worker died or left), instead of waiting
+    for good.  A task's own exception is raised as it is."""
+    from dask.distributed import wait
+    pending = set(futures)
+    alone_since = None
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=POLL_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = ()
+        for f in done:
+            on_result(futures[f], f.result())
+        if done or client.scheduler_info(n_workers=-1)["workers"]:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = time.monotonic()
+        elif time.monotonic() - alone_since > NO_WORKERS_TIMEOUT_S:
+            raise KmmConfigError(f"scheduler: no worker for {NO_WORKERS_TIMEOUT_S:.0f} s with "
+                                 f"{len(pending)} run(s) left (the workers died or left); runs "
+                                 f"already written to --out's runs.jsonl are kept: rerun to resume")
 
 
 def read_rows(path) -> dict:
@@ -777,7 +832,7 @@ def sweep(study, out=None, workers=None, scheduler=None, serial=False, progress=
 
     def on_result(tag, meas):
         key, c, k, s = tag
-        check_source(meas["kmm_source"], "workers: a worker runs")
+        check_source(meas.get("kmm_source"), "workers: a worker runs")
         row = dict(c, kernel=k, seed=s, **meas, run_key=key)
         rows[key] = row
         if jf is not None:
@@ -872,7 +927,7 @@ def run_seeds(kwargs: dict, seeds, workers=None, scheduler=None, serial=False, p
 
     def on_result(tag, value):
         what, s, k = tag
-        check_source(value["source"] if what == "full" else value["kmm_source"],
+        check_source(value.get("source") if what == "full" else value.get("kmm_source"),
                      "workers: a worker runs")
         if what == "full":
             full["result"] = value
