@@ -17,7 +17,18 @@ def enabled(quiet=False) -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
 
 
-class RichProgress:
+class _Bar:
+    """A context manager around a rich Progress (self._progress)."""
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._progress.__exit__(*exc)
+
+
+class RichProgress(_Bar):
     """The experiment's progress protocol (see run_seed_experiment) drawn
     with rich; use as a context manager."""
 
@@ -35,13 +46,6 @@ class RichProgress:
             console=Console(stderr=True),
         )
         self._tasks = {}
-
-    def __enter__(self):
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._progress.__exit__(*exc)
 
     def start(self, kernel, expected_virtual_s):
         total = expected_virtual_s or 1.0
@@ -64,7 +68,7 @@ class RichProgress:
         return f"{v:6.1f} virtual s"
 
 
-class SweepProgress:
+class SweepProgress(_Bar):
     """A rich progress bar over a sweep's runs: done/total, wall time, ETA,
     and the run that finished last; use as a context manager.  The
     protocol of kmm/experiments/sweep.py: start(total, done), advance(row),
@@ -80,15 +84,10 @@ class SweepProgress:
             TextColumn("{task.fields[last]}"),
             console=Console(stderr=True),
         )
-        self._label = label or (lambda row: f"{row['kernel']} seed {row['seed']}")
+        if label is None:
+            from kmm.experiments.sweep import run_label as label
+        self._label = label
         self._task = None
-
-    def __enter__(self):
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._progress.__exit__(*exc)
 
     def start(self, total, done):
         self._task = self._progress.add_task("runs", total=total, completed=done,
