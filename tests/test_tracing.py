@@ -138,3 +138,44 @@ def test_tracing_off_records_nothing():
     tracing.stop(m)
     events, dropped = tracing.read(m)
     assert len(events) == 0 and dropped == 0
+
+
+SHRINK = re.compile(r"nid=(?P<nid>\d+) nr_scanned=(?P<scanned>\d+) nr_reclaimed=(?P<reclaimed>\d+) "
+                    r"nr_dirty=(?P<dirty>\d+) nr_writeback=0 nr_congested=0 nr_immediate=0 "
+                    r"nr_activate_anon=(?P<act_anon>\d+) nr_activate_file=(?P<act_file>\d+) "
+                    r"nr_ref_keep=(?P<keep>\d+) nr_unmap_fail=0 priority=(?P<prio>\d+) "
+                    r"flags=(?P<flags>RECLAIM_WB_ANON|RECLAIM_WB_FILE)\|RECLAIM_WB_ASYNC$")
+
+
+@pytest.mark.parametrize("kernel", ["baseline", "migrc"])
+def test_shrink_inactive_events_reproduce_pgscan_and_pgsteal(traced, kernel):
+    """mm/vmscan.c shrink_inactive_list(): every batch that isolated a folio
+    is traced after shrink_folio_list() with the folios scanned (the
+    pgscan_* count) and reclaimed (pgsteal_*: here demoted), at most
+    SWAP_CLUSTER_MAX (32) per batch (get_scan_count()/shrink_lruvec()), at
+    a reclaim priority in 1..DEF_PRIORITY (12; balance_pgdat() starts each
+    pass at 12 and lowers it while reclaim falls short); each folio reclaimed, kept for a reference
+    or activated is one of those scanned."""
+    r, d = traced
+    vm = r["runs"][kernel]["vmstat_all"]
+    scanned = reclaimed = 0
+    prios = set()
+    n = 0
+    for ln in _events(r, d, kernel):
+        m = LINE.match(ln)
+        if m["event"] != "mm_vmscan_lru_shrink_inactive":
+            continue
+        f = SHRINK.match(m["fields"])
+        assert f, m["fields"]
+        n += 1
+        s, rec = int(f["scanned"]), int(f["reclaimed"])
+        assert 1 <= s <= 32
+        assert rec + int(f["keep"]) + int(f["act_anon"]) + int(f["act_file"]) <= s
+        prios.add(int(f["prio"]))
+        scanned += s
+        reclaimed += rec
+    assert n > 0
+    assert scanned == vm["pgscan_kswapd"] + vm["pgscan_direct"]
+    assert reclaimed == vm["pgsteal_kswapd"] + vm["pgsteal_direct"]
+    assert reclaimed == vm["pgdemote_kswapd"] + vm["pgdemote_direct"]   # no swap: reclaim demotes
+    assert max(prios) == 12 and min(prios) >= 1

@@ -19,8 +19,9 @@ from kmm.linux.include_.kmm.trace cimport (kmm_trace_entry, KMM_NR_TP, KMM_NR_SI
 # tracepoint names as trace-cmd prints them, by KMM_TP_* number, with
 # their systems (the kernel's where there is one)
 EVENTS = ("tlb_flush", "csd_function_entry", "mm_migrate_pages", "mm_vmscan_kswapd_wake",
-          "mm_vmscan_kswapd_sleep", "numa_hint_fault", "migrc_flush_free_folios")
-SYSTEMS = ("tlb", "csd", "migrate", "vmscan", "vmscan", "kmm", "migrc")
+          "mm_vmscan_kswapd_sleep", "numa_hint_fault", "migrc_flush_free_folios",
+          "mm_vmscan_lru_shrink_inactive")
+SYSTEMS = ("tlb", "csd", "migrate", "vmscan", "vmscan", "kmm", "migrc", "vmscan")
 SITES = ("other", "demotion", "promotion", "migrate (other reasons)",
          "migrc flush from get_page_from_freelist", "migrc flush from do_wp_page",
          "NUMA scan (change_prot_numa)", "munmap / exit", "mprotect", "reclaim unmap",

@@ -13,6 +13,18 @@ MIGRATE_REASONS = ("compaction", "memory_failure", "memory_hotplug", "syscall_or
                    "mempolicy_mbind", "numa_misplaced", "contig_range", "longterm_pin",
                    "demotion")
 CSD_FUNCS = {1: "flush_tlb_func", 2: "do_flush_tlb_all"}
+# include/trace/events/vmscan.h: show_reclaim_flags(), in its order
+RECLAIM_WB_FLAGS = ((0x1, "RECLAIM_WB_ANON"), (0x2, "RECLAIM_WB_FILE"), (0x10, "RECLAIM_WB_MIXED"),
+                    (0x4, "RECLAIM_WB_SYNC"), (0x8, "RECLAIM_WB_ASYNC"))
+
+
+def shrink_inactive_fields(c):
+    """The packed third word of mm_vmscan_lru_shrink_inactive (layout in
+    kmm/linux/include_/trace/events/vmscan.pxd) as a dict of the kernel's
+    field names."""
+    return {"nid": c & 63, "priority": (c >> 6) & 31, "file": (c >> 11) & 1,
+            "nr_activate_anon": (c >> 12) & 1023, "nr_activate_file": (c >> 22) & 1023,
+            "nr_ref_keep": (c >> 32) & 1023, "nr_dirty": (c >> 42) & 1023}
 
 
 def fields(tp, a, b, c):
@@ -32,6 +44,15 @@ def fields(tp, a, b, c):
         return f"nid={a}"
     if name == "numa_hint_fault":
         return f"addr=0x{a & 0xffffffffffffffff:x} page_nid={b} migrated={c}"
+    if name == "mm_vmscan_lru_shrink_inactive":
+        f = shrink_inactive_fields(c)
+        # trace_reclaim_flags(file): the list's type, and reclaim never waits on writeback
+        flags = (0x2 if f["file"] else 0x1) | 0x8
+        return (f"nid={f['nid']} nr_scanned={a} nr_reclaimed={b} nr_dirty={f['nr_dirty']} "
+                f"nr_writeback=0 nr_congested=0 nr_immediate=0 "
+                f"nr_activate_anon={f['nr_activate_anon']} nr_activate_file={f['nr_activate_file']} "
+                f"nr_ref_keep={f['nr_ref_keep']} nr_unmap_fail=0 priority={f['priority']} "
+                f"flags={'|'.join(n for bit, n in RECLAIM_WB_FLAGS if flags & bit)}")
     if name == "migrc_flush_free_folios":
         return f"nr_folios={a} caller={tracing.SITES[b]}"
     return f"a={a} b={b} c={c}"

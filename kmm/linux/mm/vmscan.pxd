@@ -37,6 +37,7 @@ cdef struct scan_control:
 cdef bint kmm_kswapd_step(pglist_data *pgdat) noexcept nogil
 cdef bint kmm_kswapd_runnable(pglist_data *pgdat) noexcept nogil
 cdef unsigned long kmm_kswapd_run_once(pglist_data *pgdat) noexcept nogil
+from kmm.linux.include_.linux.vmstat cimport reclaim_stat
 cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
-                                    scan_control *sc) noexcept nogil
+                                    scan_control *sc, reclaim_stat *stat) noexcept nogil
 cdef bint can_demote(int nid, scan_control *sc) noexcept nogil

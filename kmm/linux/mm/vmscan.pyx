@@ -8,7 +8,8 @@ folios are dropped.
 
 from kmm.linux.include_.kmm.trace cimport KMM_SITE_RECLAIM
 from kmm.linux.kernel.trace.trace cimport kmm_site_enter, kmm_site_exit
-from kmm.linux.include_.trace.events.vmscan cimport trace_mm_vmscan_kswapd_wake, trace_mm_vmscan_kswapd_sleep
+from kmm.linux.include_.trace.events.vmscan cimport (trace_mm_vmscan_kswapd_wake, trace_mm_vmscan_kswapd_sleep,
+                                                    trace_mm_vmscan_lru_shrink_inactive)
 from kmm.linux.include_.linux.jiffies cimport jiffies, time_before, HZ
 from kmm.linux.include_.linux.vm_event_item cimport KSWAPD_LOW_WMARK_HIT_QUICKLY, KSWAPD_HIGH_WMARK_HIT_QUICKLY
 from kmm.emu.hw.cost cimport kmm_charge
@@ -211,7 +212,7 @@ from kmm.linux.include_.linux.page_flags cimport (folio_test_lru, folio_set_lru,
                                             folio_test_dirty, folio_set_workingset)
 from kmm.linux.include_.linux.page_ref cimport folio_ref_freeze, folio_ref_unfreeze
 from kmm.linux.include_.linux.mm_inline cimport lruvec_add_folio, update_lru_size
-from kmm.linux.include_.linux.vmstat cimport (count_vm_event, count_vm_events, __count_vm_events,
+from kmm.linux.include_.linux.vmstat cimport (reclaim_stat, count_vm_event, count_vm_events, __count_vm_events,
                                         __count_zid_vm_events, __mod_node_page_state)
 from kmm.linux.include_.linux.vm_event_item cimport (PGSCAN_SKIP_DMA, PGSCAN_KSWAPD, PGSCAN_DIRECT,
                                               PGSCAN_ANON, PGSCAN_FILE, PGSTEAL_KSWAPD,
@@ -400,19 +401,21 @@ cdef unsigned int __demote_folio_list(list_head *demote_folios, pglist_data *pgd
 
 
 cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
-                                    scan_control *sc) noexcept nogil:
+                                    scan_control *sc, reclaim_stat *stat) noexcept nogil:
     """mm/vmscan.c: decide each isolated folio's fate.  Unreferenced ones are
     demoted when a lower tier exists; with no swap, anon folios that cannot
-    be demoted are activated; clean unmapped file folios are dropped."""
+    be demoted are activated; clean unmapped file folios are dropped.  *stat
+    gets what was done with the batch."""
     cdef list_head ret_folios, demote_folios, free_folios
     cdef int site
-    cdef unsigned int nr_reclaimed = 0, pgactivate = 0
+    cdef unsigned int nr_reclaimed = 0
     cdef bint do_demote_pass = can_demote(pgdat.node_id, sc)
     cdef folio *f
     cdef int references
     INIT_LIST_HEAD(&ret_folios)
     INIT_LIST_HEAD(&demote_folios)
     INIT_LIST_HEAD(&free_folios)
+    memset(stat, 0, sizeof(reclaim_stat))
     kmm_read_ahead_folio_ptes(folio_list)        # host speed only
     while True:  # retry:
         while not list_empty(folio_list):
@@ -424,13 +427,19 @@ cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
             if not sc.may_unmap and folio_mapped(f):
                 list_add(&f.lru, &ret_folios)
                 continue
+            # folio_check_dirty_writeback(): only file LRU folios count
+            # (no writeback is modelled: a dirty one is unqueued dirty)
+            if folio_is_file_lru(f) and folio_test_dirty(f):
+                stat.nr_dirty += 1
+                stat.nr_unqueued_dirty += 1
             references = folio_check_references(f, sc)
             if references == FOLIOREF_ACTIVATE:
                 folio_set_active(f)
-                pgactivate += 1
+                stat.nr_activate[folio_is_file_lru(f)] += 1
                 list_add(&f.lru, &ret_folios)
                 continue
             if references == FOLIOREF_KEEP:
+                stat.nr_ref_keep += 1
                 list_add(&f.lru, &ret_folios)
                 continue
             if do_demote_pass:
@@ -439,7 +448,7 @@ cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
             if folio_test_anon(f) and folio_test_swapbacked(f):
                 # add_to_swap() fails: there is no swap device
                 folio_set_active(f)
-                pgactivate += 1
+                stat.nr_activate[0] += 1
                 list_add(&f.lru, &ret_folios)
                 continue
             if folio_mapped(f) or folio_test_dirty(f) or not __remove_mapping(folio_mapping(f), f):
@@ -464,7 +473,7 @@ cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
         list_del(&f.lru)
         free_unref_page(f, 0)
     list_splice(&ret_folios, folio_list)
-    count_vm_events(PGACTIVATE, pgactivate)
+    count_vm_events(PGACTIVATE, stat.nr_activate[0] + stat.nr_activate[1])
     return nr_reclaimed
 
 
@@ -474,6 +483,7 @@ cdef unsigned long shrink_inactive_list(unsigned long nr_to_scan, lruvec *lv, sc
     cdef list_head folio_list
     cdef unsigned long nr_scanned = 0, nr_taken
     cdef unsigned int nr_reclaimed
+    cdef reclaim_stat stat
     cdef pglist_data *pgdat = lv.pgdat
     cdef bint file = is_file_lru(lru)
     cdef bint kswapd = (get_current().flags & PF_KSWAPD) != 0
@@ -485,11 +495,13 @@ cdef unsigned long shrink_inactive_list(unsigned long nr_to_scan, lruvec *lv, sc
     sc.nr_scanned += nr_scanned
     if nr_taken == 0:
         return 0
-    nr_reclaimed = shrink_folio_list(&folio_list, pgdat, sc)
+    nr_reclaimed = shrink_folio_list(&folio_list, pgdat, sc, &stat)
     move_folios_to_lru(lv, &folio_list)
     __mod_node_page_state(pgdat, NR_ISOLATED_FILE if file else NR_ISOLATED_ANON, -<long>nr_taken)
     __count_vm_events(PGSTEAL_KSWAPD if kswapd else PGSTEAL_DIRECT, nr_reclaimed)
     __count_vm_events(PGSTEAL_FILE if file else PGSTEAL_ANON, nr_reclaimed)
+    trace_mm_vmscan_lru_shrink_inactive(pgdat.node_id, nr_scanned, nr_reclaimed, &stat,
+                                        sc.priority, file)
     return nr_reclaimed
 
 

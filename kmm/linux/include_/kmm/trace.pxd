@@ -14,7 +14,8 @@ cdef enum:                                # tracepoints (bit numbers of trace.ma
     KMM_TP_KSWAPD_SLEEP = 4               # vmscan:mm_vmscan_kswapd_sleep
     KMM_TP_NUMA_HINT_FAULT = 5            # kmm:numa_hint_fault (no kernel tracepoint: emulator's)
     KMM_TP_MIGRC_FLUSH = 6                # migrc:migrc_flush_free_folios (the seed patch has none: emulator's)
-    KMM_NR_TP = 7
+    KMM_TP_LRU_SHRINK_INACTIVE = 7        # vmscan:mm_vmscan_lru_shrink_inactive
+    KMM_NR_TP = 8
 
 cdef enum:                                # enum tlb_flush_reason (include/linux/mm_types.h)
     TLB_FLUSH_ON_TASK_SWITCH = 0

@@ -6,6 +6,23 @@ from kmm.linux.include_.linux.mmzone cimport zone, pglist_data, NR_FREE_PAGES
 from kmm.linux.include_.linux.vm_event_item cimport PGALLOC_DMA
 
 
+# What shrink_folio_list() did with a batch (mm/vmscan.c fills it; the
+# vmscan:mm_vmscan_lru_shrink_inactive tracepoint prints it).  No writeback
+# is modelled, so nr_writeback, nr_congested, nr_immediate and nr_pageout
+# stay 0; nothing here is unmapped outside migration, so nr_unmap_fail and
+# nr_lazyfree_fail stay 0 too.
+cdef struct reclaim_stat:
+    unsigned int nr_dirty
+    unsigned int nr_unqueued_dirty
+    unsigned int nr_congested
+    unsigned int nr_writeback
+    unsigned int nr_immediate
+    unsigned int nr_pageout
+    unsigned int nr_activate[2]      # [0] anon, [1] file
+    unsigned int nr_ref_keep
+    unsigned int nr_unmap_fail
+    unsigned int nr_lazyfree_fail
+
 cdef inline void __count_vm_event(int item) noexcept nogil:
     cdef kmm_machine *m = KMM()
     m.cpus[m.cpu].vm_event_states.event[item] += 1
