@@ -67,7 +67,7 @@ cdef enum:
 SNAPSHOT_COUNTERS = ("numa_pages_migrated", "pgmigrate_success", "pgdemote_kswapd",
                      "pgpromote_success", "nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
                      "nr_tlb_local_flush_all", "nr_tlb_local_flush_one", "numa_hint_faults",
-                     "numa_pte_updates", "pgfault", "pgscan_kswapd", "pgsteal_kswapd")
+                     "numa_pte_updates", "pgfault", "pgscan_kswapd", "pgsteal_kswapd", "pageoutrun")
 SNAPSHOT_PERF = ("itlb.itlb_flush", "tlb_flush.dtlb_thread", "tlb_flush.stlb_any",
                  "dTLB-load-misses", "dTLB-store-misses")
 

@@ -116,7 +116,7 @@ def make_reference(result, commit, note):
         raise ValueError("the reference must come from a full-size run (--scale 1)")
     keys = ("t", "node0_managed", "node0_free", "node0_min", "node0_low", "node0_high",
             "node0_migrc_pending", "numa_scan_seq", "numa_pte_updates", "numa_hint_faults", "pgpromote_success",
-            "pgdemote_kswapd", "numa_pages_migrated", "nr_tlb_remote_flush",
+            "pgdemote_kswapd", "pageoutrun", "numa_pages_migrated", "nr_tlb_remote_flush",
             "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all", "itlb.itlb_flush")
     runs = {}
     for k, run in result["runs"].items():
