@@ -31,6 +31,8 @@ RATES = (
     ("promotions_per_page_s", "promotions per node 0 page per full-size second", "measured"),
     ("demotions_per_page_s", "demotions per node 0 page per full-size second", "measured"),
     ("migrc_pending_per_free", "migrc's pending pages / node 0 free pages (mean)", "measured"),
+    ("remote_flushes_per_kswapd_cycle", "nr_tlb_remote_flush per kswapd cycle (pageoutrun)",
+     "measured"),
 )
 
 
@@ -67,6 +69,7 @@ def measured(snaps, t_end, scale):
         return {k: None for k, _, src in RATES if src == "measured"}
     d = lambda k: last.get(k, 0) - first.get(k, 0)
     pend = [s["node0_migrc_pending"] / s["node0_free"] for s in upto if s.get("node0_free")]
+    cycles = d("pageoutrun")
     return {
         # numa_pte_updates, not numa_scan_seq: a default run covers two or
         # three scan passes, too few to compare as a count
@@ -75,6 +78,11 @@ def measured(snaps, t_end, scale):
         "promotions_per_page_s": d("pgpromote_success") / pages / full_s,
         "demotions_per_page_s": d("pgdemote_kswapd") / pages / full_s,
         "migrc_pending_per_free": sum(pend) / len(pend) if pend else None,
+        # not kept, and why the flush ratios depend on the scale: the
+        # baseline flushes once per reclaim batch (at most SWAP_CLUSTER_MAX
+        # pages, so more batches per cycle on a larger node), migrc's
+        # deferred flushes come about once per cycle (docs/run.md)
+        "remote_flushes_per_kswapd_cycle": d("nr_tlb_remote_flush") / cycles if cycles else None,
     }
 
 
