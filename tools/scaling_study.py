@@ -8,7 +8,9 @@ Each scaled run covers the full run's first 93 s (8,000,000 x F particles:
 the default run's span); the full-size side comes from the installed
 reference (kmm/experiments/full_size_reference.json), its snapshots cut at
 the same full-size second.  Prints one row per scale and one for the full
-size, with the load average.
+size, with the load average; the last two columns are each kernel's
+nr_tlb_remote_flush per kswapd cycle (pageoutrun), the rate behind the
+flush ratios' dependence on the scale (docs/run.md).
 """
 import argparse
 import json
@@ -30,18 +32,29 @@ def at(snaps, t):
     return [s for s in snaps if s["t"] <= t + 1e-9][-1]
 
 
+def per_cycle(snap):
+    """Remote flushes per kswapd cycle up to a snapshot."""
+    return snap["nr_tlb_remote_flush"] / snap["pageoutrun"] if snap.get("pageoutrun") else None
+
+
+def _row(b, a):
+    out = {k: seed.ratio(a[k], b[k]) for k in KEYS}
+    out["baseline per cycle"], out["migrc per cycle"] = per_cycle(b), per_cycle(a)
+    return out
+
+
 def ratios_of(result):
-    """(full-size seconds covered, {key: AFTER/BEFORE}) of a run's JSON."""
+    """(full-size seconds covered, {key: AFTER/BEFORE, and the per-cycle
+    flushes}) of a run's JSON."""
     f = result["scaling"]["scale"]
     span = result["runs"]["baseline"]["virtual_s"] / f
     b, a = (result["runs"][k]["snapshots"][-1] for k in ("baseline", "migrc"))
-    return span, {k: seed.ratio(a[k], b[k]) for k in KEYS}
+    return span, _row(b, a)
 
 
 def full_ratios(ref, span):
-    b = at(ref["runs"]["baseline"]["snapshots"], span)
-    a = at(ref["runs"]["migrc"]["snapshots"], span)
-    return {k: seed.ratio(a[k], b[k]) for k in KEYS}
+    return _row(at(ref["runs"]["baseline"]["snapshots"], span),
+                at(ref["runs"]["migrc"]["snapshots"], span))
 
 
 def main(argv=None):
@@ -58,15 +71,15 @@ def main(argv=None):
             results.append(seed.run_seed_experiment(
                 scale=f, particles=int(round(FULL_PARTICLES_SPAN * f)), jobs=a.jobs))
     ref = load_reference()
-    print(f"{'scale':>6} {'full s':>7}  " + "  ".join(f"{k[:22]:>22}" for k in KEYS))
+    cols = KEYS + ("baseline per cycle", "migrc per cycle")
+    fmt = lambda v: f"{v if v is not None else float('nan'):>22.3f}"
+    print(f"{'scale':>6} {'full s':>7}  " + "  ".join(f"{k[:22]:>22}" for k in cols))
     for r in sorted(results, key=lambda r: r["scaling"]["scale"]):
         span, rat = ratios_of(r)
-        print(f"{r['scaling']['scale']:>6g} {span:>7.0f}  " +
-              "  ".join(f"{rat[k] if rat[k] is not None else float('nan'):>22.3f}" for k in KEYS))
+        print(f"{r['scaling']['scale']:>6g} {span:>7.0f}  " + "  ".join(fmt(rat[k]) for k in cols))
         if ref:
             fr = full_ratios(ref, span)
-            print(f"{'1':>6} {span:>7.0f}  " +
-                  "  ".join(f"{fr[k] if fr[k] is not None else float('nan'):>22.3f}" for k in KEYS))
+            print(f"{'1':>6} {span:>7.0f}  " + "  ".join(fmt(fr[k]) for k in cols))
     print(f"load average: {os.getloadavg()}")
 
 
