@@ -46,7 +46,7 @@ def fields(tp, a, b, c):
         return f"addr=0x{a & 0xffffffffffffffff:x} page_nid={b} migrated={c}"
     if name == "mm_vmscan_lru_shrink_inactive":
         f = shrink_inactive_fields(c)
-        # trace_reclaim_flags(file): the list's type, and reclaim never waits on writeback
+        # trace_reclaim_flags(file): the list's type, always with RECLAIM_WB_ASYNC
         flags = (0x2 if f["file"] else 0x1) | 0x8
         return (f"nid={f['nid']} nr_scanned={a} nr_reclaimed={b} nr_dirty={f['nr_dirty']} "
                 f"nr_writeback=0 nr_congested=0 nr_immediate=0 "

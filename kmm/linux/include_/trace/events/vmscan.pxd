@@ -15,7 +15,8 @@ cdef inline void trace_mm_vmscan_kswapd_sleep(int nid) noexcept nogil:
     kmm_trace(KMM_TP_KSWAPD_SLEEP, nid, 0, 0)
 
 
-cdef inline long _field10(unsigned int v, int shift) noexcept nogil:
+cdef inline long kmm_trace_field10(unsigned int v, int shift) noexcept nogil:
+    """Emulator: a count in a 10-bit field of the ring's packed word."""
     return <long>(v if v < 1023 else 1023) << shift
 
 
@@ -31,5 +32,6 @@ cdef inline void trace_mm_vmscan_lru_shrink_inactive(int nid, unsigned long nr_s
     kmm/report/ftrace.py unpacks it)."""
     kmm_trace(KMM_TP_LRU_SHRINK_INACTIVE, <long>nr_scanned, <long>nr_reclaimed,
               (nid & 63) | ((priority & 31) << 6) | (<long>(file != 0) << 11) |
-              _field10(stat.nr_activate[0], 12) | _field10(stat.nr_activate[1], 22) |
-              _field10(stat.nr_ref_keep, 32) | _field10(stat.nr_dirty, 42))
+              kmm_trace_field10(stat.nr_activate[0], 12) |
+              kmm_trace_field10(stat.nr_activate[1], 22) |
+              kmm_trace_field10(stat.nr_ref_keep, 32) | kmm_trace_field10(stat.nr_dirty, 42))
