@@ -67,10 +67,13 @@ def test_bad_preset():
         kmm.Machine.preset("seeed")
     with pytest.raises(KmmConfigError, match=r"unknown argument\(s\) \['bogus'\]; accepted: "
                                              r"nodes, kconfig, sysctl, cpu, seed, tlb, ablate, fault_inject, cost, "
-                                             r"cmdline$"):
+                                             r"cmdline, swap_cluster_max$"):
         kmm.Machine.preset("seed", bogus=1)
     with pytest.raises(KmmConfigError, match=r"CONFIG_NOPE"):
         kmm.Machine.preset("seed", kconfig={"CONFIG_NOPE": 1})
+    for bad in (0, 33, 2.0, True, "32"):
+        with pytest.raises(KmmConfigError, match=r"swap_cluster_max: .*accepted: 1\.\.32 pages"):
+            kmm.Machine.preset("seed", swap_cluster_max=bad)
 
 
 def test_ablate_needs_config_migrc():

@@ -14,8 +14,9 @@ from kmm.experiments import seed
 
 
 def test_promotion_stalls_behind_pending_folios_and_pause_avoids_it():
+    # seed 1 at 0.05 stalls (docs/hazards.md); most seeds do not
     r = seed.run_seed_experiment(kernels=("migrc", "migrc+pause"), scale=0.05,
-                                 particles=400000, jobs=1)
+                                 particles=400000, jobs=1, seed=1)
     s = r["runs"]["migrc"]["snapshots"]
     mid, last = s[len(s) // 2], s[-1]
     # node 0's buddy lists are empty, its pending folios pass WMARK_HIGH alone

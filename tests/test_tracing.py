@@ -169,7 +169,7 @@ def test_shrink_inactive_events_reproduce_pgscan_and_pgsteal(traced, kernel):
         assert f, m["fields"]
         n += 1
         s, rec = int(f["scanned"]), int(f["reclaimed"])
-        assert 1 <= s <= 32
+        assert 1 <= s <= r["machine"]["swap_cluster_max"]
         assert rec + int(f["keep"]) + int(f["act_anon"]) + int(f["act_file"]) <= s
         prios.add(int(f["prio"]))
         scanned += s

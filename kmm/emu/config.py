@@ -393,9 +393,23 @@ def check_tlb(tlb):
     return out
 
 
+SWAP_CLUSTER_MAX = 32      # include/linux/swap.h
+
+
+def check_swap_cluster_max(v) -> int:
+    """Reclaim's batch in pages (SWAP_CLUSTER_MAX): None is the kernel's 32;
+    a smaller one is what `kmm run`'s scaling rule gives a scaled machine."""
+    if v is None:
+        return SWAP_CLUSTER_MAX
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= SWAP_CLUSTER_MAX:
+        raise KmmConfigError(f"swap_cluster_max: {v!r}; accepted: 1..{SWAP_CLUSTER_MAX} pages "
+                             f"(the kernel's SWAP_CLUSTER_MAX is {SWAP_CLUSTER_MAX})")
+    return v
+
+
 # Machine()'s keyword arguments (Machine.preset() accepts the same overrides)
 MACHINE_ARGS = ("nodes", "kconfig", "sysctl", "cpu", "seed", "tlb", "ablate", "fault_inject", "cost",
-                "cmdline")
+                "cmdline", "swap_cluster_max")
 
 PRESETS = {
     # The seed's machine: QEMU/KVM guest, 16 CPUs + 1 GiB on node 0, CPU-less

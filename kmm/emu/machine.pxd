@@ -10,6 +10,7 @@ cdef class Machine:
     cdef readonly dict cmdline               # the kernel command line (kmm/emu/config.py check_cmdline)
     cdef readonly object seed
     cdef unsigned long long _ablate
+    cdef unsigned long _swap_cluster_max     # SWAP_CLUSTER_MAX (check_swap_cluster_max)
     cdef list _processes
     cdef readonly object oracle
     cdef readonly object tlb                 # the TLB configuration (kmm/emu/config.py check_tlb)

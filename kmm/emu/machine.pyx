@@ -101,7 +101,7 @@ cdef class Machine:
                                 "Machine.preset(name)")
 
     def __init__(self, nodes, kconfig=None, sysctl=None, cpu=None, seed=0, tlb=None, ablate=None,
-                 fault_inject=None, cost=None, cmdline=None):
+                 fault_inject=None, cost=None, cmdline=None, swap_cluster_max=None):
         if self.m != NULL:
             raise KmmStateError("Machine: already booted; make a new Machine")
         specs = _cfg.parse_nodes(nodes)
@@ -114,6 +114,7 @@ cdef class Machine:
         sysctl_in = _cfg.check_sysctl(sysctl)
         self.cpu = _cfg.check_cpu(cpu)
         self.cmdline = _cfg.check_cmdline(cmdline)
+        self._swap_cluster_max = _cfg.check_swap_cluster_max(swap_cluster_max)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise KmmConfigError(f"seed: {seed!r}; expected a whole number in 0..2**64-1")
         self.seed = seed
@@ -927,6 +928,7 @@ cdef class Machine:
         m.last_mm_ctx_id = 1                     # init_mm's ctx_id (INIT_MM_CONTEXT)
         m.init_mm.context.ctx_id = 1
         m.tlb_single_page_flush_ceiling = 33
+        m.kmm_swap_cluster_max = self._swap_cluster_max
         if self.tlb == "unbounded":
             rc = tlb_hw_init(HW_TLB_UNBOUNDED, 0, 0, 0, 0)
         else:

@@ -40,11 +40,12 @@ def numa_scan_floor_ms(Machine mach):
     return kmm_task_scan_floor()
 
 
-def swap_cluster_max():
-    """Reclaim's batch in pages (include/linux/swap.h SWAP_CLUSTER_MAX), a
-    constant, not a sysctl: reported beside the sysctls because the
-    scaling rule leaves it at the kernel's size (docs/run.md)."""
-    return SWAP_CLUSTER_MAX
+def swap_cluster_max(Machine mach):
+    """Reclaim's batch in pages (include/linux/swap.h SWAP_CLUSTER_MAX: 32),
+    a kernel constant, not a sysctl; a Machine's own value, which `kmm
+    run`'s scaling rule scales with the memory (docs/run.md)."""
+    mach._enter()
+    return SWAP_CLUSTER_MAX()
 
 
 def write(Machine mach, key, v):

@@ -74,6 +74,18 @@ SCALED_TIME_SYSCTLS = {
 # would make a scaled node's watermark gaps a larger fraction of it, so a
 # scaled run sets F times this.
 SEED_MIN_FREE_KBYTES = 12288
+# Reclaim's batch (SWAP_CLUSTER_MAX, 32 pages) scales by F too: a kswapd
+# cycle reclaims about its watermark gap, a fraction of the node, in
+# batches of this many pages, and the baseline sends one shootdown per
+# batch; with the batch scaled, a cycle runs as many batches at every
+# scale.  Events that come once per batch, per kswapd cycle or per NUMA
+# scan window then come 1/F times as often per virtual second as per
+# full-size second (per-page events come as often), so the cost of each
+# shootdown IPI (kmm/emu/hw/costs.py: the send per target, the wait for
+# the acknowledgements, the receiver's interrupt) scales by F, keeping the
+# share of time shootdowns take.  Per-page costs (INVLPG per page, the
+# handler's flushing, copies, faults) stay.
+SCALED_COST_OPS = ("ipi_send", "ipi_ack_wait", "irq")
 # ---------------------------------------------------------------------------
 
 # The seed's two blocks, in its order.
@@ -350,8 +362,8 @@ def machine_args(scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=No
     sc = scaled_sysctls(scale)
     sc.update(cfg.check_sysctl(sysctl))
     args = {"nodes": nodes, "sysctl": sc, "kconfig": dict(kconfig or {}), "seed": seed,
-            "cost": check_cost(cost), "cmdline": cfg.check_cmdline(cmdline)["text"],
-            "cpu": check_cpu(cpu)}
+            "cost": scaled_cost(cost, scale), "cmdline": cfg.check_cmdline(cmdline)["text"],
+            "cpu": check_cpu(cpu), "swap_cluster_max": scaled_swap_cluster_max(scale)}
     if ablate:
         args["ablate"] = list(ablate)
     return args
@@ -370,6 +382,24 @@ def scaled_sysctls(scale):
     return sc
 
 
+def scaled_swap_cluster_max(scale):
+    """SWAP_CLUSTER_MAX at `scale` (the kernel's 32 at 1; rounded, at least 1)."""
+    return max(1, int(round(cfg.SWAP_CLUSTER_MAX * scale)))
+
+
+def scaled_cost(cost, scale):
+    """The run's cost model with the shootdown IPIs' costs (SCALED_COST_OPS)
+    scaled by `scale` (rounded to whole ns), except those `cost` sets itself."""
+    from kmm.emu.hw.costs import check_cost as _check
+    c = _check(DEFAULT_COST if cost is None else cost)
+    over = {op: c["ns"][op] for op in c["overridden"]}
+    if scale != 1.0:
+        for op in SCALED_COST_OPS:
+            if op not in over:
+                over[op] = int(round(c["ns"][op] * scale))
+    return c["preset"] if not over else dict(over, preset=c["preset"])
+
+
 def check_cpu(cpu):
     """The seed preset's CPU model with `cpu` merged over it (checked)."""
     if cpu is not None and not isinstance(cpu, dict):
@@ -383,7 +413,8 @@ def check_cost(cost):
     """The cost model of a run: None is DEFAULT_COST; the rest as Machine's."""
     from kmm.emu.hw.costs import check_cost as _check
     c = _check(DEFAULT_COST if cost is None else cost)
-    return c["preset"] if not c["overridden"] else dict(c["ns"], preset=c["preset"])
+    over = {op: c["ns"][op] for op in c["overridden"]}
+    return c["preset"] if not over else dict(over, preset=c["preset"])
 
 
 def make_machine(kernel, scale=DEFAULT_SCALE, sysctl=None, kconfig=None, seed=0, cost=None,
@@ -608,12 +639,19 @@ def scaling(mach, w, scale) -> dict:
                                          "vm.min_free_kbytes": SEED_MIN_FREE_KBYTES})
     for key in scaled_sysctls(0.5):                     # the keys the rule sets
         scaled.append({"what": key, "seed": str(full[key]), "here": str(mach.sysctl[key])})
+    from kmm.emu.hw.costs import PRESETS
+    scaled.append({"what": "SWAP_CLUSTER_MAX (reclaim's batch, pages)",
+                   "seed": str(cfg.SWAP_CLUSTER_MAX), "here": str(_sysctl.swap_cluster_max(mach))})
+    preset = PRESETS[mach.cost["preset"]]
+    scaled.append({"what": "shootdown IPI costs, ns (" + ", ".join(SCALED_COST_OPS) + ")",
+                   "seed": "/".join(str(preset[op][0]) for op in SCALED_COST_OPS),
+                   "here": "/".join(str(mach.cost["ns"][op]) for op in SCALED_COST_OPS)})
     not_scaled = [
         "how every counter is computed: each number is counted by the mirrored mechanism "
         "during this run, never multiplied or extrapolated",
         f"{mach.nr_cpus} CPUs and the workload's {w.nthreads} threads",
         "the workload's time per lookup and per init page, and the kernel's cost per "
-        "operation (docs/cost-model.md)",
+        "operation other than the shootdown IPIs' (docs/cost-model.md)",
         "every other sysctl and kernel constant (the other watermarks follow from the "
         "node sizes and vm.min_free_kbytes by the kernel's formulas), the emulated CPU "
         "and TLB sizes",
@@ -851,7 +889,7 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "nodes": [{"cpus": n.cpus, "mem_bytes": n.mem_bytes} for n in mach.node_specs],
         "sysctl": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mach.sysctl.items()},
         "numa_scan_floor_ms": _sysctl.numa_scan_floor_ms(mach),   # task_scan_min()'s floor
-        "swap_cluster_max": _sysctl.swap_cluster_max(),           # reclaim's batch (pages)
+        "swap_cluster_max": _sysctl.swap_cluster_max(mach),       # reclaim's batch (pages)
         "cpu": dict(mach.cpu),
         "cmdline": mach.cmdline["text"],
         "pti": mach.pti,

@@ -409,7 +409,7 @@ cdef void __setup_per_zone_wmarks() noexcept nogil:
                 tmp //= lowmem_pages
             if zid == ZONE_MOVABLE:
                 min_pages = zone_managed_pages(z) // 1024
-                min_pages = max(<unsigned long>SWAP_CLUSTER_MAX, min(min_pages, 128UL))
+                min_pages = max(SWAP_CLUSTER_MAX(), min(min_pages, 128UL))
                 z._watermark[WMARK_MIN] = min_pages
             else:
                 z._watermark[WMARK_MIN] = tmp

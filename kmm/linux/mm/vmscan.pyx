@@ -85,7 +85,7 @@ cdef unsigned long try_to_free_pages(zonelist *zl, int order, gfp_t gfp_mask,
     pages from the nodes of its zonelist, raising the priority until done."""
     cdef scan_control sc
     memset(&sc, 0, sizeof(scan_control))
-    sc.nr_to_reclaim = SWAP_CLUSTER_MAX
+    sc.nr_to_reclaim = SWAP_CLUSTER_MAX()
     sc.gfp_mask = gfp_mask
     sc.reclaim_idx = gfp_zone(gfp_mask)
     sc.order = order
@@ -581,14 +581,14 @@ cdef void shrink_lruvec(lruvec *lv, scan_control *sc) noexcept nogil:
     while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
         for lru in range(LRU_UNEVICTABLE):
             if nr[lru]:
-                nr_to_scan = min(nr[lru], <unsigned long>SWAP_CLUSTER_MAX)
+                nr_to_scan = min(nr[lru], SWAP_CLUSTER_MAX())
                 nr[lru] -= nr_to_scan
                 nr_reclaimed += shrink_list(lru, nr_to_scan, lv, sc)
         if nr_reclaimed >= sc.nr_to_reclaim:
             break
     sc.nr_reclaimed += nr_reclaimed
     if can_reclaim_anon_pages(lv.pgdat.node_id, sc) and inactive_is_low(lv, LRU_INACTIVE_ANON):
-        shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
+        shrink_active_list(SWAP_CLUSTER_MAX(), lv, sc, LRU_ACTIVE_ANON)
 
 
 cdef void prepare_scan_count(pglist_data *pgdat, scan_control *sc) noexcept nogil:
@@ -615,7 +615,7 @@ cdef void age_active_anon(pglist_data *pgdat, scan_control *sc) noexcept nogil:
     if not can_reclaim_anon_pages(pgdat.node_id, sc):
         return
     if inactive_is_low(&pgdat.__lruvec, LRU_INACTIVE_ANON):
-        shrink_active_list(SWAP_CLUSTER_MAX, &pgdat.__lruvec, sc, LRU_ACTIVE_ANON)
+        shrink_active_list(SWAP_CLUSTER_MAX(), &pgdat.__lruvec, sc, LRU_ACTIVE_ANON)
 
 
 cdef bint kswapd_shrink_node(pglist_data *pgdat, scan_control *sc) noexcept nogil:
@@ -627,7 +627,7 @@ cdef bint kswapd_shrink_node(pglist_data *pgdat, scan_control *sc) noexcept nogi
         z = &pgdat.node_zones[zid]
         if not managed_zone(z):
             continue
-        sc.nr_to_reclaim += max(high_wmark_pages(z), <unsigned long>SWAP_CLUSTER_MAX)
+        sc.nr_to_reclaim += max(high_wmark_pages(z), SWAP_CLUSTER_MAX())
     shrink_node(pgdat, sc)
     return sc.nr_scanned >= sc.nr_to_reclaim
 

@@ -116,6 +116,7 @@ cdef struct kmm_machine:
     # x86 TLB (arch/x86/mm/tlb.c)
     unsigned long long last_mm_ctx_id        # atomic64 last_mm_ctx_id; init_mm has ctx_id 1
     unsigned long tlb_single_page_flush_ceiling   # debugfs x86/tlb_single_page_flush_ceiling (33)
+    unsigned long kmm_swap_cluster_max       # SWAP_CLUSTER_MAX (include/linux/swap.h: 32; scaled runs scale it)
     unsigned long nr_tlb_warnings            # WARN_ON/VM_WARN_ON hits in the TLB code
     kmm_kconfig kconfig
     # sysctls, under the kernel's variable names

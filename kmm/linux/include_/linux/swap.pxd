@@ -1,4 +1,10 @@
 # Mirrors the part of include/linux/swap.h the mirror uses.
+from kmm.linux.include_.kmm.machine cimport KMM
 
-cdef enum:
-    SWAP_CLUSTER_MAX = 32        # pages reclaim works on at a time
+
+cdef inline unsigned long SWAP_CLUSTER_MAX() noexcept nogil:
+    """The pages reclaim works on at a time: the kernel's 32
+    (kmm/emu/config.py SWAP_CLUSTER_MAX), kept per
+    machine (kmm_machine.kmm_swap_cluster_max) because `kmm run`'s scaling
+    rule scales it with the memory (docs/run.md, "Scaling")."""
+    return KMM().kmm_swap_cluster_max
