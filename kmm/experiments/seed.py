@@ -773,7 +773,7 @@ def stalls(result: dict) -> list:
                          f"nothing flushes them (docs/hazards.md)"
                          + ("" if result["scaling"]["scale"] >= 1.0 else
                             "; scaled runs reach this more easily than the full size (there, "
-                            "the seeds measured that stall at 0.1 promote on)"))
+                            "every seed measured promotes on: docs/hazards.md)"))
     return lines
 
 
