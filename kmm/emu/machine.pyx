@@ -191,6 +191,7 @@ cdef class Machine:
                 m.kmm_tlb_flush_perf[op][ev] = row[ev]
         # sysctl defaults (derived ones are filled after the zones exist)
         m.watermark_scale_factor = 10
+        m.kmm_swap_cluster_max = self._swap_cluster_max    # before the watermarks use it
         for i, r in enumerate((256, 256, 32, 0)):
             m.sysctl_lowmem_reserve_ratio[i] = r
         m.sysctl_numa_balancing_mode = 1 if len(specs) > 1 else 0
@@ -928,7 +929,6 @@ cdef class Machine:
         m.last_mm_ctx_id = 1                     # init_mm's ctx_id (INIT_MM_CONTEXT)
         m.init_mm.context.ctx_id = 1
         m.tlb_single_page_flush_ceiling = 33
-        m.kmm_swap_cluster_max = self._swap_cluster_max
         if self.tlb == "unbounded":
             rc = tlb_hw_init(HW_TLB_UNBOUNDED, 0, 0, 0, 0)
         else:
