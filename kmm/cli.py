@@ -40,6 +40,7 @@ def build_facts() -> dict:
             modules[name] = {"compiled": f.endswith((".so", ".pyd")), "file": f}
         except ImportError as e:  # a missing extension is a fact to report
             modules[name] = {"compiled": False, "error": str(e)}
+    from kmm.experiments import seed as exp
     seed = Machine.preset("seed")
     default_cpu = Machine(nodes=[{"cpus": 1, "mem": "64M"}])
     return {
@@ -58,6 +59,8 @@ def build_facts() -> dict:
             "default_cpu": default_cpu.swap_migration_ad_supported,
             "seed_preset": seed.swap_migration_ad_supported,
         },
+        "swap_cluster_max": {"kernel": cfg.SWAP_CLUSTER_MAX,
+                             "kmm_run_default_scale": exp.scaled_swap_cluster_max(exp.DEFAULT_SCALE)},
         "seed_preset": {
             "nodes": [{"cpus": n.cpus, "mem_bytes": n.mem_bytes} for n in seed.node_specs],
             "cpu": seed.cpu,
@@ -86,6 +89,10 @@ def cmd_info(args) -> int:
     ad = facts["swap_migration_ad_supported"]
     print(f"swap_migration_ad_supported: default CPU {ad['default_cpu']}, seed preset {ad['seed_preset']}"
           " (seed: L1TF guest with 40 physical address bits)")
+    scm = facts["swap_cluster_max"]
+    print(f"SWAP_CLUSTER_MAX (reclaim's batch): {scm['kernel']} pages, Machine(swap_cluster_max=N); "
+          f"kmm run's scaling rule gives 32 x scale ({scm['kmm_run_default_scale']} at the default "
+          f"scale; docs/run.md)")
     pti = facts["pti"]
     print(f"page-table isolation at boot: default CPU {'on' if pti['default_cpu'] else 'off'}, seed "
           f"preset {'on' if pti['seed_preset'] else 'off'} (seed: Meltdown, implied by L1TF; "

@@ -53,6 +53,8 @@ def check_facts(facts):
     assert facts["all_compiled"] is True
     assert 0 < facts["sizeof_struct_page"] <= 64
     assert facts["swap_migration_ad_supported"] == {"default_cpu": True, "seed_preset": False}
+    # include/linux/swap.h SWAP_CLUSTER_MAX; kmm run's default scale 0.1: round(3.2)
+    assert facts["swap_cluster_max"] == {"kernel": 32, "kmm_run_default_scale": 3}
     assert facts["version"] == kmm.__version__
     assert facts["seed_preset"]["nodes"] == [{"cpus": 16, "mem_bytes": 1 << 30},
                                              {"cpus": 0, "mem_bytes": 8 << 30}]
