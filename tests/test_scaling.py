@@ -73,6 +73,12 @@ def test_shootdown_ipi_costs_scale_and_an_explicit_cost_wins():
         {op: v for op, v in full.cost["ns"].items() if op not in seed.SCALED_COST_OPS}
     mine = seed.make_machine("baseline", 0.1, cost={"preset": "kvm", "irq": 500})
     assert mine.cost["ns"]["irq"] == 500 and mine.cost["ns"]["ipi_send"] == 60
+    assert seed.rule_scaled_cost_ops({"preset": "kvm", "irq": 500}, 0.1) == ["ipi_send", "ipi_ack_wait"]
+    assert seed.rule_scaled_cost_ops("kvm", 1.0) == []
+    # the report says which ops the rule scaled and which the user set
+    from kmm.report.tables import time_line
+    line = time_line(dict(mine.cost, scaled=["ipi_send", "ipi_ack_wait"]))
+    assert "with irq overridden and ipi_send, ipi_ack_wait scaled by the scaling rule" in line
 
 
 def test_scan_floor_is_max_scan_window_over_the_scan_size():

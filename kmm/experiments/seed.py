@@ -387,6 +387,13 @@ def scaled_swap_cluster_max(scale):
     return max(1, int(round(cfg.SWAP_CLUSTER_MAX * scale)))
 
 
+def rule_scaled_cost_ops(cost, scale):
+    """The SCALED_COST_OPS the scaling rule scales at `scale`: all of them
+    unless `cost` (a check_cost() result) sets one itself."""
+    user = set(cost) - {"preset"} if isinstance(cost, dict) else set()
+    return [] if scale == 1.0 else [op for op in SCALED_COST_OPS if op not in user]
+
+
 def scaled_cost(cost, scale):
     """The run's cost model with the shootdown IPIs' costs (SCALED_COST_OPS)
     scaled by `scale` (rounded to whole ns), except those `cost` sets itself."""
@@ -894,7 +901,8 @@ def _run_kernel(kernel, scale, wparams, duration, seed, sysctl, kconfig, cost, c
         "cmdline": mach.cmdline["text"],
         "pti": mach.pti,
         "tlb": mach.tlb,
-        "cost": mach.cost,
+        # the cost table, and which ops the scaling rule (not the user) set
+        "cost": dict(mach.cost, scaled=rule_scaled_cost_ops(cost, scale)),
         "seed": seed,
     }
     desc = w.describe()

@@ -97,8 +97,11 @@ def similarity_lines(result: dict) -> list:
 
 def time_line(cost: dict) -> str:
     """How the report's times come about, for the run's cost model."""
-    name = cost["preset"] + (f" with {', '.join(cost['overridden'])} overridden"
-                             if cost.get("overridden") else "")
+    scaled = cost.get("scaled") or []
+    user = [op for op in cost.get("overridden", []) if op not in scaled]
+    name = cost["preset"] + (f" with {', '.join(user)} overridden" if user else "")
+    if scaled:
+        name += f" and {', '.join(scaled)} scaled by the scaling rule"
     if cost["preset"] == "zero" and not any(cost.get("ns", {}).values()):
         return ("time:     kernel work costs no virtual time (--cost zero); 'seconds time elapsed' "
                 "is the workload's own time model")
