@@ -57,6 +57,28 @@ def test_boot_frees_in_largest_aligned_blocks():
     assert m.check_invariants() == []
 
 
+def test_without_config_zone_dma_dma32_starts_at_pfn_0():
+    """arch/x86/Kconfig ZONE_DMA=n: no zone below 16 MiB, so node 0 is one
+    ZONE_DMA32 (pfn 0..262143: 256 order-10 blocks), its zonelist has that
+    zone alone, /proc/vmstat has no *_dma lines (TEXT_FOR_DMA() is empty),
+    and a __GFP_DMA request maps to ZONE_NORMAL (OPT_ZONE_DMA)."""
+    m = kmm.Machine.preset("seed", kconfig={"CONFIG_ZONE_DMA": False})
+    z = [(z["node"], z["zone"], z["start_pfn"], z["spanned"]) for z in m.zones()]
+    assert z == [(0, "DMA32", 0, 262144), (1, "DMA32", 262144, 786432),
+                 (1, "Normal", 1 << 20, 1310720)]
+    assert m.zone(0, "DMA32")["nr_free"][10] == 256
+    assert T.zonelist(m, 0, thisnode=True) == [(0, 1)]
+    vm = m.vmstat()
+    assert "pgalloc_dma" not in vm and "allocstall_dma" not in vm and "pgskip_dma" not in vm
+    assert "pgalloc_dma32" in vm
+    # with it (the default) node 0's DMA zone is the first 16 MiB, and
+    # DMA32's managed pages / sysctl_lowmem_reserve_ratio[DMA] (256) of it
+    # are kept from DMA32/movable requests: 258048 // 256 = 1008
+    d = kmm.Machine.preset("seed").zone(0, "DMA")
+    assert (d["start_pfn"], d["spanned"]) == (0, 4096)
+    assert d["lowmem_reserve"][1:] == (1008, 1008, 1008)
+
+
 def test_seed_zonelists(seed):
     # local node first, each node's zones from the highest down
     assert T.zonelist(seed, 0) == [(0, 1), (0, 0), (1, 2), (1, 1)]

@@ -136,6 +136,9 @@ KCONFIG = {
     "CONFIG_PAGE_TABLE_ISOLATION": (True, "kernel page-table isolation built in (security/Kconfig default y): "
                                     "order-1 PGDs; on at boot when the CPU has Meltdown unless "
                                     "cmdline 'nopti'/'pti=off'"),
+    "CONFIG_ZONE_DMA": (True, "ZONE_DMA, the first 16 MiB of node 0 (arch/x86/Kconfig default y); "
+                        "=n: ZONE_DMA32 starts at pfn 0 (migrc's flush then lacks its trigger: "
+                        "docs/hazards.md)"),
     "CONFIG_DEBUG_VM": (False, "check allocator/LRU/refcount invariants after each API operation"),
     "CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH": (False, "debug: migration flushes each PTE at unmap (no TTU_BATCH_FLUSH), "
                                           "as before commit 7e12beb8 'mm/migrate: batch flushing TLB'"),

@@ -177,6 +177,7 @@ cdef class Machine:
         m.kconfig.CONFIG_DEBUG_TLBFLUSH = k["CONFIG_DEBUG_TLBFLUSH"]
         m.kconfig.CONFIG_DEBUG_VM = k["CONFIG_DEBUG_VM"]
         m.kconfig.CONFIG_PAGE_TABLE_ISOLATION = k["CONFIG_PAGE_TABLE_ISOLATION"]
+        m.kconfig.CONFIG_ZONE_DMA = k["CONFIG_ZONE_DMA"]        # before the zones are sized
         m.migrc_ablate = self._ablate
         m.kconfig.CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH = k["CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH"]
         m.kconfig.CONFIG_KMM_NO_BATCHED_PENDING_FLUSH = k["CONFIG_KMM_NO_BATCHED_PENDING_FLUSH"]

@@ -1,8 +1,8 @@
 """Mirrors mm/mm_init.c: sizing each node's zones and initialising its
 struct pages at boot.
 
-Zones follow x86-64's limits (ZONE_DMA below 16 MiB, ZONE_DMA32 below
-4 GiB, ZONE_NORMAL above); no ZONE_MOVABLE (no kernelcore= / movablecore=).
+Zones follow x86-64's limits (ZONE_DMA below 16 MiB if CONFIG_ZONE_DMA,
+ZONE_DMA32 below 4 GiB, ZONE_NORMAL above); no ZONE_MOVABLE (no kernelcore= / movablecore=).
 Nodes are laid out back to back from pfn 0 with no PCI hole, and no memory
 is reserved at boot, so every present page is managed.
 """
@@ -24,10 +24,15 @@ zone_names[3] = "Movable"
 
 
 cdef inline void zone_range(int zid, unsigned long *lo, unsigned long *hi) noexcept nogil:
+    """arch/x86/mm/init.c zone_sizes_init(): each zone's pfn limits.  Without
+    CONFIG_ZONE_DMA the kernel has no ZONE_DMA and ZONE_DMA32 starts at 0;
+    here ZONE_DMA stays in the enum, empty (an unpopulated zone is skipped
+    everywhere a missing one would be)."""
+    cdef unsigned long dma_end = MAX_DMA_PFN if KMM().kconfig.CONFIG_ZONE_DMA else 0
     if zid == ZONE_DMA:
-        lo[0], hi[0] = 0, MAX_DMA_PFN
+        lo[0], hi[0] = 0, dma_end
     elif zid == ZONE_DMA32:
-        lo[0], hi[0] = MAX_DMA_PFN, MAX_DMA32_PFN
+        lo[0], hi[0] = dma_end, MAX_DMA32_PFN
     elif zid == ZONE_NORMAL:
         lo[0], hi[0] = MAX_DMA32_PFN, <unsigned long>-1
     else:

@@ -91,6 +91,8 @@ def vmstat_show():
     for i in range(NR_VM_EVENT_ITEMS):
         if i >= NR_TLB_REMOTE_FLUSH and not m.kconfig.CONFIG_DEBUG_TLBFLUSH:
             continue
+        if VM_EVENT_NAMES[i].endswith("_dma") and not m.kconfig.CONFIG_ZONE_DMA:
+            continue                     # TEXT_FOR_DMA() is empty without ZONE_DMA
         out.append((VM_EVENT_NAMES[i], sum_vm_event(i)))
     return out
 

@@ -65,6 +65,7 @@ cdef struct kmm_kconfig:
     bint CONFIG_DEBUG_VM                     # run the invariant checks
     bint CONFIG_KMM_MIGRATE_NO_BATCH_FLUSH   # debug: migration unmaps without TTU_BATCH_FLUSH
     bint CONFIG_PAGE_TABLE_ISOLATION         # PTI built in (on at boot if the CPU needs it)
+    bint CONFIG_ZONE_DMA                     # ZONE_DMA: the first 16 MiB (arch/x86/Kconfig default y)
 
 
 # Emulator-only: failures fault injection caused at one call site, told

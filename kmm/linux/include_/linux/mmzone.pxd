@@ -13,7 +13,8 @@ cdef enum:
     NR_PAGE_ORDERS = MAX_ORDER + 1
     pageblock_order = 9          # HUGETLB_PAGE_ORDER on x86-64
 
-# x86-64: CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32, no HIGHMEM, no ZONE_DEVICE
+# x86-64: CONFIG_ZONE_DMA32, no HIGHMEM, no ZONE_DEVICE; ZONE_DMA stays in
+# the enum without CONFIG_ZONE_DMA, empty (kmm/linux/mm/mm_init.pyx)
 cdef enum:  # enum zone_type
     ZONE_DMA
     ZONE_DMA32
