@@ -38,3 +38,24 @@ def test_a_short_run_says_migrc_never_engaged():
     r = seed.run_seed_experiment(particles=10000, jobs=1)
     assert r["engagement"] and r["engagement"][0].startswith("migrc: migrc never engaged")
     assert r["stalls"] == []
+
+
+def test_node_0s_dma_zone_is_what_runs_the_flush():
+    """Hunk #4 flushes only where some zone fails zone_watermark_fast().  Once
+    node 0's DMA32 buddy lists are empty and its pending folios pass the
+    watermark, the allocation falls through to the DMA zone, which movable
+    requests may not drain below its lowmem reserve: it fails its watermark
+    and that runs migrc_flush_free_folios().  Without CONFIG_ZONE_DMA node 0
+    has one zone, and the same run stalls with no deferred flush at all."""
+    def run(kconfig):
+        r = seed.run_seed_experiment(kernels=("migrc",), scale=0.05, particles=200000,
+                                     jobs=1, seed=3, kconfig=kconfig)
+        return r, r["runs"]["migrc"]
+    r, with_dma = run({})
+    assert r["stalls"] == [] and with_dma["migrc"]["deferred_flushes"] > 0
+    r, no_dma = run({"CONFIG_ZONE_DMA": False})
+    assert no_dma["migrc"]["deferred_flushes"] == 0
+    last = no_dma["snapshots"][-1]
+    assert last["node0_free"] == 0 and last["node0_migrc_pending"] > last["node0_high"]
+    assert last["pgpromote_success"] < with_dma["snapshots"][-1]["pgpromote_success"] / 10
+    assert len(r["stalls"]) == 1 and "without CONFIG_ZONE_DMA" in r["stalls"][0]

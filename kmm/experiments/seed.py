@@ -759,6 +759,18 @@ def engagement(result: dict) -> list:
     return lines
 
 
+def _stall_why(result: dict, kernel: str) -> str:
+    """What usually runs the flush, and why this run lacked it."""
+    if not result["runs"][kernel]["kconfig"].get("CONFIG_ZONE_DMA", True):
+        return ("; without CONFIG_ZONE_DMA node 0 has no second zone whose failing watermark "
+                "runs the flush (docs/hazards.md)")
+    if result["scaling"]["scale"] >= 1.0:
+        return ""
+    return ("; scaled runs reach this more easily than the full size: node 0's 16 MiB DMA zone, "
+            "whose failing watermark is what runs the flush, is a larger share of a scaled "
+            "node 0 while its lowmem reserve shrinks (docs/hazards.md)")
+
+
 def stalls(result: dict) -> list:
     """One line per run whose promotion stopped for good behind migrc's
     pending folios (docs/hazards.md, "Promotion stalls behind pending
@@ -778,9 +790,7 @@ def stalls(result: dict) -> list:
                          f"folios wait for migrc's deferred flush, which count as free "
                          f"(WMARK_HIGH {last['node0_high']:,}), so no watermark check fails and "
                          f"nothing flushes them (docs/hazards.md)"
-                         + ("" if result["scaling"]["scale"] >= 1.0 else
-                            "; scaled runs reach this more easily than the full size (there, "
-                            "every seed measured promotes on: docs/hazards.md)"))
+                         + _stall_why(result, k))
     return lines
 
 
