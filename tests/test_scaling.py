@@ -143,7 +143,24 @@ def test_scaled_runs_keep_the_measured_rates(scaled_runs, scale):
         d = lambda k: snaps[-1][k] - snaps[0][k]
         per = rates["remote_flushes_per_demotion"]
         assert per["here"] == pytest.approx(d("nr_tlb_remote_flush") / d("pgdemote_kswapd"))
-        assert per["here"] > per["full"] and not per["kept"]
+        assert per["here"] > per["full"] and not per["kept"] and not per["rule_keeps"]
+        assert all(rates[key]["rule_keeps"] for key in KEPT_RATES)
+
+
+def test_the_block_prints_what_the_rule_gives_up_apart(scaled_runs):
+    """The report lists the rates the rule keeps, then, under their own
+    heading, the ones it gives up; a rate more than 10% off carries *."""
+    from kmm.report.tables import similarity_lines
+    r = scaled_runs[0.1]
+    lines = similarity_lines(r)
+    head = next(i for i, ln in enumerate(lines) if "not kept by the rule" in ln)
+    rows = r["similarity"]["baseline"]
+    kept_whats = [row["what"] for row in rows if row["rule_keeps"]]
+    given_up = [row["what"] for row in rows if not row["rule_keeps"]]
+    assert [ln.strip().startswith(w) for ln, w in zip(lines[2:head], kept_whats)] == [True] * len(kept_whats)
+    assert len(lines) == head + 1 + len(given_up)
+    for ln, w in zip(lines[head + 1:], given_up):
+        assert ln.strip().startswith(w) and "*" in ln
 
 
 @pytest.mark.parametrize("key", KEY_RATIOS)

@@ -35,6 +35,9 @@ RATES = (
     ("remote_flushes_per_kswapd_cycle", "nr_tlb_remote_flush per kswapd cycle (pageoutrun)",
      "measured"),
 )
+# What the rule gives up for the rates above (docs/run.md, "Scaled runs
+# against the full size"): measured and printed, not kept by design
+NOT_KEPT = ("remote_flushes_per_demotion", "remote_flushes_per_kswapd_cycle")
 
 
 def construction(machine, workload, node0_pages, wmarks):
@@ -98,7 +101,8 @@ def load_reference(path=REFERENCE):
 
 
 def similarity(run, machine, workload, scale, reference=None):
-    """[{key, what, source, here, full, kept}] for one kernel's run: `run`
+    """[{key, what, source, here, full, kept, rule_keeps}] for one kernel's
+    run (rule_keeps: whether the scaling rule is meant to keep it): `run`
     and `machine` as in the run JSON (its snapshots; the sysctls and the
     scan floor), `workload` its describe().  `full` is None where the
     reference has no value."""
@@ -117,7 +121,8 @@ def similarity(run, machine, workload, scale, reference=None):
     for key, what, source in RATES:
         h, f = here.get(key), full.get(key)
         kept = None if h is None or f is None or f == 0 else abs(h / f - 1) <= TOL
-        out.append({"key": key, "what": what, "source": source, "here": h, "full": f, "kept": kept})
+        out.append({"key": key, "what": what, "source": source, "here": h, "full": f, "kept": kept,
+                    "rule_keeps": key not in NOT_KEPT})
     return out
 
 

@@ -89,9 +89,15 @@ def similarity_lines(result: dict) -> list:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     lines.append("  " + "  ".join(f"{c:<{widths[0]}}" if i == 0 else f"{c:>{widths[i]}}"
                                   for i, c in enumerate(cols)))
-    for row in rows:
-        lines.append("  " + "  ".join(f"{v:<{widths[0]}}" if i == 0 else f"{v:>{widths[i]}}"
-                                      for i, v in enumerate(row)))
+    keeps = [r.get("rule_keeps", True) for r in sim[kernels[0]]]
+    for want in (True, False):
+        if not want and not all(keeps):
+            lines.append("  not kept by the rule: what it gives up for the rates above "
+                         "(docs/run.md, \"Scaled runs against the full size\")")
+        for row, k in zip(rows, keeps):
+            if k == want:
+                lines.append("  " + "  ".join(f"{v:<{widths[0]}}" if i == 0 else f"{v:>{widths[i]}}"
+                                              for i, v in enumerate(row)))
     return lines
 
 
