@@ -71,6 +71,9 @@ def test_without_config_zone_dma_dma32_starts_at_pfn_0():
     vm = m.vmstat()
     assert "pgalloc_dma" not in vm and "allocstall_dma" not in vm and "pgskip_dma" not in vm
     assert "pgalloc_dma32" in vm
+    # as ZONE_DMA (index 0) the request would find no zone at all
+    assert m.alloc_pages(0, nid=0, gfp="GFP_DMA") is not None
+    assert m.vmstat()["pgalloc_dma32"] == 1
     # with it (the default) node 0's DMA zone is the first 16 MiB, and
     # DMA32's managed pages / sysctl_lowmem_reserve_ratio[DMA] (256) of it
     # are kept from DMA32/movable requests: 258048 // 256 = 1008

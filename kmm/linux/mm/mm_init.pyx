@@ -2,7 +2,8 @@
 struct pages at boot.
 
 Zones follow x86-64's limits (ZONE_DMA below 16 MiB if CONFIG_ZONE_DMA,
-ZONE_DMA32 below 4 GiB, ZONE_NORMAL above); no ZONE_MOVABLE (no kernelcore= / movablecore=).
+ZONE_DMA32 below 4 GiB, ZONE_NORMAL above); no ZONE_MOVABLE (no
+kernelcore= / movablecore=).
 Nodes are laid out back to back from pfn 0 with no PCI hole, and no memory
 is reserved at boot, so every present page is managed.
 """
