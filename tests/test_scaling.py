@@ -147,6 +147,12 @@ def test_scaled_runs_keep_the_measured_rates(scaled_runs, scale):
         assert all(rates[key]["rule_keeps"] for key in KEPT_RATES)
 
 
+def test_a_scaled_report_says_which_ratios_to_read(scaled_runs):
+    from kmm.report.tables import comparison
+    text = comparison(scaled_runs[0.1])
+    assert "Scaled: read nr_tlb_remote_flush" in text and "not nr_tlb_local_flush_all" in text
+
+
 def test_the_block_prints_what_the_rule_gives_up_apart(scaled_runs):
     """The report lists the rates the rule keeps, then, under their own
     heading, the ones it gives up; a rate more than 10% off carries *."""

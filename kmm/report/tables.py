@@ -247,6 +247,12 @@ def comparison(result: dict) -> str:
     widths = [max(len(col), *(len(r[i]) for _, r in rows + tail)) for i, col in enumerate(cols)]
     out = [f"Not engaged: {line}" for line in result.get("engagement", [])]
     out += [f"Stalled: {line}" for line in result.get("stalls", [])]
+    if ratio_kernels and result["scaling"]["scale"] < 1.0:
+        out.append("Scaled: read nr_tlb_remote_flush, its IPIs and itlb flushes, and "
+                   "numa_pages_migrated as the full size's ratios over the same full-size span; "
+                   "not nr_tlb_local_flush_all, and not the two parts of migrc's remote flushes "
+                   "(the demotion flushes it cannot defer, its deferred flushes), which the rule "
+                   "moves in opposite directions (docs/run.md, \"What no linear scaling can keep\")")
     if ratio_kernels:
         out.append("Comparison: " + "; ".join(
             f"{SHORT[k]}/BEFORE = {k} / baseline" for k in ratio_kernels)
