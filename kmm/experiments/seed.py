@@ -763,12 +763,12 @@ def _stall_why(result: dict, kernel: str) -> str:
     """What usually runs the flush, and why this run lacked it."""
     if not result["runs"][kernel]["kconfig"].get("CONFIG_ZONE_DMA", True):
         return ("; without CONFIG_ZONE_DMA node 0 has no second zone whose failing watermark "
-                "runs the flush (docs/hazards.md)")
+                "runs the flush")
     if result["scaling"]["scale"] >= 1.0:
         return ""
     return ("; scaled runs reach this more easily than the full size: node 0's 16 MiB DMA zone, "
             "whose failing watermark is what runs the flush, is a larger share of a scaled "
-            "node 0 while its lowmem reserve shrinks (docs/hazards.md)")
+            "node 0 while its lowmem reserve shrinks")
 
 
 def stalls(result: dict) -> list:
