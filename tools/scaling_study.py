@@ -3,6 +3,7 @@ with the full-size run's over the same stretch of full-size time.
 
     python tools/scaling_study.py --scales 0.05 0.1 0.2          # runs them (jobs 2)
     python tools/scaling_study.py --from run_0.05.json run_0.1.json ...
+    python tools/scaling_study.py --seed 1 --dma-reserve-kept        # the DMA reserve kept
 
 Each scaled run covers the full run's first 93 s (8,000,000 x F particles:
 the default run's span); the full-size side comes from the installed
@@ -62,14 +63,21 @@ def main(argv=None):
     ap.add_argument("--scales", type=float, nargs="*", default=[0.05, 0.1, 0.2])
     ap.add_argument("--from", dest="files", nargs="*", help="run JSONs instead of running")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dma-reserve-kept", action="store_true",
+                    help="vm.lowmem_reserve_ratio[DMA] = 256 x F, so that the DMA zone keeps its "
+                         "full-size reserve (docs/run.md: no scaled run stalls; not the rule)")
     a = ap.parse_args(argv)
     results = []
     if a.files:
         results = [json.loads(Path(p).read_text()) for p in a.files]
     else:
         for f in a.scales:
+            sysctl = ({"vm.lowmem_reserve_ratio": (max(1, round(256 * f)), 256, 32, 0)}
+                      if a.dma_reserve_kept else None)
             results.append(seed.run_seed_experiment(
-                scale=f, particles=int(round(FULL_PARTICLES_SPAN * f)), jobs=a.jobs))
+                scale=f, particles=int(round(FULL_PARTICLES_SPAN * f)), jobs=a.jobs,
+                seed=a.seed, sysctl=sysctl))
     ref = load_reference()
     cols = KEYS + ("baseline per cycle", "migrc per cycle")
     fmt = lambda v: f"{v if v is not None else float('nan'):>22.3f}"
