@@ -22,6 +22,12 @@ def test_promotion_stalls_behind_pending_folios_and_pause_avoids_it():
     # node 0's buddy lists are empty, its pending folios pass WMARK_HIGH alone
     assert last["node0_free"] == 0
     assert last["node0_migrc_pending"] > last["node0_high"]
+    # the DMA zone, which movable requests may not drain below low +
+    # lowmem_reserve, could have failed its watermark and run the flush:
+    # its own pending folios, counted as free, outnumber that margin
+    dma = last["node0_zones"]["DMA"]
+    assert dma["free"] == 0 and dma["migrc_pending"] > dma["low"] + dma["lowmem_reserve"]
+    assert f"here it held {dma['migrc_pending']} pending" in r["stalls"][0]
     # hint faults go on; promotions, demotions and deferred flushes do not
     assert last["numa_hint_faults"] > mid["numa_hint_faults"]
     assert last["pgpromote_success"] == mid["pgpromote_success"]

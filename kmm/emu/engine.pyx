@@ -248,6 +248,13 @@ def snapshot(Machine mach):
                              for nid in range(len(mach.node_specs))]
     snap["node0_managed"] = sum(z["managed"] for z in z0)
     snap["node0_migrc_pending"] = sum(z["migrc_pending_nr"] for z in z0)
+    # per zone: what decides whether an allocation that falls through to
+    # a zone fails its watermark there (docs/hazards.md, the DMA zone)
+    snap["node0_zones"] = {z["zone"]: {"free": z["free"], "migrc_pending": z["migrc_pending_nr"],
+                                       "low": z["low"],
+                                       # against a movable request (index 3: ZONE_MOVABLE)
+                                       "lowmem_reserve": z["lowmem_reserve"][3]}
+                           for z in z0}
     snap["numa_scan_seq"] = max([p.numa_scan["seq"] for p in mach.processes] or [0])
     for wm in ("min", "low", "high", "promo"):
         snap["node0_" + wm] = sum(z[wm] for z in z0)

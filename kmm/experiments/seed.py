@@ -764,11 +764,16 @@ def _stall_why(result: dict, kernel: str) -> str:
     if not result["runs"][kernel]["kconfig"].get("CONFIG_ZONE_DMA", True):
         return ("; without CONFIG_ZONE_DMA node 0 has no second zone whose failing watermark "
                 "runs the flush")
+    dma = result["runs"][kernel]["snapshots"][-1].get("node0_zones", {}).get("DMA")
+    held = "" if dma is None else (
+        f" (here it held {dma['migrc_pending']:,} pending against its low watermark plus "
+        f"lowmem reserve of {dma['low'] + dma['lowmem_reserve']:,})")
     if result["scaling"]["scale"] >= 1.0:
-        return ""
+        return ("" if dma is None else "; node 0's DMA zone, whose failing watermark is what "
+                "runs the flush, no longer failed it" + held)
     return ("; scaled runs reach this more easily than the full size: node 0's 16 MiB DMA zone, "
             "whose failing watermark is what runs the flush, is a larger share of a scaled "
-            "node 0 while its lowmem reserve shrinks")
+            "node 0 while its lowmem reserve shrinks" + held)
 
 
 def stalls(result: dict) -> list:
