@@ -82,3 +82,19 @@ def test_info_text(capsys):
 def test_struct_page_size():
     from kmm.emu.machine import SIZEOF_STRUCT_PAGE
     assert SIZEOF_STRUCT_PAGE <= 64         # the kernel's is 64 on x86-64
+
+
+def test_no_negative_index_in_compiled_modules():
+    """setup.py compiles with wraparound=False (and boundscheck=False), so
+    x[-1] in a .pyx module reads before the start of a list or tuple
+    instead of its last item: a segfault or a silent wrong value.  None may
+    appear outside comments and strings' quotes (checked per line)."""
+    import re
+    bad = []
+    pat = re.compile(r"\[\s*-\s*[0-9A-Za-z_(]")
+    for p in PKG.rglob("*.pyx"):
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            code = re.sub(r"(\"[^\"]*\"|'[^']*')", "", line.split("#", 1)[0])
+            if pat.search(code):
+                bad.append(f"{p.relative_to(PKG)}:{n}: {line.strip()}")
+    assert bad == []
