@@ -2,6 +2,7 @@ from kmm.linux.include_.linux.list cimport list_head
 from kmm.linux.include_.linux.gfp_types cimport gfp_t
 from kmm.linux.include_.linux.mmzone cimport zone, pglist_data, zonelist
 from kmm.linux.include_.linux.nodemask cimport nodemask_t
+from kmm.linux.include_.linux.vmstat cimport reclaim_stat
 
 cdef enum:
     MAX_RECLAIM_RETRIES = 16
@@ -37,7 +38,6 @@ cdef struct scan_control:
 cdef bint kmm_kswapd_step(pglist_data *pgdat) noexcept nogil
 cdef bint kmm_kswapd_runnable(pglist_data *pgdat) noexcept nogil
 cdef unsigned long kmm_kswapd_run_once(pglist_data *pgdat) noexcept nogil
-from kmm.linux.include_.linux.vmstat cimport reclaim_stat
 cdef unsigned int shrink_folio_list(list_head *folio_list, pglist_data *pgdat,
                                     scan_control *sc, reclaim_stat *stat) noexcept nogil
 cdef bint can_demote(int nid, scan_control *sc) noexcept nogil
