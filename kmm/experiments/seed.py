@@ -22,6 +22,7 @@ mechanism during the run: nothing is multiplied, extrapolated or corrected.
 from __future__ import annotations
 
 import gc
+import json
 import math
 from pathlib import Path
 import os
@@ -1033,13 +1034,29 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     }
     out["engagement"] = engagement(out)
     out["stalls"] = stalls(out)
+    # what a full-size value depends on besides the length and the scale
+    # (similarity.SAME_INPUTS), as JSON holds it
+    out["inputs"] = json.loads(json.dumps({
+        "workload": wdesc["workload"], "size": wdesc.get("size"),
+        "lookups_per_particle": wdesc.get("lookups_per_particle"), "threads": wdesc["threads"],
+        "nodes": nodes, "sysctl": sysctl, "kconfig": dict(kconfig or {}),
+        "cost": {"preset": cost} if isinstance(cost, str) else dict(cost),
+        "cmdline": cmdline, "cpu": cpu, "ablate": ablate, "seed": seed}))
     if wdesc["workload"] == "xsbench":
-        from kmm.experiments.similarity import similarity, load_reference
-        # the full-size reference ran on the seed's machine, whole kernels:
-        # another topology or an ablated hunk has no full-size value to set beside
-        ref = load_reference() if nodes == _seed_preset_nodes() and not ablate else None
-        out["similarity"] = {k: similarity(runs[k], machine, wdesc, scale, ref)
-                             for k in kernels}
+        from kmm.experiments import similarity as sim
+        ref, why_not = sim.reference_for(out["inputs"], sim.load_reference())
+        rows = {k: sim.similarity(runs[k], machine, wdesc, scale, ref) for k in kernels}
+        out["similarity"] = {k: rows[k][0] for k in kernels}
+        out["given_up"] = {k: rows[k][1] for k in kernels}
         out["similarity_reference"] = None if ref is None else \
-            {"commit": ref["commit"], "command": ref["command"], "note": ref["note"]}
+            {"commit": ref["commit"], "command": ref["command"], "note": ref["note"],
+             "seed": ref["seed"]}
+        out["full_size"] = {"reference": out["similarity_reference"], "why_not": why_not,
+                            "ratios": None, "agrees": None, "windows": None}
+        if ref is not None and scale < 1.0:
+            full = sim.full_size_ratios(out, ref, COUNTERS)
+            out["full_size"]["ratios"] = full
+            out["full_size"]["agrees"] = {k: {c: sim.within(ratios[k][c], full[k][c])
+                                                  for c in COUNTERS} for k in full}
+            out["full_size"]["windows"] = sim.full_size_windows(out, ref, COUNTERS)
     return out

@@ -31,13 +31,23 @@ RATES = (
     ("promotions_per_page_s", "promotions per node 0 page per full-size second", "measured"),
     ("demotions_per_page_s", "demotions per node 0 page per full-size second", "measured"),
     ("migrc_pending_per_free", "migrc's pending pages / node 0 free pages (mean)", "measured"),
+)
+# What the rule gives up for the rates above, the per-event make-up of
+# reclaim (docs/run.md, "Scaled runs against the full size"): measured and
+# printed apart, not kept by design
+GIVEN_UP = (
     ("remote_flushes_per_demotion", "nr_tlb_remote_flush per demoted page", "measured"),
     ("remote_flushes_per_kswapd_cycle", "nr_tlb_remote_flush per kswapd cycle (pageoutrun)",
      "measured"),
 )
-# What the rule gives up for the rates above (docs/run.md, "Scaled runs
-# against the full size"): measured and printed, not kept by design
-NOT_KEPT = ("remote_flushes_per_demotion", "remote_flushes_per_kswapd_cycle")
+
+
+def within(here, full):
+    """Whether `here` is `full` within TOL; None where either is undefined
+    (None, or a zero full-size value)."""
+    if here is None or full is None or full == 0:
+        return None
+    return abs(here / full - 1) <= TOL
 
 
 def construction(machine, workload, node0_pages, wmarks):
@@ -65,12 +75,12 @@ def construction(machine, workload, node0_pages, wmarks):
 def measured(snaps, t_end, scale):
     """Rates over the snapshots up to virtual time t_end, per full-size
     second (a virtual second here is 1/scale of them)."""
-    upto = [s for s in snaps if s["t"] <= t_end + 1e-9] or snaps[:1]
+    upto = _upto(snaps, t_end)
     first, last = snaps[0], upto[-1]
     full_s = (last["t"] - first["t"]) / scale
     pages = last["node0_managed"]
     if full_s <= 0:
-        return {k: None for k, _, src in RATES if src == "measured"}
+        return {k: None for k, _, src in RATES + GIVEN_UP if src == "measured"}
     d = lambda k: last.get(k, 0) - first.get(k, 0)
     pend = [s["node0_migrc_pending"] / s["node0_free"] for s in upto if s.get("node0_free")]
     cycles = d("pageoutrun")
@@ -92,6 +102,85 @@ def measured(snaps, t_end, scale):
     }
 
 
+# The inputs a full-size value depends on besides the length and the
+# scale; the seed is left out (a seed changes which pages a thread touches,
+# not the per-page rates: the reference's seed is printed beside its values)
+SAME_INPUTS = ("workload", "size", "lookups_per_particle", "threads", "nodes", "sysctl",
+               "kconfig", "cost", "cmdline", "cpu", "ablate")
+
+
+def reference_for(inputs, reference):
+    """(reference, None) when `reference` ran the configuration of a run
+    with `inputs` (its JSON `inputs`), else (None, why): no reference, or
+    the first input that differs."""
+    if reference is None:
+        return None, "no full-size reference is installed"
+    theirs = reference.get("inputs")
+    if theirs is None:
+        return None, "the installed full-size reference does not record its inputs"
+    for key in SAME_INPUTS:
+        if inputs.get(key) != theirs.get(key):
+            return None, (f"this run's {key} ({_short(inputs.get(key))}) is not the full-size "
+                          f"reference's ({_short(theirs.get(key))})")
+    return reference, None
+
+
+def _short(v):
+    text = json.dumps(v, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _upto(snaps, t_end):
+    """The snapshots at or before t_end (at least the first)."""
+    return [s for s in snaps if s["t"] <= t_end + 1e-9] or snaps[:1]
+
+
+def full_size_ratios(result, reference, counters):
+    """{kernel: {counter: AFTER/BEFORE}}: the full-size reference's ratios
+    over the same stretch of full-size time as each kernel of `result` (a
+    scaled run) covers; None where the reference has no such kernel or
+    counter, or where its baseline count is zero."""
+    scale = result["scaling"]["scale"]
+    runs, ref = result["runs"], reference["runs"]
+
+    def delta(kernel, c):
+        snaps = runs[kernel]["snapshots"]
+        ref_snaps = ref[kernel]["snapshots"]
+        first = ref_snaps[0]
+        last = _upto(ref_snaps, first["t"] + (snaps[-1]["t"] - snaps[0]["t"]) / scale)[-1]
+        return last[c] - first[c] if c in last and c in first else None
+
+    out = {}
+    for k in result["ratios"]:
+        out[k] = {}
+        for c in counters:
+            a = delta(k, c) if k in ref else None
+            b = delta("baseline", c)
+            out[k][c] = a / b if a is not None and b else None
+    return out
+
+
+def full_size_windows(result, reference, counters):
+    """{kernel: [{"t0", "t1", counter: delta}]}: the full-size reference's
+    counts between its consecutive snapshots over the full-size span of
+    `result` (a scaled run), for the baseline and each kernel with a ratio
+    that the reference ran; t0 and t1 in `result`'s virtual time (full-size
+    time x scale), so that they sit on its own windows' axis."""
+    scale = result["scaling"]["scale"]
+    span = max((r["snapshots"][-1]["t"] - r["snapshots"][0]["t"]) / scale
+               for r in result["runs"].values())
+    out = {}
+    for k in ["baseline", *result["ratios"]]:
+        if k not in reference["runs"]:
+            continue
+        snaps = reference["runs"][k]["snapshots"]
+        snaps = _upto(snaps, snaps[0]["t"] + span)
+        out[k] = [dict({"t0": a["t"] * scale, "t1": b["t"] * scale},
+                       **{c: b[c] - a[c] for c in counters if c in a and c in b})
+                  for a, b in zip(snaps, snaps[1:])]
+    return out
+
+
 def load_reference(path=REFERENCE):
     """The full-size run's record, or None when there is none."""
     try:
@@ -101,11 +190,12 @@ def load_reference(path=REFERENCE):
 
 
 def similarity(run, machine, workload, scale, reference=None):
-    """[{key, what, source, here, full, kept, rule_keeps}] for one kernel's
-    run (rule_keeps: whether the scaling rule is meant to keep it): `run`
-    and `machine` as in the run JSON (its snapshots; the sysctls and the
-    scan floor), `workload` its describe().  `full` is None where the
-    reference has no value."""
+    """(kept, given_up) for one kernel's run: [{key, what, source, here,
+    full, kept}] for the rates the scaling rule keeps (RATES) and for those
+    it gives up for them (GIVEN_UP).  `run` and `machine` as in the run
+    JSON (its snapshots; the sysctls and the scan floor), `workload` its
+    describe().  `full` is None where the reference has no value; `kept`
+    whether `here` is `full` within TOL."""
     snaps = run["snapshots"]
     first = snaps[0]
     wm = {k: first["node0_" + k] for k in ("min", "low", "high")}
@@ -117,23 +207,20 @@ def similarity(run, machine, workload, scale, reference=None):
         ref_snaps = reference["runs"][kernel]["snapshots"]
         # the same stretch of full-size time as this run covers
         full.update(measured(ref_snaps, ref_snaps[0]["t"] + (snaps[-1]["t"] - first["t"]) / scale, 1.0))
-    out = []
-    for key, what, source in RATES:
-        h, f = here.get(key), full.get(key)
-        kept = None if h is None or f is None or f == 0 else abs(h / f - 1) <= TOL
-        out.append({"key": key, "what": what, "source": source, "here": h, "full": f, "kept": kept,
-                    "rule_keeps": key not in NOT_KEPT})
-    return out
+    rows = lambda table: [{"key": key, "what": what, "source": source, "here": here.get(key),
+                           "full": full.get(key), "kept": within(here.get(key), full.get(key))}
+                          for key, what, source in table]
+    return rows(RATES), rows(GIVEN_UP)
 
 
 def make_reference(result, commit, note):
     """The record `load_reference()` reads, from a full-size run's JSON."""
     if result["scaling"]["scale"] != 1.0:
         raise ValueError("the reference must come from a full-size run (--scale 1)")
+    # what measured() reads, and every printed counter a snapshot holds
     keys = ("t", "node0_managed", "node0_free", "node0_min", "node0_low", "node0_high",
-            "node0_migrc_pending", "numa_scan_seq", "numa_pte_updates", "numa_hint_faults", "pgpromote_success",
-            "pgdemote_kswapd", "pageoutrun", "numa_pages_migrated", "nr_tlb_remote_flush",
-            "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all", "itlb.itlb_flush")
+            "node0_migrc_pending", "numa_scan_seq", "numa_pte_updates", "numa_hint_faults",
+            "pgpromote_success", "pgdemote_kswapd", "pageoutrun", *result["counters"])
     runs = {}
     for k, run in result["runs"].items():
         runs[k] = {"snapshots": [{key: s[key] for key in keys if key in s} for s in run["snapshots"]],
@@ -141,7 +228,7 @@ def make_reference(result, commit, note):
     first = result["runs"]["baseline"]["snapshots"][0]
     wm = {k: first["node0_" + k] for k in ("min", "low", "high")}
     return {"commit": commit, "note": note, "command": "kmm run --scale 1 --particles %d" %
-            result["workload"]["particles"],
+            result["workload"]["particles"], "inputs": result["inputs"], "seed": result["machine"]["seed"],
             "construction": construction(result["machine"], result["workload"],
                                          first["node0_managed"], wm),
             "runs": runs}

@@ -190,12 +190,31 @@ def _windowed_ratio_panel(ax, result):
             cum = result["ratios"][k].get(c)
             if cum:
                 ax.axhline(cum, color=line.get_color(), lw=0.8, ls=":")
+            t, r = _full_size_windowed(result, k, c)
+            if t:
+                ax.plot(t, r, color=line.get_color(), marker="x", ms=4, lw=0.9, ls="--")
     ax.set_yscale("log")
-    ax.set_title("AFTER/BEFORE per window of virtual time (dotted: the whole run's)")
+    full = ((result.get("full_size") or {}).get("windows") or {})
+    ax.set_title("AFTER/BEFORE per window of virtual time (dotted: the whole run's"
+                 + ("; dashed: the full-size run's over the same full-size time)" if full else ")"))
     ax.set_xlabel("virtual time (s)")
     ax.set_ylabel("AFTER / BEFORE in the window")
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
+
+
+def _full_size_windowed(result, kernel, counter):
+    """The full-size reference's AFTER/BEFORE between its snapshots, on this
+    scaled run's time axis (JSON full_size.windows); empty without one."""
+    win = (result.get("full_size") or {}).get("windows") or {}
+    if "baseline" not in win or kernel not in win:
+        return [], []
+    t, r = [], []
+    for b, a in zip(win["baseline"], win[kernel]):
+        if b.get(counter) and counter in a and a["t0"] == b["t0"]:
+            t.append((b["t0"] + b["t1"]) / 2)
+            r.append(a[counter] / b[counter])
+    return t, r
 
 
 CPU_PARTS = (("sys", "kernel (in the task)", ""), ("irq", "interrupts (IPIs)", "xx"),

@@ -7,6 +7,7 @@ nothing here computes a counter."""
 
 from __future__ import annotations
 
+from kmm.experiments.similarity import TOL as FULL_TOL
 from kmm.experiments.seed import (CONVERGED_TOL, COUNTERS, ELAPSED, PERF_EVENTS, STORES_AFTER_INIT,
                                   TIME_PER_WORK, VMSTAT_COUNTERS, counters)
 
@@ -66,7 +67,8 @@ def _g(v):
 
 def similarity_lines(result: dict) -> list:
     """The similarity block: each rate the scaling rule keeps, this run's
-    value beside the full-size run's (docs/run.md, "Scaling")."""
+    value beside the full-size run's (docs/run.md, "Scaling"); then, as a
+    block of its own, the rates the rule gives up for them."""
     sim = result.get("similarity")
     if not sim:
         return []
@@ -77,27 +79,27 @@ def similarity_lines(result: dict) -> list:
         src = (f"beside the full-size run's ({ref['command']}, commit {ref['commit']}) over "
                f"the same {span:.0f} s of full-size time")
     else:
-        src = "(no full-size reference is installed: the measured rates have no full-size value)"
-    lines = [f"similarity: the rates the scaling rule keeps, this run's {src}; * = more than "
-             f"10% off (docs/run.md, \"Scaling\")"]
-    rows = [[r["what"]] for r in sim[kernels[0]]]
+        why = (result.get("full_size") or {}).get("why_not") or "no full-size reference is installed"
+        src = f"(no full-size values: {why})"
+    given = result.get("given_up") or {k: [] for k in kernels}
     cols = ["rate"]
+    rows = [[r["what"]] for r in sim[kernels[0]] + given[kernels[0]]]
     for k in kernels:
         cols += [f"{k} here", "full"]
-        for row, r in zip(rows, sim[k]):
+        for row, r in zip(rows, sim[k] + given[k]):
             row += [_g(r["here"]) + ("*" if r["kept"] is False else ""), _g(r["full"])]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    lines.append("  " + "  ".join(f"{c:<{widths[0]}}" if i == 0 else f"{c:>{widths[i]}}"
-                                  for i, c in enumerate(cols)))
-    keeps = [r.get("rule_keeps", True) for r in sim[kernels[0]]]
-    for want in (True, False):
-        if not want and not all(keeps):
-            lines.append("  not kept by the rule: what it gives up for the rates above "
-                         "(docs/run.md, \"Scaled runs against the full size\")")
-        for row, k in zip(rows, keeps):
-            if k == want:
-                lines.append("  " + "  ".join(f"{v:<{widths[0]}}" if i == 0 else f"{v:>{widths[i]}}"
-                                              for i, v in enumerate(row)))
+    line = lambda cells: "  " + "  ".join(f"{v:<{widths[0]}}" if i == 0 else f"{v:>{widths[i]}}"
+                                          for i, v in enumerate(cells))
+    nkept = len(sim[kernels[0]])
+    lines = [f"similarity: the rates the scaling rule keeps, this run's {src}; * = more than "
+             f"10% off (docs/run.md, \"Scaling\")", line(cols)]
+    lines += [line(row) for row in rows[:nkept]]
+    if rows[nkept:]:
+        lines.append("given up: what the rule trades for the rates above, the make-up of each "
+                     "reclaim event, measured the same way; not predictions (docs/run.md, "
+                     "\"Scaled runs against the full size\")")
+        lines += [line(row) for row in rows[nkept:]]
     return lines
 
 
@@ -193,10 +195,15 @@ def comparison(result: dict) -> str:
     # kmm run --seeds N: each ratio's mean ± 95% half-width (n) over the seeds
     across = result.get("ratios_across_seeds")
     nseeds = len(result.get("across_seeds", {}).get("seeds", ()))
-    per = 3 if across is not None else 2
+    # a scaled run: the full-size run's ratios over the same full-size span
+    fs = result.get("full_size") or {}
+    full = fs.get("ratios")
+    per = 2 + (across is not None) + (full is not None)
     cols = [f"{SHORT[k]} ({k})" for k in kernels]
     for k in ratio_kernels:
         cols += [f"{SHORT[k]}/BEFORE", "2nd half"]
+        if full is not None:
+            cols.append("full size")
         if across is not None:
             cols.append(f"{nseeds} seeds: mean ± CI (n)")
     cols.append("seed AFTER/BEFORE")
@@ -205,8 +212,11 @@ def comparison(result: dict) -> str:
 
     def ratio_cells(k, c):
         extra = [mean_ci_cell(across[k].get(c))] if across is not None else []
+        if full is not None:
+            off = "!" if fs["agrees"][k][c] is False else ""
+            extra.insert(0, _ratio(full[k][c]) + off)
         if c == ELAPSED and capped:
-            return ["capped", ""] + (["capped"] if extra else [])
+            return ["capped", ""] + ["capped"] * len(extra)
         mark = "*" if conv.get(k, {}).get(c) is False else ""
         return [_ratio(result["ratios"][k][c]) + mark, _ratio(half.get(k, {}).get(c))] + extra
     capped = not all(runs[k]["finished"] for k in kernels)
@@ -226,6 +236,8 @@ def comparison(result: dict) -> str:
             row = [_num(runs[k]["perf_after_init"]["dTLB-store-misses"]) for k in kernels]
             for k in ratio_kernels:
                 row += [_ratio(result["ratios"][k].get(STORES_AFTER_INIT)), ""]
+                if full is not None:
+                    row.append("")
                 if across is not None:
                     row.append(mean_ci_cell(across[k].get(STORES_AFTER_INIT)))
             rows.append(("  after init (run phase)", row + ["n/a"]))
@@ -235,6 +247,8 @@ def comparison(result: dict) -> str:
         row = [f"{runs[k]['done_fraction']:.6f}" for k in kernels]
         for k in ratio_kernels:
             row += [_ratio(result["ratios"][k].get(TIME_PER_WORK)), ""]
+            if full is not None:
+                row.append("")
             if across is not None:
                 row.append(mean_ci_cell(across[k].get(TIME_PER_WORK)))
         row.append(_ratio(result["seed_ratios"][ELAPSED]))
@@ -248,11 +262,7 @@ def comparison(result: dict) -> str:
     out = [f"Not engaged: {line}" for line in result.get("engagement", [])]
     out += [f"Stalled: {line}" for line in result.get("stalls", [])]
     if ratio_kernels and result["scaling"]["scale"] < 1.0:
-        out.append("Scaled: read nr_tlb_remote_flush, its IPIs and itlb flushes, and "
-                   "numa_pages_migrated as the full size's ratios over the same full-size span; "
-                   "not nr_tlb_local_flush_all, and not the two parts of migrc's remote flushes "
-                   "(the demotion flushes it cannot defer, its deferred flushes), which the rule "
-                   "moves in opposite directions (docs/run.md, \"What no linear scaling can keep\")")
+        out += scaled_lines(result)
     if ratio_kernels:
         out.append("Comparison: " + "; ".join(
             f"{SHORT[k]}/BEFORE = {k} / baseline" for k in ratio_kernels)
@@ -290,6 +300,31 @@ def comparison(result: dict) -> str:
             what = "not modelled" if kinds[reason] == "none" else "in part"
             out.append(f"  [{n}] {what}: {reason}")
     return "\n".join(out)
+
+
+def scaled_lines(result: dict) -> list:
+    """What a scaled run's ratios say about the full size: the "full size"
+    column's source and marks, or why the run has none."""
+    fs = result.get("full_size") or {}
+    if fs.get("ratios") is None:
+        why = fs.get("why_not") or "this workload has no full-size reference"
+        return [f"Scaled: no full-size value to set beside these ratios ({why}), so nothing here "
+                f"says how far they hold at full size: run the same options with --scale 1 "
+                f"(docs/run.md, \"Scaled runs against the full size\")"]
+    ref = fs["reference"]
+    span = result["runs"][result["kernels"][0]]["virtual_s"] / result["scaling"]["scale"]
+    off = sorted({c for k in fs["agrees"] for c, ok in fs["agrees"][k].items() if ok is False},
+                 key=COUNTERS.index)
+    lines = [f"Scaled: full size = the emulator's own full-size run of these options "
+             f"({ref['command']}, seed {ref['seed']}, commit {ref['commit']}) over the same "
+             f"{span:.0f} s of full-size time; ! marks a ratio more than {FULL_TOL:.0%} "
+             f"off it, which this scaled run does not predict (docs/run.md, \"What no linear "
+             f"scaling can keep\")" + (f": {', '.join(off)}" if off else "")]
+    if "nr_tlb_remote_flush" not in off and "migrc" in fs["ratios"]:
+        lines.append("Scaled: nr_tlb_remote_flush agrees as a total; its two parts, the demotion "
+                     "flushes migrc cannot defer and its deferred flushes, are moved by the rule "
+                     "in opposite directions (--attribution; docs/run.md)")
+    return lines
 
 
 def report(result: dict) -> str:
