@@ -216,8 +216,9 @@ def test_scaled_ratios_predict_the_full_size(scaled_runs, key):
 @pytest.fixture(scope="module")
 def tiny_default():
     """A short run with every option at its default (the length and the
-    scale are not inputs of the full-size value)."""
-    return seed.run_seed_experiment(scale=0.01, particles=20000, jobs=1)
+    scale are not inputs of the full-size value): 28.6 full-size s, which
+    the reference's snapshot at 27.6 s stands for."""
+    return seed.run_seed_experiment(scale=0.01, particles=22000, jobs=1)
 
 
 def test_the_installed_reference_ran_the_default_options(tiny_default):
@@ -291,3 +292,18 @@ def test_the_figure_draws_the_full_size_windows(tiny_default):
     assert t == [(x["t0"] + x["t1"]) / 2 for x in b if x["nr_tlb_remote_flush"]]
     fig = plots.figure(r)
     assert any("dashed: the full-size run" in ax.get_title() for ax in fig.axes)
+
+
+def test_a_span_the_references_snapshots_do_not_reach_has_no_full_size_value():
+    """A value is read at the reference's last snapshot within the span:
+    within 10% of its end it stands for the span (9.2 of 9.4 s), else the
+    run has none (9.0 s: the last is at 4.6 s) and says why."""
+    from kmm.experiments.similarity import covers, reach
+    reference = {"runs": {"baseline": {"snapshots": [{"t": t} for t in (0.0, 4.6, 9.2, 13.8)]}}}
+    run = lambda t_end: {"scaling": {"scale": 0.1},
+                         "runs": {"baseline": {"snapshots": [{"t": 0.0}, {"t": t_end}]}}}
+    assert reach(run(0.94), reference) == (pytest.approx(9.4), 9.2)
+    assert covers(run(0.94), reference) == (reference, None)
+    got, why = covers(run(0.9), reference)
+    assert got is None and why == ("the full-size reference's snapshots, 4.6 s apart, reach 4.6 "
+                                   "of this run's 9.0 full-size s")

@@ -1045,6 +1045,8 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
     if wdesc["workload"] == "xsbench":
         from kmm.experiments import similarity as sim
         ref, why_not = sim.reference_for(out["inputs"], sim.load_reference())
+        if ref is not None and scale < 1.0:
+            ref, why_not = sim.covers(out, ref)
         rows = {k: sim.similarity(runs[k], machine, wdesc, scale, ref) for k in kernels}
         out["similarity"] = {k: rows[k][0] for k in kernels}
         out["given_up"] = {k: rows[k][1] for k in kernels}
@@ -1052,8 +1054,10 @@ def run_seed_experiment(kernels=DEFAULT_KERNELS, scale=DEFAULT_SCALE, workload="
             {"commit": ref["commit"], "command": ref["command"], "note": ref["note"],
              "seed": ref["seed"]}
         out["full_size"] = {"reference": out["similarity_reference"], "why_not": why_not,
+                            "span_s": None, "reference_s": None,
                             "ratios": None, "agrees": None, "windows": None}
         if ref is not None and scale < 1.0:
+            out["full_size"]["span_s"], out["full_size"]["reference_s"] = sim.reach(out, ref)
             full = sim.full_size_ratios(out, ref, COUNTERS)
             out["full_size"]["ratios"] = full
             out["full_size"]["agrees"] = {k: {c: sim.within(ratios[k][c], full[k][c])

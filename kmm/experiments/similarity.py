@@ -135,6 +135,33 @@ def _upto(snaps, t_end):
     return [s for s in snaps if s["t"] <= t_end + 1e-9] or snaps[:1]
 
 
+def span(result):
+    """The full-size seconds a run covers: its longest kernel's virtual
+    time / scale."""
+    return max((r["snapshots"][-1]["t"] - r["snapshots"][0]["t"]) / result["scaling"]["scale"]
+               for r in result["runs"].values())
+
+
+def reach(result, reference):
+    """(the full-size seconds `result` covers, the full-size seconds up to
+    the reference's last snapshot within them): a value is read there."""
+    want = span(result)
+    snaps = reference["runs"]["baseline"]["snapshots"]
+    return want, _upto(snaps, snaps[0]["t"] + want)[-1]["t"] - snaps[0]["t"]
+
+
+def covers(result, reference):
+    """(reference, None) when the reference's snapshots reach within TOL of
+    the end of the full-size span `result` covers (they are ~4.6 s apart),
+    else (None, why): too short a run has no full-size value to compare."""
+    want, got = reach(result, reference)
+    if want - got > TOL * want:
+        snaps = reference["runs"]["baseline"]["snapshots"]
+        return None, (f"the full-size reference's snapshots, {snaps[1]['t'] - snaps[0]['t']:.1f} s "
+                      f"apart, reach {got:.1f} of this run's {want:.1f} full-size s")
+    return reference, None
+
+
 def full_size_ratios(result, reference, counters):
     """{kernel: {counter: AFTER/BEFORE}}: the full-size reference's ratios
     over the same stretch of full-size time as each kernel of `result` (a
@@ -166,15 +193,13 @@ def full_size_windows(result, reference, counters):
     `result` (a scaled run), for the baseline and each kernel with a ratio
     that the reference ran; t0 and t1 in `result`'s virtual time (full-size
     time x scale), so that they sit on its own windows' axis."""
-    scale = result["scaling"]["scale"]
-    span = max((r["snapshots"][-1]["t"] - r["snapshots"][0]["t"]) / scale
-               for r in result["runs"].values())
+    scale, full_s = result["scaling"]["scale"], span(result)
     out = {}
     for k in ["baseline", *result["ratios"]]:
         if k not in reference["runs"]:
             continue
         snaps = reference["runs"][k]["snapshots"]
-        snaps = _upto(snaps, snaps[0]["t"] + span)
+        snaps = _upto(snaps, snaps[0]["t"] + full_s)
         out[k] = [dict({"t0": a["t"] * scale, "t1": b["t"] * scale},
                        **{c: b[c] - a[c] for c in counters if c in a and c in b})
                   for a, b in zip(snaps, snaps[1:])]

@@ -312,12 +312,12 @@ def scaled_lines(result: dict) -> list:
                 f"says how far they hold at full size: run the same options with --scale 1 "
                 f"(docs/run.md, \"Scaled runs against the full size\")"]
     ref = fs["reference"]
-    span = result["runs"][result["kernels"][0]]["virtual_s"] / result["scaling"]["scale"]
     off = sorted({c for k in fs["agrees"] for c, ok in fs["agrees"][k].items() if ok is False},
                  key=COUNTERS.index)
     lines = [f"Scaled: full size = the emulator's own full-size run of these options "
              f"({ref['command']}, seed {ref['seed']}, commit {ref['commit']}) over the same "
-             f"{span:.0f} s of full-size time; ! marks a ratio more than {FULL_TOL:.0%} "
+             f"{fs['span_s']:.0f} s of full-size time (to its last snapshot in them, at "
+             f"{fs['reference_s']:.1f} s); ! marks a ratio more than {FULL_TOL:.0%} "
              f"off it, which this scaled run does not predict (docs/run.md, \"What no linear "
              f"scaling can keep\")" + (f": {', '.join(off)}" if off else "")]
     if "nr_tlb_remote_flush" not in off and "migrc" in fs["ratios"]:
