@@ -244,6 +244,10 @@ def test_another_option_has_no_full_size_value_and_says_which(tiny_default):
     assert got is None and "sysctl" in why and "watermark_scale_factor" in why
     got, why = reference_for(dict(mine, cost={"preset": "zero"}), ref)
     assert got is None and why.startswith("this run's cost")
+    got, why = reference_for(dict(mine, cpu=dict(mine["cpu"], x86_phys_bits=46)), ref)
+    assert got is None and why.startswith("this run's cpu")
+    got, why = reference_for(dict(mine, nodes=[[16, 2 << 30], [0, 8 << 30]]), ref)
+    assert got is None and why.startswith("this run's nodes")
     assert reference_for(mine, None)[1] == "no full-size reference is installed"
     assert "does not record its inputs" in reference_for(mine, {"runs": {}})[1]
 
