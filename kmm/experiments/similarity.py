@@ -103,8 +103,9 @@ def measured(snaps, t_end, scale):
 
 
 # The inputs a full-size value depends on besides the length and the
-# scale; the seed is left out (a seed changes which pages a thread touches,
-# not the per-page rates: the reference's seed is printed beside its values)
+# scale; the seed is left out: at full size seeds 0-4 give the same ratios
+# over the first 93 s within 4% (docs/run.md), and the reference's seed is
+# printed beside its values
 SAME_INPUTS = ("workload", "size", "lookups_per_particle", "threads", "nodes", "sysctl",
                "kconfig", "cost", "cmdline", "cpu", "ablate")
 
