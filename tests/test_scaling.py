@@ -164,7 +164,10 @@ def test_a_scaled_report_sets_the_full_size_beside_each_ratio(scaled_runs):
         cell = f"{fs['ratios']['migrc'][c]:.3f}" + ("!" if fs["agrees"]["migrc"][c] is False else "")
         assert cell in row.split(), (c, row)
     assert "Scaled: full size = the emulator's own full-size run" in text
-    assert "nr_tlb_local_flush_all" in next(ln for ln in text.splitlines() if ln.startswith("Scaled: full size"))
+    line = next(ln for ln in text.splitlines() if ln.startswith("Scaled: full size"))
+    assert "nr_tlb_local_flush_all" in line
+    # the command that runs the same full-size span: particles / F, the seed
+    assert line.endswith(f"kmm run --scale 1 --particles {FULL_SPAN_PARTICLES} --seed {SEED}")
 
 
 def test_the_block_prints_what_the_rule_gives_up_apart(scaled_runs):

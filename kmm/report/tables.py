@@ -320,6 +320,12 @@ def scaled_lines(result: dict) -> list:
              f"{fs['reference_s']:.1f} s); ! marks a ratio more than {FULL_TOL:.0%} "
              f"off it, which this scaled run does not predict (docs/run.md, \"What no linear "
              f"scaling can keep\")" + (f": {', '.join(off)}" if off else "")]
+    if off:
+        # the same span at full size: the scaled run's particles / F
+        seed = result["machine"]["seed"]
+        lines[0] += (f"; for those, run the same span at full size: kmm run --scale 1 --particles "
+                     f"{round(result['workload']['particles'] / result['scaling']['scale'])}"
+                     + (f" --seed {seed}" if seed else ""))
     if "nr_tlb_remote_flush" not in off and "migrc" in fs["ratios"]:
         lines.append("Scaled: nr_tlb_remote_flush agrees as a total; its two parts, the demotion "
                      "flushes migrc cannot defer and its deferred flushes, are moved by the rule "
