@@ -11,7 +11,8 @@ a long run is set with environment variables:
 
     KMM_MISUSE_EXAMPLES   examples in all (default 100)
     KMM_MISUSE_STEPS      steps per example (default 30)
-    KMM_MISUSE_BATCH      examples per interpreter (default: all of them)
+    KMM_MISUSE_BATCH      examples per interpreter (default 100: a batch
+                          must end within KMM_MISUSE_TIMEOUT)
     KMM_MISUSE_RANDOM=1   random examples (default: derandomized, the same
                           examples every run)
     KMM_MISUSE_TIMEOUT    seconds a batch may take (default 600)
@@ -30,7 +31,7 @@ import time
 
 EXAMPLES = int(os.environ.get("KMM_MISUSE_EXAMPLES", "100"))
 STEPS = int(os.environ.get("KMM_MISUSE_STEPS", "30"))
-BATCH = int(os.environ.get("KMM_MISUSE_BATCH", "0")) or EXAMPLES
+BATCH = int(os.environ.get("KMM_MISUSE_BATCH", "0")) or min(EXAMPLES, 100)
 RANDOM = os.environ.get("KMM_MISUSE_RANDOM", "") not in ("", "0")
 TIMEOUT = float(os.environ.get("KMM_MISUSE_TIMEOUT", "600"))
 SECONDS = float(os.environ.get("KMM_MISUSE_SECONDS", "0"))
