@@ -91,7 +91,7 @@ def cmd_info(args) -> int:
           " (seed: L1TF guest with 40 physical address bits)")
     scm = facts["swap_cluster_max"]
     print(f"SWAP_CLUSTER_MAX (reclaim's batch): {scm['kernel']} pages, Machine(swap_cluster_max=N); "
-          f"kmm run's scaling rule gives 32 x scale ({scm['kmm_run_default_scale']} at the default "
+          f"kmm run's scaling rule gives {scm['kernel']} x scale ({scm['kmm_run_default_scale']} at the default "
           f"scale; docs/run.md)")
     pti = facts["pti"]
     print(f"page-table isolation at boot: default CPU {'on' if pti['default_cpu'] else 'off'}, seed "

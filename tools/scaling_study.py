@@ -21,41 +21,39 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kmm.experiments import seed  # noqa: E402
-from kmm.experiments.similarity import load_reference  # noqa: E402
+from kmm.experiments.similarity import (full_size_ratios, load_reference, span,  # noqa: E402
+                                        upto)
 
 KEYS = ("nr_tlb_remote_flush", "nr_tlb_remote_flush_received", "numa_pages_migrated",
         "nr_tlb_local_flush_all", "itlb.itlb_flush")
 FULL_PARTICLES_SPAN = 8_000_000          # the default run's 800,000 at F = 0.1
 
 
-def at(snaps, t):
-    """The last snapshot at or before virtual time t."""
-    return [s for s in snaps if s["t"] <= t + 1e-9][-1]
-
-
-def per_cycle(snap):
-    """Remote flushes per kswapd cycle up to a snapshot."""
-    return snap["nr_tlb_remote_flush"] / snap["pageoutrun"] if snap.get("pageoutrun") else None
-
-
-def _row(b, a):
-    out = {k: seed.ratio(a[k], b[k]) for k in KEYS}
-    out["baseline per cycle"], out["migrc per cycle"] = per_cycle(b), per_cycle(a)
-    return out
+def per_cycle(first, last):
+    """Remote flushes per kswapd cycle between two snapshots."""
+    cycles = last.get("pageoutrun", 0) - first.get("pageoutrun", 0)
+    return (last["nr_tlb_remote_flush"] - first["nr_tlb_remote_flush"]) / cycles if cycles else None
 
 
 def ratios_of(result):
     """(full-size seconds covered, {key: AFTER/BEFORE, and the per-cycle
     flushes}) of a run's JSON."""
-    f = result["scaling"]["scale"]
-    span = result["runs"]["baseline"]["virtual_s"] / f
-    b, a = (result["runs"][k]["snapshots"][-1] for k in ("baseline", "migrc"))
-    return span, _row(b, a)
+    runs = result["runs"]
+    out = {k: result["ratios"]["migrc"][k] for k in KEYS}
+    for k in ("baseline", "migrc"):
+        out[f"{k} per cycle"] = per_cycle(runs[k]["snapshots"][0], runs[k]["snapshots"][-1])
+    return span(result), out
 
 
-def full_ratios(ref, span):
-    return _row(at(ref["runs"]["baseline"]["snapshots"], span),
-                at(ref["runs"]["migrc"]["snapshots"], span))
+def full_ratios(ref, result):
+    """The same from the full-size reference over the run's full-size span
+    (similarity.full_size_ratios: its last snapshot within the span), with
+    whatever options the run had."""
+    out = {k: full_size_ratios(result, ref, KEYS)["migrc"][k] for k in KEYS}
+    for k in ("baseline", "migrc"):
+        snaps = ref["runs"][k]["snapshots"]
+        out[f"{k} per cycle"] = per_cycle(snaps[0], upto(snaps, snaps[0]["t"] + span(result))[-1])
+    return out
 
 
 def main(argv=None):
@@ -83,11 +81,11 @@ def main(argv=None):
     fmt = lambda v: f"{v if v is not None else float('nan'):>22.3f}"
     print(f"{'scale':>6} {'full s':>7}  " + "  ".join(f"{k[:22]:>22}" for k in cols))
     for r in sorted(results, key=lambda r: r["scaling"]["scale"]):
-        span, rat = ratios_of(r)
-        print(f"{r['scaling']['scale']:>6g} {span:>7.0f}  " + "  ".join(fmt(rat[k]) for k in cols))
+        full_s, rat = ratios_of(r)
+        print(f"{r['scaling']['scale']:>6g} {full_s:>7.0f}  " + "  ".join(fmt(rat[k]) for k in cols))
         if ref:
-            fr = full_ratios(ref, span)
-            print(f"{'1':>6} {span:>7.0f}  " + "  ".join(fmt(fr[k]) for k in cols))
+            fr = full_ratios(ref, r)
+            print(f"{'1':>6} {full_s:>7.0f}  " + "  ".join(fmt(fr[k]) for k in cols))
     print(f"load average: {os.getloadavg()}")
 
 

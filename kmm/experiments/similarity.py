@@ -75,14 +75,14 @@ def construction(machine, workload, node0_pages, wmarks):
 def measured(snaps, t_end, scale):
     """Rates over the snapshots up to virtual time t_end, per full-size
     second (a virtual second here is 1/scale of them)."""
-    upto = _upto(snaps, t_end)
-    first, last = snaps[0], upto[-1]
+    seen = upto(snaps, t_end)
+    first, last = snaps[0], seen[-1]
     full_s = (last["t"] - first["t"]) / scale
     pages = last["node0_managed"]
     if full_s <= 0:
         return {k: None for k, _, src in RATES + GIVEN_UP if src == "measured"}
     d = lambda k: last.get(k, 0) - first.get(k, 0)
-    pend = [s["node0_migrc_pending"] / s["node0_free"] for s in upto if s.get("node0_free")]
+    pend = [s["node0_migrc_pending"] / s["node0_free"] for s in seen if s.get("node0_free")]
     cycles = d("pageoutrun")
     return {
         # numa_pte_updates, not numa_scan_seq: a default run covers two or
@@ -131,7 +131,7 @@ def _short(v):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _upto(snaps, t_end):
+def upto(snaps, t_end):
     """The snapshots at or before t_end (at least the first)."""
     return [s for s in snaps if s["t"] <= t_end + 1e-9] or snaps[:1]
 
@@ -148,7 +148,7 @@ def reach(result, reference):
     the reference's last snapshot within them): a value is read there."""
     want = span(result)
     snaps = reference["runs"]["baseline"]["snapshots"]
-    return want, _upto(snaps, snaps[0]["t"] + want)[-1]["t"] - snaps[0]["t"]
+    return want, upto(snaps, snaps[0]["t"] + want)[-1]["t"] - snaps[0]["t"]
 
 
 def covers(result, reference):
@@ -175,7 +175,7 @@ def full_size_ratios(result, reference, counters):
         snaps = runs[kernel]["snapshots"]
         ref_snaps = ref[kernel]["snapshots"]
         first = ref_snaps[0]
-        last = _upto(ref_snaps, first["t"] + (snaps[-1]["t"] - snaps[0]["t"]) / scale)[-1]
+        last = upto(ref_snaps, first["t"] + (snaps[-1]["t"] - snaps[0]["t"]) / scale)[-1]
         return last[c] - first[c] if c in last and c in first else None
 
     out = {}
@@ -200,7 +200,7 @@ def full_size_windows(result, reference, counters):
         if k not in reference["runs"]:
             continue
         snaps = reference["runs"][k]["snapshots"]
-        snaps = _upto(snaps, snaps[0]["t"] + full_s)
+        snaps = upto(snaps, snaps[0]["t"] + full_s)
         out[k] = [dict({"t0": a["t"] * scale, "t1": b["t"] * scale},
                        **{c: b[c] - a[c] for c in counters if c in a and c in b})
                   for a, b in zip(snaps, snaps[1:])]
